@@ -1,0 +1,130 @@
+"""Selective-scan backends against the sequential reference, and the dispatcher's errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vivim_core import ops
+from vivim_core.ops import scan_chunked
+from vivim_core.ops.causal_conv import causal_conv1d_torch
+from vivim_core.ops.scan_chunked import plan_chunks, selective_scan_chunked
+from vivim_core.ops.scan_reference import selective_scan_reference
+
+RTOL = 1e-5  # fp32: relative error of the whole tensor (norm), DESIGN.md section 4
+
+
+def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
+    x, ref = x.detach().float(), ref.detach().float()
+    return float((x - ref).norm() / ref.norm().clamp_min(1e-30))
+
+
+def make_inputs(batch, dim, length, n_state, bc="variable", dtype=torch.float32, requires_grad=True):
+    def t(*shape, scale=1.0):
+        return (torch.randn(*shape) * scale).to(dtype).requires_grad_(requires_grad)
+
+    if bc == "variable":
+        B, C = t(batch, n_state, length), t(batch, n_state, length)
+    elif bc == "grouped":
+        B, C = t(batch, 2, n_state, length), t(batch, 2, n_state, length)
+    else:  # time-invariant B, input-dependent C
+        B, C = t(dim, n_state), t(batch, n_state, length)
+    A = (-torch.rand(dim, n_state) * 4 - 0.1).requires_grad_(requires_grad)
+    return dict(u=t(batch, dim, length), delta=t(batch, dim, length, scale=0.5), A=A, B=B, C=C,
+                D=t(dim), z=t(batch, dim, length), delta_bias=t(dim, scale=0.5))
+
+
+SHAPES = [  # (batch, dim, L, N, B/C form)
+    (1, 4, 1, 3, "variable"),
+    (2, 8, 37, 4, "variable"),
+    (1, 6, 300, 5, "grouped"),
+    (2, 6, 50, 4, "time_invariant"),
+    (1, 16, 1500, 16, "variable"),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"b{s[0]}d{s[1]}L{s[2]}N{s[3]}-{s[4]}" for s in SHAPES])
+@pytest.mark.parametrize("segment_elements", [64 * 6 * 5, scan_chunked.CPU_SEGMENT_ELEMENTS], ids=["many-segments", "default"])
+def test_chunked_matches_reference_forward_and_gradients(shape, segment_elements, monkeypatch):
+    monkeypatch.setattr(scan_chunked, "CPU_SEGMENT_ELEMENTS", segment_elements)
+    inputs = make_inputs(*shape)
+    names = list(inputs)
+    ref = selective_scan_reference(**inputs, delta_softplus=True)
+    out = selective_scan_chunked(**inputs, delta_softplus=True)
+    assert out.shape == ref.shape and out.dtype == ref.dtype
+    assert rel_err(out, ref) < RTOL
+    grad_out = torch.randn_like(ref)
+    ref_grads = torch.autograd.grad(ref, [inputs[n] for n in names], grad_out)
+    grads = torch.autograd.grad(out, [inputs[n] for n in names], grad_out)
+    for name, g, g_ref in zip(names, grads, ref_grads):
+        assert g.shape == g_ref.shape, name
+        if g_ref.norm() > 0:
+            assert rel_err(g, g_ref) < RTOL, f"gradient of {name}: relative error {rel_err(g, g_ref):.2e}"
+        else:
+            assert g.abs().max() < 1e-6, name
+
+
+def test_chunked_without_optional_arguments_matches_reference():
+    inputs = make_inputs(2, 5, 64, 3)
+    args = (inputs["u"], inputs["delta"], inputs["A"], inputs["B"], inputs["C"])
+    assert rel_err(selective_scan_chunked(*args), selective_scan_reference(*args)) < RTOL
+
+
+def test_low_precision_inputs_compute_in_float32():
+    inputs = make_inputs(1, 8, 200, 4, requires_grad=False)
+    ref = selective_scan_reference(**inputs, delta_softplus=True)
+    half = {k: v.to(torch.bfloat16) if k in ("u", "delta", "z") else v for k, v in inputs.items()}
+    out = selective_scan_chunked(**half, delta_softplus=True)
+    assert out.dtype == torch.bfloat16
+    assert rel_err(out.float(), ref) < 2e-2
+
+
+def test_plan_fits_segments_in_cache_and_chunks_near_sqrt():
+    chunk, segment = plan_chunks(4096, 1 * 64 * 16, on_cuda=False)
+    assert segment % chunk == 0 and segment * 64 * 16 <= scan_chunked.CPU_SEGMENT_ELEMENTS
+    chunk, segment = plan_chunks(4096, 64, on_cuda=True)
+    assert segment >= 4096 and 32 <= chunk <= 128
+
+
+def test_dispatch_auto_on_cpu_is_chunked_and_reference_never_auto():
+    assert ops.chosen_backend("scan", on_cuda=False) == "chunked"
+    assert ops.chosen_backend("conv", on_cuda=False) == "torch"
+    inputs = make_inputs(1, 4, 20, 3, requires_grad=False)
+    with ops.use_backends(scan="reference"):
+        forced = ops.selective_scan(**inputs)
+    assert torch.allclose(forced, selective_scan_reference(**inputs))
+
+
+def test_missing_backend_error_names_the_install_command():
+    inputs = make_inputs(1, 4, 20, 3, requires_grad=False)
+    with pytest.raises(ops.BackendUnavailableError, match=r"pip install|CUDA"):
+        ops.selective_scan(**inputs, backend="mamba_ssm")
+    with pytest.raises(ValueError, match="unknown scan backend 'fast'"):
+        ops.selective_scan(**inputs, backend="fast")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(u=torch.randn(2, 4)), "u must be"),
+    (dict(A=torch.randn(5, 3)), "A must be"),
+    (dict(B=torch.randn(2, 3, 7)), "B has shape"),
+    (dict(D=torch.randn(3)), "D must be"),
+])
+def test_malformed_arguments_raise_clear_errors(bad, message):
+    inputs = make_inputs(2, 4, 10, 3, requires_grad=False)
+    inputs.update(bad)
+    with pytest.raises(ValueError, match=message):
+        ops.selective_scan(**inputs)
+
+
+def test_causal_conv_is_causal_and_matches_explicit_sum():
+    x, weight, bias = torch.randn(2, 3, 11), torch.randn(3, 4), torch.randn(3)
+    out = causal_conv1d_torch(x, weight, bias)
+    expected = torch.zeros_like(x)
+    for t in range(11):
+        for k in range(4):
+            src = t - 3 + k
+            if src >= 0:
+                expected[:, :, t] += weight[:, k] * x[:, :, src]
+    expected += bias[:, None]
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(ops.causal_conv1d(x, weight, bias, "silu"), torch.nn.functional.silu(expected), atol=1e-6)

@@ -1,0 +1,1 @@
+"""Video and frame readers, dataset layouts, clip sampling, augmentation, synthetic videos."""

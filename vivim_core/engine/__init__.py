@@ -1,0 +1,1 @@
+"""Running the model: checkpoints, whole-video prediction, the training loop."""

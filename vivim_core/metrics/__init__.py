@@ -1,0 +1,1 @@
+"""Evaluation metrics: the VTUS (thyroid) and VPS (polyp) protocols."""

@@ -1,0 +1,176 @@
+"""Temporal Mamba block: ST-Mamba (spatiotemporal selective scan) + DSF (detail-specific feed-forward).
+
+    h = h + ST-Mamba(LN(h));   h = h + DSF(LN(h))        h: (B, T*H*W, C) tokens of a whole clip
+
+ST-Mamba flattens the clip's tokens into one sequence of length L = T*H*W in (T, H, W) order. One shared
+input projection gives x and the gate z. Each scan branch has its own causal depthwise conv1d, x_proj,
+dt_proj, A_log and D (Mamba v1 parameterisation) and reads the sequence in its own order:
+
+    forward   (T, H, W) order
+    backward  the same sequence reversed
+    spatial   (H, W, T) order: each pixel's T frames are consecutive (any T >= 1)
+
+Each branch output is gated by SiLU(z) (inside the scan), the branches are averaged, then one output
+projection. Parameter names are those of `mamba_ssm.Mamba` (forward branch: conv1d, x_proj, dt_proj, A_log,
+D) with suffixes _b and _s for the other branches, as in the reference code, so weights move both ways.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import SCAN_BRANCHES
+from ..ops import causal_conv1d, selective_scan
+from .layers import DropPath
+
+BRANCH_SUFFIX = {"forward": "", "backward": "_b", "spatial": "_s"}
+
+
+def to_scan_order(x: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
+    """(B, D, L) in (T, H, W) order -> (B, D, L) in the branch's scan order."""
+    if branch == "forward":
+        return x
+    if branch == "backward":
+        return x.flip(-1)
+    b, d, _ = x.shape
+    t, h, w = clip_shape
+    return x.reshape(b, d, t, h * w).transpose(2, 3).reshape(b, d, -1)
+
+
+def from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
+    """Inverse of `to_scan_order`."""
+    if branch == "forward":
+        return y
+    if branch == "backward":
+        return y.flip(-1)
+    b, d, _ = y.shape
+    t, h, w = clip_shape
+    return y.reshape(b, d, h * w, t).transpose(2, 3).reshape(b, d, -1)
+
+
+class SpatioTemporalMamba(nn.Module):
+    """ST-Mamba mixer. forward(x (B, L, C), clip_shape (T, H, W)) -> (B, L, C), L = T*H*W."""
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int | str = "auto",
+        branches: tuple[str, ...] = SCAN_BRANCHES,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
+        conv_bias: bool = True,
+        bias: bool = False,
+    ):
+        super().__init__()
+        if not branches:
+            raise ValueError("SpatioTemporalMamba needs at least one scan branch")
+        self.d_model, self.d_state, self.d_conv = d_model, d_state, d_conv
+        self.d_inner = expand * d_model
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+        self.branches = tuple(branches)
+        self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=bias)
+        for branch in self.branches:
+            self._add_branch(BRANCH_SUFFIX[branch], conv_bias, dt_min, dt_max, dt_init_floor)
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
+
+    def _add_branch(self, suffix: str, conv_bias: bool, dt_min: float, dt_max: float, dt_floor: float) -> None:
+        """One scan branch's parameters, initialised as mamba_ssm.Mamba initialises its own."""
+        d_inner, n = self.d_inner, self.d_state
+        conv = nn.Conv1d(d_inner, d_inner, self.d_conv, groups=d_inner, padding=self.d_conv - 1, bias=conv_bias)
+        x_proj = nn.Linear(d_inner, self.dt_rank + 2 * n, bias=False)
+        dt_proj = nn.Linear(self.dt_rank, d_inner, bias=True)
+        # dt projection: weights keep the variance of dt, bias puts softplus(bias) in [dt_min, dt_max].
+        std = self.dt_rank**-0.5
+        nn.init.uniform_(dt_proj.weight, -std, std)
+        dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_floor)
+        with torch.no_grad():
+            dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        dt_proj.bias._no_reinit = True
+        # S4D-real A = -(1..N) per channel, stored as log; D skip = 1. Both kept in fp32, no weight decay.
+        A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(d_inner, 1))
+        D = nn.Parameter(torch.ones(d_inner))
+        A_log._no_weight_decay = True
+        D._no_weight_decay = True
+        self.add_module("conv1d" + suffix, conv)
+        self.add_module("x_proj" + suffix, x_proj)
+        self.add_module("dt_proj" + suffix, dt_proj)
+        self.register_parameter("A_log" + suffix, A_log)
+        self.register_parameter("D" + suffix, D)
+
+    def scan_branch(self, x: Tensor, z: Tensor, branch: str) -> Tensor:
+        """One branch on sequences already in its scan order. x, z: (B, d_inner, L) -> (B, d_inner, L)."""
+        suffix = BRANCH_SUFFIX[branch]
+        conv: nn.Conv1d = getattr(self, "conv1d" + suffix)
+        x_proj: nn.Linear = getattr(self, "x_proj" + suffix)
+        dt_proj: nn.Linear = getattr(self, "dt_proj" + suffix)
+        A = -torch.exp(getattr(self, "A_log" + suffix).float())
+        D = getattr(self, "D" + suffix).float()
+
+        x = causal_conv1d(x, conv.weight.squeeze(1), conv.bias, activation="silu")
+        x_dbl = x_proj(x.transpose(1, 2))  # (B, L, dt_rank + 2N)
+        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = F.linear(dt, dt_proj.weight).transpose(1, 2)  # (B, d_inner, L); bias goes in as delta_bias
+        B, C = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()  # (B, N, L)
+        return selective_scan(
+            x, dt.contiguous(), A, B, C, D, z=z, delta_bias=dt_proj.bias.float(), delta_softplus=True
+        )
+
+    def forward(self, hidden: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
+        batch, length, _ = hidden.shape
+        if length != math.prod(clip_shape):
+            raise ValueError(f"ST-Mamba got {length} tokens for a clip of shape (T, H, W) = {clip_shape}")
+        xz = self.in_proj(hidden).transpose(1, 2)  # (B, 2*d_inner, L)
+        x, z = xz.chunk(2, dim=1)
+        total = None
+        for branch in self.branches:
+            y = self.scan_branch(to_scan_order(x, branch, clip_shape), to_scan_order(z, branch, clip_shape), branch)
+            y = from_scan_order(y, branch, clip_shape)
+            total = y if total is None else total + y
+        return self.out_proj((total / len(self.branches)).transpose(1, 2))
+
+
+class DetailSpecificFeedForward(nn.Module):
+    """DSF: Linear (x ratio) -> 3x3x3 depthwise Conv3d over (T, H, W) -> GELU -> Linear.
+
+    forward(x (B, T*H*W, C), clip_shape) -> (B, T*H*W, C).
+    """
+
+    def __init__(self, dim: int, ratio: int = 4):
+        super().__init__()
+        hidden = dim * ratio
+        self.dense1 = nn.Linear(dim, hidden)
+        self.dwconv = nn.Conv3d(hidden, hidden, 3, 1, 1, groups=hidden)
+        self.dense2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
+        b, length, _ = x.shape
+        x = self.dense1(x)
+        x = x.transpose(1, 2).reshape(b, -1, *clip_shape)
+        x = self.dwconv(x).flatten(2).transpose(1, 2)
+        return self.dense2(F.gelu(x))
+
+
+class TemporalMambaBlock(nn.Module):
+    """h = h + ST-Mamba(LN(h)); h = h + DSF(LN(h)). forward((B, T*H*W, C), (T, H, W)) -> same shape."""
+
+    def __init__(self, dim: int, branches: tuple[str, ...], d_state: int, d_conv: int, expand: int,
+                 dsf_ratio: int, drop_path: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.mamba = SpatioTemporalMamba(dim, d_state=d_state, d_conv=d_conv, expand=expand, branches=branches)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm(dim)
+        self.dsf = DetailSpecificFeedForward(dim, dsf_ratio)
+
+    def forward(self, x: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
+        x = x + self.drop_path(self.mamba(self.norm1(x), clip_shape))
+        return x + self.drop_path(self.dsf(self.norm2(x), clip_shape))

@@ -1,0 +1,130 @@
+"""Vivim: hierarchical encoder with Temporal Mamba blocks, SegFormer MLP decoder, boundary head.
+
+    clip (B, T, 3, H, W), ImageNet-normalised  ->  VivimOutput(mask_logits, boundary_logits),
+    both (B, T, 1, H, W) (num_classes channels for the mask). H and W must be divisible by 32.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ModelConfig, get_config
+from .decoder import BoundaryHead, MLPDecoder
+from .encoder import OverlapPatchEmbed, TransformerBlock
+from .layers import init_weights, stochastic_depth_rates, tokens_to_map
+from .temporal_mamba import SpatioTemporalMamba, TemporalMambaBlock
+
+
+class VivimOutput(NamedTuple):
+    mask_logits: Tensor  # (B, T, num_classes, H, W)
+    boundary_logits: Tensor  # (B, T, 1, H, W)
+
+
+class EncoderStage(nn.Module):
+    """Patch embedding -> per-frame transformer blocks -> Temporal Mamba blocks over the clip -> LayerNorm.
+
+    forward((B*T, C_in, H_in, W_in), T) -> (B*T, C, H, W), H = H_in / stride.
+    """
+
+    def __init__(self, config: ModelConfig, index: int, in_dim: int, drop_paths: list[float],
+                 temporal_drop_paths: list[float]):
+        super().__init__()
+        dim = config.embed_dims[index]
+        patch, stride = (7, 4) if index == 0 else (3, 2)
+        self.patch_embed = OverlapPatchEmbed(in_dim, dim, patch, stride)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(dim, config.num_heads[index], config.sequence_reduction_ratios[index],
+                             config.mlp_ratios[index], rate)
+            for rate in drop_paths
+        )
+        temporal = config.temporal_depths[index] if config.scan_branches else 0
+        self.temporal_blocks = nn.ModuleList(
+            TemporalMambaBlock(dim, config.scan_branches, config.d_state, config.d_conv, config.expand,
+                               config.dsf_ratio, rate)
+            for rate in temporal_drop_paths[:temporal]
+        )
+        self.layer_norm = nn.LayerNorm(dim)
+
+    def forward(self, frames: Tensor, clip_length: int) -> Tensor:
+        tokens, height, width = self.patch_embed(frames)  # (B*T, H*W, C)
+        for block in self.blocks:
+            tokens = block(tokens, height, width)
+        if len(self.temporal_blocks):
+            bt, hw, c = tokens.shape
+            clip = tokens.reshape(bt // clip_length, clip_length * hw, c)  # (B, T*H*W, C), (T, H, W) order
+            for block in self.temporal_blocks:
+                clip = block(clip, (clip_length, height, width))
+            tokens = clip.reshape(bt, hw, c)
+        return tokens_to_map(self.layer_norm(tokens), height, width)
+
+
+class Vivim(nn.Module):
+    """The Vivim video segmentation model, built from a `ModelConfig`."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        rates = iter(stochastic_depth_rates(sum(config.transformer_depths), config.drop_path_rate))
+        temporal_rates = iter(stochastic_depth_rates(sum(config.temporal_depths), config.drop_path_rate))
+        stages, in_dim = [], config.in_channels
+        for i, dim in enumerate(config.embed_dims):
+            stages.append(EncoderStage(
+                config, i, in_dim,
+                [next(rates) for _ in range(config.transformer_depths[i])],
+                [next(temporal_rates) for _ in range(config.temporal_depths[i])],
+            ))
+            in_dim = dim
+        self.stages = nn.ModuleList(stages)
+        self.decoder = MLPDecoder(config.embed_dims, config.decoder_dim, config.num_classes, config.decoder_dropout)
+        self.boundary_head = BoundaryHead(config.embed_dims[0], config.boundary_head_dim)
+        init_weights(self, keep=(SpatioTemporalMamba,))
+
+    def check_input(self, clip: Tensor) -> None:
+        """Raise ValueError explaining what is wrong with a clip's shape."""
+        if clip.dim() != 5:
+            raise ValueError(f"Vivim expects a clip of shape (B, T, {self.config.in_channels}, H, W); "
+                             f"got a tensor of shape {tuple(clip.shape)}")
+        _, t, c, h, w = clip.shape
+        stride = self.config.output_stride
+        if c != self.config.in_channels:
+            raise ValueError(f"Vivim ({self.config.variant}) expects {self.config.in_channels} channels per frame, "
+                             f"got {c} (clip shape {tuple(clip.shape)})")
+        if t < 1:
+            raise ValueError("Vivim needs at least one frame per clip (T >= 1)")
+        if h % stride or w % stride or h == 0 or w == 0:
+            raise ValueError(f"frame size {h}x{w} is not divisible by {stride}; resize or pad frames to a multiple "
+                             f"of {stride} (e.g. {max(stride, round(h / stride) * stride)}x"
+                             f"{max(stride, round(w / stride) * stride)})")
+
+    def forward_features(self, clip: Tensor) -> list[Tensor]:
+        """Encoder features per stage: [(B*T, C_i, H/2^(i+2), W/2^(i+2))]."""
+        self.check_input(clip)
+        b, t, c, h, w = clip.shape
+        x = clip.reshape(b * t, c, h, w)
+        features = []
+        for stage in self.stages:
+            x = stage(x, t)
+            features.append(x)
+        return features
+
+    def forward(self, clip: Tensor) -> VivimOutput:
+        b, t, _, h, w = clip.shape if clip.dim() == 5 else (0, 0, 0, 0, 0)
+        features = self.forward_features(clip)
+        mask = F.interpolate(self.decoder(features), size=(h, w), mode="bilinear", align_corners=False)
+        boundary = F.interpolate(self.boundary_head(features[0]), size=(h, w), mode="bilinear", align_corners=False)
+        return VivimOutput(mask.reshape(b, t, -1, h, w), boundary.reshape(b, t, 1, h, w))
+
+
+def build_model(variant: str | ModelConfig = "vivim-tiny", **overrides: Any) -> Vivim:
+    """A freshly initialised Vivim of a named variant (see `vivim_core.config.VARIANTS`), with config overrides.
+
+    >>> model = build_model("vivim-b3", scan_branches=("forward",))   # the paper's C1 ablation
+    """
+    return Vivim(get_config(variant, **overrides))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,174 @@
+"""Which implementation of the selective scan and the causal conv1d runs, and why.
+
+Backends, in the order `auto` tries them (DESIGN.md section 4):
+
+scan:  mamba_ssm (official fused CUDA kernels, `[cuda]` extra) -> triton (ours, CUDA) -> chunked (PyTorch)
+       reference (the sequential recurrence) is the test oracle and is only used when asked for.
+conv:  causal_conv1d (official CUDA kernel, `[cuda]` extra) -> torch
+
+Optional imports are probed once and cached; a backend that is asked for by name but cannot run raises
+BackendUnavailableError naming the install command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from ..errors import VivimError
+
+INSTALL_CUDA_EXTRA = "pip install 'vivim-studio[cuda]'  (builds mamba-ssm and causal-conv1d; needs a CUDA toolkit)"
+
+
+class BackendUnavailableError(VivimError, RuntimeError):
+    """A backend was asked for by name but cannot run here."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    needs_cuda: bool
+    loader: Callable[[], Callable]  # returns the kernel function; raises ImportError when missing
+    install_hint: str
+    auto: bool = True  # whether `auto` may pick it
+
+
+def _load_mamba_scan():
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_fn  # type: ignore[import-not-found]
+
+    return selective_scan_fn
+
+
+def _load_triton_scan():
+    module = importlib.import_module("vivim_core.ops.scan_triton")
+    return module.selective_scan_triton
+
+
+def _load_chunked_scan():
+    from .scan_chunked import selective_scan_chunked
+
+    return selective_scan_chunked
+
+
+def _load_reference_scan():
+    from .scan_reference import selective_scan_reference
+
+    return selective_scan_reference
+
+
+def _load_causal_conv1d():
+    from causal_conv1d import causal_conv1d_fn  # type: ignore[import-not-found]
+
+    return causal_conv1d_fn
+
+
+def _load_torch_conv():
+    from .causal_conv import causal_conv1d_torch
+
+    return causal_conv1d_torch
+
+
+SCAN_BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("mamba_ssm", True, _load_mamba_scan, INSTALL_CUDA_EXTRA),
+        Backend("triton", True, _load_triton_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)"),
+        Backend("chunked", False, _load_chunked_scan, "part of vivim-core"),
+        Backend("reference", False, _load_reference_scan, "part of vivim-core", auto=False),
+    )
+}
+CONV_BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("causal_conv1d", True, _load_causal_conv1d, INSTALL_CUDA_EXTRA),
+        Backend("torch", False, _load_torch_conv, "part of vivim-core"),
+    )
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _probe(kind: str, name: str) -> tuple[Callable | None, str]:
+    """(kernel, "") when the backend imports, else (None, reason)."""
+    backend = (SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS)[name]
+    try:
+        return backend.loader(), ""
+    except Exception as exc:  # ImportError, or a CUDA extension built for another torch (OSError...)
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def backend_status(kind: str) -> dict[str, dict[str, object]]:
+    """For `vivim-core info`: each backend's importability and whether it can run on this machine."""
+    table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
+    cuda = _cuda_available()
+    status = {}
+    for name, backend in table.items():
+        if backend.needs_cuda and not cuda:  # CPU-only installs never import the GPU kernels
+            status[name] = {"available": False, "reason": "needs a CUDA GPU (none here)", "install": backend.install_hint}
+            continue
+        fn, reason = _probe(kind, name)
+        status[name] = {"available": fn is not None, "reason": reason, "install": backend.install_hint}
+    return status
+
+
+_override = threading.local()
+
+
+@contextlib.contextmanager
+def use_backends(scan: str | None = None, conv: str | None = None) -> Iterator[None]:
+    """Make `auto` resolve to the given backends inside the block (e.g. the reference, in tests)."""
+    for kind, name in (("scan", scan), ("conv", conv)):
+        table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
+        if name is not None and name not in table:
+            raise ValueError(f"unknown {kind} backend {name!r}; choose from {sorted(table)}")
+    previous = getattr(_override, "value", (None, None))
+    _override.value = (scan or previous[0], conv or previous[1])
+    try:
+        yield
+    finally:
+        _override.value = previous
+
+
+def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
+    """The backend name and kernel for a call whose tensors live on CUDA (on_cuda) or not."""
+    table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
+    if name == "auto":
+        forced = getattr(_override, "value", (None, None))[0 if kind == "scan" else 1]
+        if forced is not None:
+            name = forced
+        else:
+            for candidate in table.values():
+                if candidate.auto and (on_cuda or not candidate.needs_cuda):
+                    fn, _ = _probe(kind, candidate.name)
+                    if fn is not None:
+                        return candidate.name, fn
+            raise BackendUnavailableError(f"no {kind} backend can run here")  # unreachable: torch always is
+    if name not in table:
+        raise ValueError(f"unknown {kind} backend {name!r}; choose from 'auto', {', '.join(sorted(table))}")
+    backend = table[name]
+    fn, reason = _probe(kind, name)
+    if fn is None:
+        raise BackendUnavailableError(
+            f"{kind} backend {name!r} is not installed ({reason}). Install it with: {backend.install_hint}. "
+            f"Or use backend='auto', which picks the fastest one that is installed."
+        )
+    if backend.needs_cuda and not on_cuda:
+        raise BackendUnavailableError(
+            f"{kind} backend {name!r} runs on CUDA tensors only; these tensors are on the CPU. "
+            f"Use backend='auto' or 'chunked' on the CPU."
+        )
+    return name, fn
+
+
+def chosen_backend(kind: str, on_cuda: bool) -> str:
+    """What `auto` picks for tensors on CUDA (on_cuda=True) or on the CPU."""
+    return resolve(kind, "auto", on_cuda)[0]

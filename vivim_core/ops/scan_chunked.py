@@ -1,0 +1,304 @@
+"""Chunked, vectorised selective scan in plain PyTorch: CPU and any GPU, with a hand-written backward.
+
+The recurrence (per batch b, channel d, state n; a_t = exp(dt_t A), x_t = dt_t u_t B_t):
+
+    h_t = a_t h_{t-1} + x_t,        y_t = <C_t, h_t> + D u_t,        out_t = y_t silu(z_t)
+
+is linear in h, so it is solved in two levels instead of L sequential steps:
+
+1. the sequence is cut into chunks of K steps; inside every chunk at once, K in-place multiply-adds from a
+   zero state give local states;
+2. across chunks, one multiply-add per chunk gives the true state entering each chunk, H_c;
+3. h = h_local + P * H_c, with P the running product of a inside the chunk (products of numbers in
+   (0, 1]: nothing overflows, unlike the exp(-cumsum) factorisation).
+
+Chunks are processed in *segments* sized to stay in the CPU cache (one segment on a GPU), the state
+carried from segment to segment. The backward pass runs the adjoint recurrence
+lambda_t = C_t g_t + a_{t+1} lambda_{t+1} the same way, in reverse, recomputing states segment by segment,
+so memory stays at O(batch * dim * L) plus one segment of states, never O(batch * dim * L * N).
+
+Inside, tensors of a segment have shape (K, b, G, dg, nc, N): K steps per chunk, batch, G groups of dg
+channels sharing B and C (G = 1 for Mamba's (batch, N, L) B and C), nc chunks, N states.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ._checks import check_scan_args
+
+# Elements of one segment's (K, b, d, nc, N) state tensor on the CPU: 2**19 floats = 2 MiB, cache-sized.
+CPU_SEGMENT_ELEMENTS = 2**19
+
+
+def _pow2_near_sqrt(n: int) -> int:
+    return max(1, 2 ** round(math.log2(math.sqrt(max(n, 1)))))
+
+
+def plan_chunks(length: int, state_elems_per_step: int, on_cuda: bool) -> tuple[int, int]:
+    """(K, S): chunk length K and segment length S (a multiple of K) for a sequence of `length` steps.
+
+    state_elems_per_step = batch * dim * N. On the GPU one segment covers the whole sequence.
+    """
+    if on_cuda:
+        segment = length
+    else:
+        fit = max(16, CPU_SEGMENT_ELEMENTS // max(state_elems_per_step, 1))
+        segment = min(length, 2 ** int(math.log2(fit)))
+    chunk = min(_pow2_near_sqrt(segment), 256)
+    segment = -(-segment // chunk) * chunk
+    return chunk, segment
+
+
+def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
+    """B or C as (batch, G, N, L) float32: (batch, N, L) -> G=1; (dim, N) time-invariant -> G=dim."""
+    m = m.float()
+    if m.dim() == 3:
+        return m[:, None]
+    if m.dim() == 2:
+        return m[None, :, :, None].expand(batch, m.shape[0], m.shape[1], length)
+    return m
+
+
+def _grad_from_groups(g: Tensor, like: Tensor) -> Tensor:
+    """Reduce a (batch, G, N, L) gradient back to the shape B or C was given in."""
+    if like.dim() == 3:
+        return g[:, 0].to(like.dtype)
+    if like.dim() == 2:
+        return g.sum(dim=(0, 3)).to(like.dtype)
+    return g.to(like.dtype)
+
+
+class _Segment:
+    """Views of one segment's inputs in the (K, b, G, dg, nc, ·) layout."""
+
+    def __init__(self, start: int, stop: int, chunk: int, groups: int):
+        self.start, self.stop, self.chunk, self.groups = start, stop, chunk, groups
+        self.n_chunks = -(-(stop - start) // chunk)
+        self.pad = self.n_chunks * chunk - (stop - start)
+
+    def per_channel(self, x: Tensor) -> Tensor:
+        """(b, d, L) slice -> (K, b, G, dg, nc, 1), zero-padded to whole chunks."""
+        x = x[..., self.start : self.stop]
+        if self.pad:
+            x = F.pad(x, (0, self.pad))
+        b, d, _ = x.shape
+        return x.reshape(b, self.groups, d // self.groups, self.n_chunks, self.chunk).permute(4, 0, 1, 2, 3)[..., None]
+
+    def per_group(self, m: Tensor) -> Tensor:
+        """(b, G, N, L) slice -> (K, b, G, 1, nc, N)."""
+        m = m[..., self.start : self.stop]
+        if self.pad:
+            m = F.pad(m, (0, self.pad))
+        b, g, n, _ = m.shape
+        return m.reshape(b, g, n, self.n_chunks, self.chunk).permute(4, 0, 1, 3, 2)[:, :, :, None]
+
+    def to_sequence(self, y: Tensor) -> Tensor:
+        """(K, b, G, dg, nc) -> (b, d, stop - start)."""
+        k, b, g, dg, nc = y.shape
+        return y.permute(1, 2, 3, 4, 0).reshape(b, g * dg, nc * k)[..., : self.stop - self.start]
+
+
+class _Workspace:
+    """Buffers reused from segment to segment: fresh multi-MiB tensors per segment cost page faults."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.buffers = device, {}
+
+    def get(self, name: str, shape: torch.Size) -> Tensor:
+        buf = self.buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self.buffers[name] = torch.empty(shape, dtype=torch.float32, device=self.device)
+        return buf
+
+
+def _segment_states(dt: Tensor, du: Tensor, A6: Tensor, Bk: Tensor, carry: Tensor, ws: _Workspace):
+    """States of one segment. dt, du: (K,b,G,dg,nc,1); A6: (1,1,G,dg,1,N); Bk: (K,b,G,1,nc,N); carry: (b,G,dg,N).
+
+    Returns (a, h, entering, carry_out): decays a and states h (K,b,G,dg,nc,N), the state entering each
+    chunk (b,G,dg,nc,N) and the state leaving the segment (b,G,dg,N). a and h live in the workspace.
+    """
+    shape = torch.broadcast_shapes(dt.shape, A6.shape, Bk.shape)
+    a = torch.mul(dt, A6, out=ws.get("a", shape)).exp_()
+    h = torch.mul(du, Bk, out=ws.get("h", shape))
+    prod = ws.get("prod", shape)  # running product of a inside each chunk
+    prod[0] = a[0]
+    for k in range(1, shape[0]):  # local states, every chunk at once
+        h[k].addcmul_(a[k], h[k - 1])
+        torch.mul(prod[k - 1], a[k], out=prod[k])
+    entering = ws.get("entering", shape[1:])
+    for c in range(shape[4]):  # true state entering each chunk
+        entering[..., c, :] = carry
+        carry = torch.addcmul(h[-1, ..., c, :], prod[-1, ..., c, :], carry)
+    h.addcmul_(prod, entering.unsqueeze(0))
+    return a, h, entering, carry
+
+
+class _ChunkedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+        batch, dim, length = u.shape
+        n_state = A.shape[1]
+        Bg, Cg = _as_groups(B, batch, length), _as_groups(C, batch, length)
+        if Bg.shape[1] != Cg.shape[1]:  # rare mixed conventions: give each channel its own group
+            Bg = Bg.repeat_interleave(dim // Bg.shape[1], dim=1)
+            Cg = Cg.repeat_interleave(dim // Cg.shape[1], dim=1)
+        groups = Bg.shape[1]
+        chunk, seg_len = plan_chunks(length, batch * dim * n_state, u.is_cuda)
+
+        raw = delta.float() + (delta_bias.float()[:, None] if delta_bias is not None else 0.0)
+        dt = F.softplus(raw) if delta_softplus else raw
+        uf = u.float()
+        du = dt * uf
+        A6 = A.float().reshape(groups, dim // groups, n_state)[None, None, :, :, None, :]
+
+        y = torch.empty(batch, dim, length, dtype=torch.float32, device=u.device)
+        carry = torch.zeros(batch, groups, dim // groups, n_state, dtype=torch.float32, device=u.device)
+        carries = []
+        ws = _Workspace(u.device)
+        for start in range(0, length, seg_len):
+            seg = _Segment(start, min(start + seg_len, length), chunk, groups)
+            carries.append(carry)
+            _, h, _, carry = _segment_states(seg.per_channel(dt), seg.per_channel(du), A6, seg.per_group(Bg), carry, ws)
+            y[..., seg.start : seg.stop] = seg.to_sequence(h.mul_(seg.per_group(Cg)).sum(-1))
+        if D is not None:
+            y += uf * D.float()[:, None]
+        out = y * F.silu(z.float()) if z is not None else y
+
+        ctx.delta_softplus = delta_softplus
+        ctx.plan = (chunk, seg_len, groups)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, y, torch.stack(carries))
+        return out.to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        u, delta, A, B, C, D, z, delta_bias, y, carries = ctx.saved_tensors
+        chunk, seg_len, groups = ctx.plan
+        batch, dim, length = u.shape
+        n_state = A.shape[1]
+        Bg, Cg = _as_groups(B, batch, length), _as_groups(C, batch, length)
+        if Bg.shape[1] != groups:
+            Bg = Bg.repeat_interleave(dim // Bg.shape[1], dim=1)
+        if Cg.shape[1] != groups:
+            Cg = Cg.repeat_interleave(dim // Cg.shape[1], dim=1)
+
+        raw = delta.float() + (delta_bias.float()[:, None] if delta_bias is not None else 0.0)
+        dt = F.softplus(raw) if ctx.delta_softplus else raw
+        uf = u.float()
+        du = dt * uf
+        A6 = A.float().reshape(groups, dim // groups, n_state)[None, None, :, :, None, :]
+
+        g_out = grad_out.float()
+        grad_z = None
+        if z is not None:
+            sig = torch.sigmoid(z.float())
+            g_y = g_out * z.float() * sig
+            if ctx.needs_input_grad[6]:
+                grad_z = (g_out * y * sig * (1 + z.float() * (1 - sig))).to(z.dtype)
+        else:
+            g_y = g_out
+
+        g_dt = torch.zeros_like(dt)
+        g_du = torch.zeros_like(dt)
+        g_A = torch.zeros_like(A6[0, 0, :, :, 0])  # (G, dg, N)
+        g_B = torch.zeros_like(Bg)
+        g_C = torch.zeros_like(Cg)
+        right = torch.zeros(batch, groups, dim // groups, n_state, dtype=torch.float32, device=u.device)
+        starts = list(range(0, length, seg_len))
+        ws = _Workspace(u.device)
+        for index in reversed(range(len(starts))):
+            seg = _Segment(starts[index], min(starts[index] + seg_len, length), chunk, groups)
+            dt_k, du_k, Bk, Ck = seg.per_channel(dt), seg.per_channel(du), seg.per_group(Bg), seg.per_group(Cg)
+            a, h, entering, _ = _segment_states(dt_k, du_k, A6, Bk, carries[index], ws)
+            gy_k = seg.per_channel(g_y)
+
+            # Adjoint lambda_t = C_t g_t + a_{t+1} lambda_{t+1}: in-chunk (reverse), then across chunks.
+            shape = a.shape
+            lam = torch.mul(gy_k, Ck, out=ws.get("lam", shape))
+            after = ws.get("after", shape)  # after[k] = prod_{j>k} a[j] within the chunk
+            after[-1] = 1.0
+            for k in range(chunk - 2, -1, -1):
+                lam[k].addcmul_(a[k + 1], lam[k + 1])
+                torch.mul(after[k + 1], a[k + 1], out=after[k])
+            from_right = ws.get("from_right", entering.shape)
+            for c in reversed(range(seg.n_chunks)):
+                from_right[..., c, :] = right
+                right = a[0, ..., c, :] * (lam[0, ..., c, :] + after[0, ..., c, :] * right)
+            lam.addcmul_(after, from_right.unsqueeze(0))
+
+            # Gradients of this segment's inputs (tmp: one scratch buffer for the products).
+            tmp = ws.get("tmp", shape)
+            g_C_k = torch.mul(gy_k, h, out=tmp).sum(3)  # (K, b, G, nc, N)
+            h_prev = ws.get("h_prev", shape)
+            h_prev[0] = entering
+            h_prev[1:] = h[:-1]
+            g_log = h_prev.mul_(lam).mul_(a)  # d loss / d (dt A)
+            g_A += torch.mul(g_log, dt_k, out=tmp).sum(dim=(0, 1, 4))
+            g_dt_k = torch.mul(g_log, A6, out=tmp).sum(-1)
+            g_B_k = torch.mul(lam, du_k, out=tmp).sum(3)
+            g_du_k = torch.mul(lam, Bk, out=tmp).sum(-1)
+            sl = slice(seg.start, seg.stop)
+            g_dt[..., sl] = seg.to_sequence(g_dt_k)
+            g_du[..., sl] = seg.to_sequence(g_du_k)
+            g_B[..., sl] = _group_to_sequence(g_B_k, seg)
+            g_C[..., sl] = _group_to_sequence(g_C_k, seg)
+
+        g_dt += g_du * uf
+        grad_u = g_du * dt
+        grad_D = None
+        if D is not None:
+            grad_u += g_y * D.float()[:, None]
+            if ctx.needs_input_grad[5]:
+                grad_D = (g_y * uf).sum(dim=(0, 2)).to(D.dtype)
+        g_raw = g_dt * torch.sigmoid(raw) if ctx.delta_softplus else g_dt
+        grad_bias = g_raw.sum(dim=(0, 2)).to(delta_bias.dtype) if delta_bias is not None else None
+        return (
+            grad_u.to(u.dtype),
+            g_raw.to(delta.dtype),
+            g_A.reshape(dim, n_state).to(A.dtype),
+            _grad_from_groups(_regroup(g_B, B, dim), B),
+            _grad_from_groups(_regroup(g_C, C, dim), C),
+            grad_D,
+            grad_z,
+            grad_bias,
+            None,
+        )
+
+
+def _group_to_sequence(g: Tensor, seg: _Segment) -> Tensor:
+    """(K, b, G, nc, N) -> (b, G, N, stop - start)."""
+    k, b, groups, nc, n = g.shape
+    return g.permute(1, 2, 4, 3, 0).reshape(b, groups, n, nc * k)[..., : seg.stop - seg.start]
+
+
+def _regroup(g: Tensor, original: Tensor, dim: int) -> Tensor:
+    """Undo the per-channel regrouping done for mixed B/C conventions: sum channels back into groups."""
+    if original.dim() == 4 and g.shape[1] != original.shape[1]:
+        b, _, n, length = g.shape
+        return g.reshape(b, original.shape[1], -1, n, length).sum(2)
+    if original.dim() == 3 and g.shape[1] != 1:
+        return g.sum(1, keepdim=True)
+    return g
+
+
+def selective_scan_chunked(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+) -> Tensor:
+    """Chunked selective scan; same arguments and result as `selective_scan_reference`, differentiable.
+
+    Computes in float32 whatever the input dtype; returns (batch, dim, L) in u's dtype.
+    """
+    check_scan_args(u, delta, A, B, C, D, z, delta_bias)
+    return _ChunkedScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
