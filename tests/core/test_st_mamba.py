@@ -108,3 +108,13 @@ def test_mamba_initialisation_is_kept_inside_a_built_model():
         assert torch.allclose(getattr(mixer, "A_log" + suffix), torch.log(torch.arange(1, 17.0)).expand(mixer.d_inner, 16))
         bound = mixer.dt_rank ** -0.5
         assert getattr(mixer, "dt_proj" + suffix).weight.abs().max() <= bound
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_channels_last_depthwise_conv_equals_conv3d_then_gelu(frames):
+    from vivim_core.ops.dwconv3d import depthwise_conv3d_gelu
+
+    conv = torch.nn.Conv3d(6, 6, 3, padding=1, groups=6)
+    x = torch.randn(2, frames, 4, 5, 6)  # (B, T, H, W, C)
+    expected = F.gelu(conv(x.permute(0, 4, 1, 2, 3))).permute(0, 2, 3, 4, 1)
+    assert torch.allclose(depthwise_conv3d_gelu(x, conv.weight, conv.bias), expected, atol=1e-5)

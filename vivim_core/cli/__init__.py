@@ -16,6 +16,8 @@ import sys
 # verb -> module; add a line here to add a verb.
 COMMANDS = {
     "info": "vivim_core.cli.info",
+    "evaluate": "vivim_core.cli.evaluate",
+    "benchmark": "vivim_core.cli.benchmark",
 }
 
 

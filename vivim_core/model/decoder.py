@@ -12,6 +12,11 @@ class MLPDecoder(nn.Module):
     first, as SegFormer does), 1x1 fuse + BN + ReLU, dropout, 1x1 to `num_classes` logits.
 
     forward([(N, C_i, H_i, W_i) for each stage]) -> (N, num_classes, H_1, W_1).
+
+    Computed in an equivalent, cheaper order: the fuse conv is linear and per pixel, so it commutes with
+    bilinear upsampling; each stage's linear and its slice of the fuse weight are composed into one 1x1
+    conv applied at the stage's own resolution, and the upsampled results are summed (no concatenation of
+    4 x dim channels at stride 4). The parameters keep SegFormer's layout, so its weights load unchanged.
     """
 
     def __init__(self, in_dims: tuple[int, ...], dim: int, num_classes: int, dropout: float):
@@ -24,15 +29,18 @@ class MLPDecoder(nn.Module):
 
     def forward(self, features: list[Tensor]) -> Tensor:
         size = features[0].shape[-2:]
-        unified = []
-        for feature, linear in zip(features, self.linear_c):
-            n, _, h, w = feature.shape
-            x = linear(feature.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(n, -1, h, w)
-            if (h, w) != size:
+        dim = self.linear_fuse.out_channels
+        stages = len(features)
+        fuse = self.linear_fuse.weight.reshape(dim, stages, dim)  # slot j holds stage stages-1-j
+        total = None
+        for i, (feature, linear) in enumerate(zip(features, self.linear_c)):
+            slot = fuse[:, stages - 1 - i]  # (dim, dim)
+            weight = (slot @ linear.weight)[:, :, None, None]  # (dim, C_i, 1, 1)
+            x = F.conv2d(feature, weight, slot @ linear.bias)
+            if x.shape[-2:] != size:
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-            unified.append(x)
-        x = self.linear_fuse(torch.cat(unified[::-1], dim=1))
-        x = self.dropout(F.relu(self.batch_norm(x)))
+            total = x if total is None else total + x
+        x = self.dropout(F.relu(self.batch_norm(total)))
         return self.classifier(x)
 
 

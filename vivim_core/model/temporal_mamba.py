@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ..config import SCAN_BRANCHES
 from ..ops import causal_conv1d, selective_scan
+from ..ops.dwconv3d import depthwise_conv3d_gelu
 from .layers import DropPath
 
 BRANCH_SUFFIX = {"forward": "", "backward": "_b", "spatial": "_s"}
@@ -148,15 +149,14 @@ class DetailSpecificFeedForward(nn.Module):
         super().__init__()
         hidden = dim * ratio
         self.dense1 = nn.Linear(dim, hidden)
-        self.dwconv = nn.Conv3d(hidden, hidden, 3, 1, 1, groups=hidden)
+        self.dwconv = nn.Conv3d(hidden, hidden, 3, 1, 1, groups=hidden)  # parameters; applied channels-last
         self.dense2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
         b, length, _ = x.shape
-        x = self.dense1(x)
-        x = x.transpose(1, 2).reshape(b, -1, *clip_shape)
-        x = self.dwconv(x).flatten(2).transpose(1, 2)
-        return self.dense2(F.gelu(x))
+        x = self.dense1(x).reshape(b, *clip_shape, -1)
+        x = depthwise_conv3d_gelu(x, self.dwconv.weight, self.dwconv.bias)  # channels-last, no transposes
+        return self.dense2(x.reshape(b, length, -1))
 
 
 class TemporalMambaBlock(nn.Module):

@@ -1,0 +1,81 @@
+"""Selective-scan kernels side by side at one shape: time, achieved bandwidth, speed-up over the reference."""
+
+from __future__ import annotations
+
+import torch
+
+from ..ops import backend_status
+from ..ops.backends import resolve
+from .common import time_call
+
+
+def scan_inputs(batch: int, dim: int, length: int, n_state: int, device: torch.device, dtype=torch.float32,
+                requires_grad: bool = False, seed: int = 0) -> dict:
+    """Random inputs shaped as a Mamba layer feeds the scan (variable B and C, z gate, D, dt bias)."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        t = (torch.randn(*shape, generator=g) * scale).to(device=device, dtype=dtype)
+        return t.requires_grad_(requires_grad)
+
+    A = (-torch.rand(dim, n_state, generator=g) * 4 - 0.1).to(device).requires_grad_(requires_grad)
+    return dict(u=r(batch, dim, length), delta=r(batch, dim, length, scale=0.5), A=A,
+                B=r(batch, n_state, length), C=r(batch, n_state, length), D=r(dim).float(),
+                z=r(batch, dim, length), delta_bias=r(dim, scale=0.5).float())
+
+
+def minimum_bytes(batch: int, dim: int, length: int, n_state: int, elem: int) -> int:
+    """Fewest bytes the forward must move: read u, delta, z, B, C once, write out once (A, D, bias negligible)."""
+    return elem * (4 * batch * dim * length + 2 * batch * n_state * length)
+
+
+def measured_bandwidth_gbs(device: torch.device, mib: int = 1024) -> float:
+    """Device-to-device copy rate (bytes read + written per second), the practical HBM ceiling."""
+    if device.type != "cuda":
+        return float("nan")
+    src = torch.empty(mib * 2**20, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    t = time_call(lambda: dst.copy_(src), device, warmup=3, repeats=20)
+    return 2 * src.numel() / (t["median_ms"] / 1000) / 1e9
+
+
+def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state: int, dtype=torch.float32,
+               backends: list[str] | None = None, backward: bool = True, reference_repeats: int = 1) -> list[dict]:
+    status = backend_status("scan")
+    names = backends or [n for n, s in status.items() if s["available"]]
+    inputs = scan_inputs(batch, dim, length, n_state, device, dtype)
+    elem = torch.finfo(dtype).bits // 8
+    floor_bytes = minimum_bytes(batch, dim, length, n_state, elem)
+    bandwidth = measured_bandwidth_gbs(device)
+    rows, reference_ms = [], None
+    for name in names:
+        if not status.get(name, {}).get("available"):
+            rows.append({"backend": name, "note": "not available: " + status.get(name, {}).get("reason", "?")})
+            continue
+        _, fn = resolve("scan", name, device.type == "cuda")
+        repeats = reference_repeats if name == "reference" else 20
+        fwd = time_call(lambda: fn(**inputs, delta_softplus=True), device, warmup=1 if name == "reference" else 3,
+                        repeats=repeats)
+        row = {"backend": name, "shape": f"b{batch} d{dim} L{length} N{n_state}", "dtype": str(dtype).split(".")[-1],
+               "fwd_ms": fwd["median_ms"], "fwd_GB/s": floor_bytes / (fwd["median_ms"] / 1000) / 1e9}
+        if bandwidth == bandwidth:  # not NaN: a GPU
+            row["roofline_ms"] = floor_bytes / (bandwidth * 1e9) * 1000
+            row["x_roofline"] = fwd["median_ms"] / row["roofline_ms"]
+        if backward and name != "reference":
+            grads = scan_inputs(batch, dim, length, n_state, device, dtype, requires_grad=True)
+            out_grad = torch.randn(batch, dim, length, device=device, dtype=dtype)
+
+            def step():
+                y = fn(**grads, delta_softplus=True)
+                torch.autograd.grad(y, [grads["u"], grads["delta"], grads["A"], grads["B"], grads["C"]], out_grad)
+
+            row["fwd_bwd_ms"] = time_call(step, device, warmup=2, repeats=10)["median_ms"]
+        if name == "reference":
+            reference_ms = fwd["median_ms"]
+        rows.append(row)
+    for row in rows:
+        if reference_ms and "fwd_ms" in row:
+            row["x_vs_reference"] = reference_ms / row["fwd_ms"]
+    for row in rows:
+        row["hbm_GB/s_measured"] = bandwidth
+    return rows

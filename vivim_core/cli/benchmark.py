@@ -1,0 +1,126 @@
+"""Time the scan kernels, the whole model, clip-length scaling and whole-video proposal; print tables and
+write one JSON report (machine, versions, date and command included).
+
+suites:
+  scan      selective-scan backends at one shape (default: stage 1 of vivim-b3, batch 4, T=5, 256x256:
+            d_inner 128, L = 5*64*64, N 16) with achieved bandwidth against the measured device copy rate
+  model     frames/s and peak memory for each variant beside its "basic" ablation (no Mamba)
+  scaling   per-frame time and memory for clip lengths 5, 16, 32, 64
+  video     whole-video proposal of a synthetic video (decoding included)
+
+examples:
+  vivim-core benchmark --suite scan --scan-shape 1,64,4096,16 --device cpu
+  vivim-core benchmark --suite all --device cuda --out benchmarks/results/h100.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "benchmarks: scan kernels, model frames/s, clip-length scaling, whole-video proposal"
+SUITES = ("scan", "model", "scaling", "video")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--suite", default="scan,model",
+                        help=f"comma-separated suites from {', '.join(SUITES)}, or 'all' (default: scan,model)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
+    parser.add_argument("--scan-shape", default="4,128,20480,16", metavar="B,D,L,N",
+                        help="batch, d_inner, sequence length, state size for the scan suite "
+                             "(default: stage 1 of vivim-b3 at 256x256, T=5, batch 4)")
+    parser.add_argument("--scan-backends", default=None,
+                        help="comma-separated scan backends (default: every available one, reference included)")
+    parser.add_argument("--no-backward", action="store_true", help="scan suite: time the forward only")
+    parser.add_argument("--variants", default="vivim-tiny,vivim-b3", help="model variants (comma-separated)")
+    parser.add_argument("--modes", default=None,
+                        help="model precisions: fp32, bf16 (autocast), bf16-weights (bf16 weights + channels-last); "
+                             "default fp32 on CPU, fp32,bf16,bf16-weights on CUDA")
+    parser.add_argument("--size", type=int, default=256, help="frame height and width (default 256)")
+    parser.add_argument("--clip-length", type=int, default=5, help="frames per clip T (default 5)")
+    parser.add_argument("--batch", type=int, default=4, help="clips per batch for the model suite (default 4)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
+    parser.add_argument("--no-basic", action="store_true", help="skip the 'basic' (no Mamba) ablation rows")
+    parser.add_argument("--video-frames", type=int, default=1000, help="frames of the video suite's video")
+    parser.add_argument("--video-variant", default="vivim-b3", help="variant for the video suite")
+    parser.add_argument("--profile", action="store_true",
+                        help="model suite: also print where one forward of each variant spends its time")
+    parser.add_argument("--out", default=None, metavar="JSON", help="write the report here")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..bench.common import environment, print_table, write_report
+    from ..errors import VivimError
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise VivimError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    suites = SUITES if args.suite == "all" else tuple(s.strip() for s in args.suite.split(","))
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown:
+        raise VivimError(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)} or 'all'")
+    report = {"environment": environment(device), "results": {}}
+    print(f"device: {report['environment'].get('gpu', report['environment']['cpu'])}, torch {torch.__version__}")
+
+    if "scan" in suites:
+        from ..bench.scan import bench_scan
+
+        b, d, length, n = (int(v) for v in args.scan_shape.split(","))
+        rows = []
+        for dtype in ((torch.float32, torch.bfloat16) if device.type == "cuda" else (torch.float32,)):
+            backends = args.scan_backends.split(",") if args.scan_backends else None
+            rows += bench_scan(device, b, d, length, n, dtype, backends, backward=not args.no_backward)
+        report["results"]["scan"] = rows
+        print_table("selective scan", rows, ["backend", "shape", "dtype", "fwd_ms", "fwd_bwd_ms", "fwd_GB/s",
+                                             "roofline_ms", "x_roofline", "x_vs_reference", "note"])
+
+    modes = args.modes.split(",") if args.modes else (["fp32", "bf16", "bf16-weights"] if device.type == "cuda" else ["fp32"])
+    if "model" in suites:
+        from ..bench.model import bench_model
+
+        rows = []
+        for variant in args.variants.split(","):
+            for mode in modes:
+                for compile_ in ((False, True) if args.compile else (False,)):
+                    for ablation in ((None,) if args.no_basic else (None, "basic")):
+                        rows.append(bench_model(variant, device, mode, args.size, args.clip_length, args.batch,
+                                                ablation, compile_))
+                        if ablation == "basic":
+                            rows[-1]["vivim_vs_basic"] = rows[-2]["frames_per_s"] / rows[-1]["frames_per_s"]
+                        print("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                               for k, v in rows[-1].items()), flush=True)
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+        report["results"]["model"] = rows
+        if args.profile:
+            from ..bench.model import profile_model
+
+            for variant in args.variants.split(","):
+                print(f"\nprofile: {variant}, {modes[-1]}")
+                print(profile_model(variant, device, modes[-1], args.size, args.clip_length, args.batch))
+        print_table("model inference", rows, ["variant", "params_M", "mode", "input", "ms_per_batch", "frames_per_s",
+                                              "vivim_vs_basic", "peak_mem_GiB"])
+
+    if "scaling" in suites:
+        from ..bench.model import bench_clip_length
+
+        rows = bench_clip_length(args.video_variant, device, modes[-1] if device.type == "cuda" else "fp32",
+                                 size=args.size)
+        report["results"]["scaling"] = rows
+        print_table("clip length scaling (one clip)", rows, ["variant", "mode", "T", "ms_per_batch", "ms_per_frame",
+                                                             "per_frame_vs_T5", "peak_mem_GiB"])
+
+    if "video" in suites:
+        from ..bench.video import bench_video
+
+        row = bench_video(args.video_variant, device, frames=args.video_frames, size=args.size,
+                          clip_length=args.clip_length)
+        report["results"]["video"] = [row]
+        print_table("whole-video proposal", [row], list(row))
+
+    if args.out:
+        path = write_report(args.out, report)
+        print(f"\nreport written to {path}")
+    return 0
