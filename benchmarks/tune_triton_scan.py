@@ -20,6 +20,7 @@ def main() -> None:
     parser.add_argument("--shape", default="4,128,20480,16")
     parser.add_argument("--block-l", default="32,64,128,256")
     parser.add_argument("--warps", default="1,2,4")
+    parser.add_argument("--stages", default="3", help="software-pipelining depths to try")
     parser.add_argument("--programs", default="1,2048,4096,8192",
                         help="target grid sizes (1 = never split the sequence)")
     args = parser.parse_args()
@@ -30,10 +31,10 @@ def main() -> None:
     for dtype in (torch.float32, torch.bfloat16):
         x = scan_inputs(b, d, length, n, device, dtype)
         floor = minimum_bytes(b, d, length, n, torch.finfo(dtype).bits // 8) / (bandwidth * 1e9) * 1000
-        for block, warps, programs in itertools.product(map(int, args.block_l.split(",")),
-                                                        map(int, args.warps.split(",")),
-                                                        map(int, args.programs.split(","))):
-            scan_triton.TUNING.update(block_l=block, num_warps=warps, programs=programs)
+        for block, warps, programs, stages in itertools.product(
+                map(int, args.block_l.split(",")), map(int, args.warps.split(",")),
+                map(int, args.programs.split(",")), map(int, args.stages.split(","))):
+            scan_triton.TUNING.update(block_l=block, num_warps=warps, programs=programs, num_stages=stages)
             try:
                 with torch.no_grad():
                     t = time_call(lambda: scan_triton.selective_scan_triton(**x, delta_softplus=True), device,
@@ -41,10 +42,10 @@ def main() -> None:
             except Exception as exc:  # a config that does not compile (registers) is reported, not fatal
                 rows.append({"dtype": str(dtype), "block_l": block, "warps": warps, "error": str(exc)[:60]})
                 continue
-            rows.append({"dtype": str(dtype).split(".")[-1], "block_l": block, "warps": warps, "programs": programs,
+            rows.append({"dtype": str(dtype).split(".")[-1], "block_l": block, "warps": warps, "programs": programs, "stages": stages,
                          "fwd_ms": t["median_ms"], "x_roofline": t["median_ms"] / floor})
     print(f"measured copy bandwidth {bandwidth:.0f} GB/s")
-    print_table("triton scan forward configurations", rows, ["dtype", "block_l", "warps", "programs", "fwd_ms", "x_roofline", "error"])
+    print_table("triton scan forward configurations", rows, ["dtype", "block_l", "warps", "programs", "stages", "fwd_ms", "x_roofline", "error"])
 
 
 if __name__ == "__main__":

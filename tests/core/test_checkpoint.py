@@ -121,3 +121,18 @@ def test_tensors_that_do_not_match_the_config_are_refused(tmp_path):
     save_file(tensors, str(bad), metadata=metadata)
     with pytest.raises(CheckpointError, match=r"missing tensor.*wrong shape"):
         load_model(bad)
+
+
+def test_header_length_starting_with_pickle_byte_is_still_read_as_safetensors(tmp_path):
+    """Regression: a safetensors header of length 0x0480 starts with the bytes 80 04, like a pickle."""
+    import struct
+
+    path = tmp_path / "foreign.safetensors"
+    for pad in range(2000):
+        save_file({"w": torch.zeros(2)}, str(path), metadata={"pad": "x" * pad})
+        (length,) = struct.unpack("<Q", path.read_bytes()[:8])
+        if length == 0x0480:
+            break
+    assert path.read_bytes()[:2] == b"\x80\x04"
+    with pytest.raises(CheckpointError, match="not a Vivim checkpoint"):  # not "looks like a PyTorch pickle"
+        load_model(path)

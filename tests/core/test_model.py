@@ -85,3 +85,11 @@ def test_config_round_trip_and_errors():
         get_config("vivim-tiny", scan_branches=("diagonal",))
     with pytest.raises(ConfigError, match="one per stage"):
         get_config("vivim-tiny", num_heads=(1, 2))
+
+
+def test_fresh_model_starts_with_moderate_logits():
+    """Output heads start near zero, so training does not begin from saturated predictions."""
+    model = build_model("vivim-tiny").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, 3, 64, 64))
+    assert out.mask_logits.abs().max() < 3 and out.boundary_logits.abs().max() < 3

@@ -18,6 +18,10 @@ COMMANDS = {
     "info": "vivim_core.cli.info",
     "evaluate": "vivim_core.cli.evaluate",
     "benchmark": "vivim_core.cli.benchmark",
+    "train-affine-prior": "vivim_core.cli.train_affine_prior",
+    "train": "vivim_core.cli.train",
+    "finetune": "vivim_core.cli.finetune",
+    "predict": "vivim_core.cli.predict",
 }
 
 

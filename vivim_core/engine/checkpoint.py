@@ -95,17 +95,23 @@ def _read_header(path: Path) -> dict[str, Any]:
         head = f.read(8)
         if len(head) < 8:
             raise CheckpointError(f"checkpoint {path} is {size} bytes long: empty or truncated, not a checkpoint")
-        if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        if head.startswith(b"PK\x03\x04"):  # torch.save's zip container
             raise CheckpointError(f"{path} looks like a PyTorch pickle (.pt/.pth), not a safetensors checkpoint. "
                                   + _PICKLE_HINT)
         (header_len,) = struct.unpack("<Q", head)
-        if header_len > min(size - 8, 100 * 2**20):
-            raise CheckpointError(f"{path} is not a safetensors checkpoint (its first 8 bytes do not give a valid "
-                                  f"header length), or it is truncated. " + _PICKLE_HINT)
-        try:
-            header = json.loads(f.read(header_len))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{path} is not a safetensors checkpoint: unreadable header ({exc})") from exc
+        header = None
+        if header_len <= min(size - 8, 100 * 2**20):
+            try:
+                header = json.loads(f.read(header_len))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                header = None
+    if header is None:
+        # Only now guess at a pickle: a safetensors header length can start with the byte 0x80 too.
+        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+            raise CheckpointError(f"{path} looks like a PyTorch pickle (.pt/.pth), not a safetensors checkpoint. "
+                                  + _PICKLE_HINT)
+        raise CheckpointError(f"{path} is not a safetensors checkpoint (no valid safetensors header), or it is "
+                              f"truncated. " + _PICKLE_HINT)
     if not isinstance(header, dict):
         raise CheckpointError(f"{path} is not a safetensors checkpoint: its header is not a JSON object")
     data_end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)

@@ -14,7 +14,6 @@ the gradient flows through the frozen prior into the boundary head and the encod
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

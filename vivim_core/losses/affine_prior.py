@@ -24,10 +24,11 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import VivimError
+from ..resources import resource_path
 
 FORMAT_NAME = "vivim-affine-prior"
 FORMAT_VERSION = 1
-DEFAULT_PRIOR_PATH = Path(__file__).resolve().parents[2] / "resources" / "affine_prior.safetensors"
+DEFAULT_PRIOR_PATH = resource_path("affine_prior.safetensors")
 IDENTITY = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0))
 
 

@@ -81,6 +81,7 @@ class SpatioTemporalMamba(nn.Module):
         for branch in self.branches:
             self._add_branch(BRANCH_SUFFIX[branch], conv_bias, dt_min, dt_max, dt_init_floor)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
+        self.conv1d_bias = conv_bias
 
     def _add_branch(self, suffix: str, conv_bias: bool, dt_min: float, dt_max: float, dt_floor: float) -> None:
         """One scan branch's parameters, initialised as mamba_ssm.Mamba initialises its own."""
@@ -107,22 +108,34 @@ class SpatioTemporalMamba(nn.Module):
         self.register_parameter("A_log" + suffix, A_log)
         self.register_parameter("D" + suffix, D)
 
-    def scan_branch(self, x: Tensor, z: Tensor, branch: str) -> Tensor:
-        """One branch on sequences already in its scan order. x, z: (B, d_inner, L) -> (B, d_inner, L)."""
-        suffix = BRANCH_SUFFIX[branch]
-        conv: nn.Conv1d = getattr(self, "conv1d" + suffix)
-        x_proj: nn.Linear = getattr(self, "x_proj" + suffix)
-        dt_proj: nn.Linear = getattr(self, "dt_proj" + suffix)
-        A = -torch.exp(getattr(self, "A_log" + suffix).float())
-        D = getattr(self, "D" + suffix).float()
+    def _stacked(self, name: str, attribute: str | None = None) -> Tensor:
+        """A per-branch parameter (e.g. 'A_log', or 'conv1d' + 'weight') of every branch, concatenated along
+        its first (channel) axis in branch order."""
+        parts = [getattr(self, name + BRANCH_SUFFIX[b]) for b in self.branches]
+        if attribute is not None:
+            parts = [getattr(p, attribute) for p in parts]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
-        x = causal_conv1d(x, conv.weight.squeeze(1), conv.bias, activation="silu")
-        x_dbl = x_proj(x.transpose(1, 2))  # (B, L, dt_rank + 2N)
-        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = F.linear(dt, dt_proj.weight).transpose(1, 2)  # (B, d_inner, L); bias goes in as delta_bias
-        B, C = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()  # (B, N, L)
+    def scan_branches(self, x: Tensor, z: Tensor) -> Tensor:
+        """All branches at once on sequences already in their scan orders, stacked along channels.
+
+        x, z: (B, k*d_inner, L), branch i in channels [i*d_inner, (i+1)*d_inner) -> (B, k*d_inner, L).
+        Each branch keeps its own conv1d, x_proj, dt_proj, A_log and D: the convs and projections run as
+        grouped convolutions (k groups) and the scan sees B and C as k groups, so one launch of each kernel
+        serves every branch.
+        """
+        k, d_inner, n, r = len(self.branches), self.d_inner, self.d_state, self.dt_rank
+        batch, _, length = x.shape
+        conv_bias = self._stacked("conv1d", "bias") if self.conv1d_bias else None
+        x = causal_conv1d(x, self._stacked("conv1d", "weight").squeeze(1), conv_bias, activation="silu")
+        x_dbl = F.conv1d(x, self._stacked("x_proj", "weight").unsqueeze(-1), groups=k)  # (B, k*(r+2N), L)
+        x_dbl = x_dbl.view(batch, k, r + 2 * n, length)
+        dt = F.conv1d(x_dbl[:, :, :r].reshape(batch, k * r, length), self._stacked("dt_proj", "weight").unsqueeze(-1),
+                      groups=k)  # (B, k*d_inner, L); the bias goes in as delta_bias
+        A = -torch.exp(self._stacked("A_log").float())  # (k*d_inner, N)
         return selective_scan(
-            x, dt.contiguous(), A, B, C, D, z=z, delta_bias=dt_proj.bias.float(), delta_softplus=True
+            x, dt, A, x_dbl[:, :, r : r + n], x_dbl[:, :, r + n :], self._stacked("D").float(), z=z,
+            delta_bias=self._stacked("dt_proj", "bias").float(), delta_softplus=True,
         )
 
     def forward(self, hidden: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
@@ -131,11 +144,12 @@ class SpatioTemporalMamba(nn.Module):
             raise ValueError(f"ST-Mamba got {length} tokens for a clip of shape (T, H, W) = {clip_shape}")
         xz = self.in_proj(hidden).transpose(1, 2)  # (B, 2*d_inner, L)
         x, z = xz.chunk(2, dim=1)
-        total = None
-        for branch in self.branches:
-            y = self.scan_branch(to_scan_order(x, branch, clip_shape), to_scan_order(z, branch, clip_shape), branch)
-            y = from_scan_order(y, branch, clip_shape)
-            total = y if total is None else total + y
+        xs = torch.cat([to_scan_order(x, b, clip_shape) for b in self.branches], dim=1)
+        zs = torch.cat([to_scan_order(z, b, clip_shape) for b in self.branches], dim=1)
+        ys = self.scan_branches(xs, zs).split(self.d_inner, dim=1)
+        total = from_scan_order(ys[0], self.branches[0], clip_shape)
+        for y, branch in zip(ys[1:], self.branches[1:]):
+            total = total + from_scan_order(y, branch, clip_shape)
         return self.out_proj((total / len(self.branches)).transpose(1, 2))
 
 

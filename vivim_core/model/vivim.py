@@ -81,6 +81,11 @@ class Vivim(nn.Module):
         self.decoder = MLPDecoder(config.embed_dims, config.decoder_dim, config.num_classes, config.decoder_dropout)
         self.boundary_head = BoundaryHead(config.embed_dims[0], config.boundary_head_dim)
         init_weights(self, keep=(SpatioTemporalMamba,))
+        # Output layers start near zero (as SegFormer/mmseg do): the fan-out init of a 1x1 conv to one channel
+        # has std 1.4 and starts training from saturated +-20 logits (a loss of ~16 instead of ~1.4).
+        for head in (self.decoder.classifier, self.boundary_head.layers[-1]):
+            nn.init.normal_(head.weight, std=0.01)
+            nn.init.zeros_(head.bias)
 
     def check_input(self, clip: Tensor) -> None:
         """Raise ValueError explaining what is wrong with a clip's shape."""

@@ -282,7 +282,7 @@ def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
 # Launch parameters, measured with benchmarks/tune_triton_scan.py on an H100 at the vivim-b3 stage-1 shape
 # (benchmarks/results/): steps per chunk by input element size (fp32 128, bf16/fp16 256), warps per program,
 # and the grid size below which long sequences are split into segments scanned in parallel.
-TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "bwd_num_warps": 4, "programs": 512}
+TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512}
 
 
 def _block_l(length: int, element_size: int = 4) -> int:
@@ -321,7 +321,8 @@ class _TritonScan(torch.autograd.Function):
             _scan_fwd_kernel[(batch * dim,)](
                 u, delta, A, Bg, Cg, D_arg, zz, bias_arg, out, states, out, out, *common, n_chunks,
                 *u.stride(), *delta.stride(), *A.stride(), *Bg.stride(), *Cg.stride(), *zz.stride(), *out.stride(),
-                SAVE_STATES=need_grad, SEGMENTED=False, num_warps=TUNING["num_warps"], **flags,
+                SAVE_STATES=need_grad, SEGMENTED=False, num_warps=TUNING["num_warps"], num_stages=TUNING["num_stages"],
+                **flags,
             )
         else:  # inference: segments in parallel, then one pass adding the states that enter each segment
             f32 = dict(device=u.device, dtype=torch.float32)

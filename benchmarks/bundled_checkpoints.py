@@ -1,0 +1,100 @@
+"""Reproduce the bundled default checkpoints (resources/vivim-tiny-thyroid.safetensors, -polyp.safetensors).
+
+They are trained only on data we may redistribute: this project's synthetic videos (ultrasound-like with
+hypoechoic nodules for thyroid; colonoscopy-like with polyps for polyp). Each run:
+
+1. writes the synthetic dataset (VTUS layout for thyroid, PNS/VPS polyp layout for polyp; seeded);
+2. trains with `vivim-core train` (the exact command is stored in the checkpoint's provenance);
+3. stores the best checkpoint in fp16 with its provenance (data, steps, seed, validation Dice, command).
+
+    python benchmarks/bundled_checkpoints.py --task thyroid --steps 3000 --out resources/   # needs a GPU
+    python benchmarks/bundled_checkpoints.py --task polyp --steps 3000 --out resources/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TASKS = {
+    # task: (data writer, synthetic kind)
+    "thyroid": ("write_vtus_dataset", "ultrasound"),
+    "polyp": ("write_polyp_dataset", "endoscopy"),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--out", type=Path, default=Path("resources"), help="folder for the bundled checkpoint")
+    parser.add_argument("--work", type=Path, default=None, help="data + run folder (default: a temp folder)")
+    parser.add_argument("--variant", default="vivim-tiny")
+    parser.add_argument("--videos", type=int, default=48, help="synthetic videos")
+    parser.add_argument("--frames", type=int, default=32, help="frames per synthetic video")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--num-workers", type=int, default=8)
+    args = parser.parse_args()
+
+    from vivim_core.data import synthetic
+    from vivim_core.engine.checkpoint import load_model, read_checkpoint_info, save_checkpoint
+
+    work = args.work or Path(tempfile.mkdtemp(prefix=f"vivim-{args.task}-"))
+    data = work / "data"
+    writer_name, kind = TASKS[args.task]
+    started = time.time()
+    getattr(synthetic, writer_name)(data, num_videos=args.videos, frames_per_video=args.frames,
+                                    size=(args.size, args.size), seed=args.seed, kind=kind)
+    print(f"data: {args.videos} synthetic {kind} videos x {args.frames} frames at {args.size}x{args.size} "
+          f"in {time.time() - started:.0f} s -> {data}", flush=True)
+
+    run = work / "run"
+    command = [sys.executable, "-m", "vivim_core", "train", "--data", str(data), "--out", str(run),
+               "--variant", args.variant, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+               "--size", f"{args.size}x{args.size}", "--seed", str(args.seed), "--device", args.device,
+               "--num-workers", str(args.num_workers), "--val-split", "videos", "--no-progress"]
+    if args.max_minutes:
+        command += ["--max-minutes", str(args.max_minutes)]
+    started = time.time()
+    subprocess.run(command, check=True)
+    train_seconds = time.time() - started
+
+    best = run / "best.safetensors"
+    info = read_checkpoint_info(best)
+    model = load_model(best)
+    provenance = dict(info["provenance"])
+    provenance["bundled"] = {
+        "task": args.task,
+        "data": f"{args.videos} synthetic {kind} videos x {args.frames} frames, {args.size}x{args.size}, "
+                f"vivim_core.data.synthetic.{writer_name}(seed={args.seed})",
+        "train_command": "vivim-core " + " ".join(shlex.quote(c) for c in command[3:]),
+        "reproduce": f"python benchmarks/bundled_checkpoints.py --task {args.task} --steps {args.steps} "
+                     f"--seed {args.seed} --videos {args.videos} --frames {args.frames}"
+                     + (f" --max-minutes {args.max_minutes}" if args.max_minutes else ""),
+        "train_seconds": round(train_seconds, 1),
+        "stored_dtype": "float16",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / f"{args.variant}-{args.task}.safetensors"
+    import torch
+
+    save_checkpoint(model, target, provenance=provenance, dtype=torch.float16)
+    metrics = (run / "metrics.csv").read_text().strip().splitlines()
+    print(json.dumps({"checkpoint": str(target), "bytes": target.stat().st_size, "train_seconds": train_seconds,
+                      "last_metrics": metrics[-1] if metrics else None, "header": metrics[0] if metrics else None},
+                     indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The fine-tune job of the Studio (`services.finetune`), without Qt: it exports the corrected frames in the VTUS
+layout and fine-tunes the checkpoint on them, reporting progress and honouring cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from vivim_studio.document import FrameStatus, VideoDocument
+from vivim_studio.services.finetune import FinetuneError, finetune_on_corrections
+
+# as small as the trainer allows, so that the test checks the plumbing in seconds on 2 CPU cores
+TINY = dict(max_steps=1, batch_size=1, clip_length=2, clips_per_video=1, size=(32, 32), affine_weight=0.0,
+            eval_every=1)
+
+
+@pytest.fixture
+def corrected_document(tmp_path):
+    import vivim_core
+    from vivim_core.data.synthetic import make_ultrasound_video, write_video_file
+
+    frames, masks = make_ultrasound_video(num_frames=6, height=32, width=32, seed=1)
+    video = write_video_file(tmp_path / "clip.avi", frames, fps=10)
+    checkpoint = tmp_path / "start.safetensors"
+    vivim_core.save_checkpoint(vivim_core.build_model("vivim-tiny"), checkpoint)
+    document = VideoDocument.open(video, tmp_path / "ws")
+    yield document, masks, checkpoint
+    document.close()
+
+
+def test_finetune_exports_corrections_and_returns_a_loadable_checkpoint(corrected_document, tmp_path):
+    import vivim_core
+
+    document, masks, checkpoint = corrected_document
+    document.set_mask(1, masks[1])
+    document.set_mask(2, masks[2])
+    document.accept(2)
+    document.set_proposal(4, np.full((32, 32), 0.9, np.float32), model="0" * 64)  # never reviewed: not used
+    reports = []
+    result = finetune_on_corrections(document, checkpoint, tmp_path / "run", device="cpu",
+                                     progress=lambda done, total: reports.append((done, total)), **TINY)
+    assert result.frames_used == [1, 2] and not result.cancelled and result.steps == 1
+    assert sorted(p.name for p in (result.data_dir / "Train_GT").rglob("*.png")) == ["0002.png", "0003.png"]
+    assert result.checkpoint_path.is_file() and reports[-1] == (1, 1)
+    vivim_core.load_model(result.checkpoint_path)
+    assert document.status(4) == FrameStatus.PROPOSED  # the document is only read
+
+
+def test_finetune_refuses_without_corrections_and_stops_when_cancelled(corrected_document, tmp_path):
+    document, masks, checkpoint = corrected_document
+    with pytest.raises(FinetuneError, match="accept them"):
+        finetune_on_corrections(document, checkpoint, tmp_path / "run0", device="cpu", **TINY)
+    document.set_mask(0, masks[0])
+    cancel = threading.Event()
+    cancel.set()  # before anything: nothing is trained
+    result = finetune_on_corrections(document, checkpoint, tmp_path / "run1", device="cpu", cancel=cancel, **TINY)
+    assert result.cancelled and result.checkpoint_path is None and result.steps == 0
+    cancel.clear()  # during training: stops after the current step, keeps the best checkpoint so far
+    result = finetune_on_corrections(document, checkpoint, tmp_path / "run2", device="cpu", cancel=cancel,
+                                     progress=lambda done, total: cancel.set(), **dict(TINY, max_steps=50))
+    assert result.cancelled and result.stop_reason == "cancelled"
+    with pytest.raises(FinetuneError, match="not empty"):
+        finetune_on_corrections(document, checkpoint, tmp_path / "run2", device="cpu", **TINY)

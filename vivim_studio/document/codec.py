@@ -1,0 +1,101 @@
+"""Compact encodings of masks and probability maps (the in-memory and on-disk form of the mask store).
+
+* Mask: bool (H, W) <-> 1-bit PNG bytes (about 5 KB and 3 ms for a 1080p lesion mask; lossless).
+* Probability: float32 (H, W) in [0, 1] -> uint8 q = min(floor(256 p), 255) -> 8-bit PNG.
+  The floor quantisation makes thresholds on the 1/256 grid exact: p >= k/256  <=>  q >= k (k = 1..255), so
+  re-thresholding at 0.5 (k = 128) gives bit-for-bit the mask of `p >= 0.5` from the float map.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import cv2
+import numpy as np
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_MASK_PNG_FLAGS = [cv2.IMWRITE_PNG_BILEVEL, 1]
+_PROB_PNG_FLAGS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+
+
+class CodecError(ValueError):
+    """Bytes that are not a PNG of the expected size (callers turn it into a WorkspaceError naming the file)."""
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(H, W) read from a PNG's IHDR chunk without decoding. Raises CodecError if `data` is not a PNG."""
+    if len(data) < 24 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        raise CodecError("not a PNG file")
+    width, height = struct.unpack(">II", data[16:24])
+    return height, width
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """bool or {0, 1}/{0, 255} (H, W) -> 1-bit PNG bytes."""
+    image = np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8)
+    ok, data = cv2.imencode(".png", image, _MASK_PNG_FLAGS)
+    if not ok:  # pragma: no cover - OpenCV fails only on absurd sizes
+        raise CodecError(f"could not encode a {image.shape} mask as PNG")
+    return data.tobytes()
+
+
+def decode_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """PNG bytes -> bool (H, W). Raises CodecError on undecodable bytes or a size other than `shape` (H, W)."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise CodecError("PNG data cannot be decoded (corrupt or truncated)")
+    if shape is not None and image.shape != tuple(shape):
+        raise CodecError(f"mask is {image.shape[1]}x{image.shape[0]}, expected {shape[1]}x{shape[0]}")
+    return image > 127
+
+
+def quantize_probability(prob: np.ndarray) -> np.ndarray:
+    """float (H, W) in [0, 1] -> uint8 (H, W), q = min(floor(256 p), 255); NaN counts as 0."""
+    prob = np.nan_to_num(np.asarray(prob, dtype=np.float32), nan=0.0)
+    return np.minimum(np.floor(np.clip(prob, 0.0, 1.0) * 256.0), 255).astype(np.uint8)
+
+
+def dequantize_probability(q: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) -> float32 (H, W): the centre of each 1/256 bin."""
+    return (q.astype(np.float32) + 0.5) / 256.0
+
+
+def threshold_level(threshold: float) -> int:
+    """The quantised level k with `q >= k` <=> `p >= threshold` (exact on the 1/256 grid, else the next grid
+    value above the threshold), clamped to 0..255."""
+    return int(min(max(math.ceil(threshold * 256.0 - 1e-9), 0), 255))
+
+
+def threshold_quantized(q: np.ndarray, threshold: float) -> np.ndarray:
+    """bool (H, W) mask of a quantised probability map at `threshold`."""
+    return q >= threshold_level(threshold)
+
+
+def encode_probability(q: np.ndarray) -> bytes:
+    """uint8 (H, W) quantised probability -> 8-bit PNG bytes."""
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(q, dtype=np.uint8), _PROB_PNG_FLAGS)
+    if not ok:  # pragma: no cover
+        raise CodecError(f"could not encode a {q.shape} probability map as PNG")
+    return data.tobytes()
+
+
+def decode_probability(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """PNG bytes -> uint8 (H, W) quantised probability. Raises CodecError on bad bytes or size."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.ndim != 2 or image.dtype != np.uint8:
+        raise CodecError("not an 8-bit single-channel PNG (corrupt, truncated or not written by Vivim Studio)")
+    if shape is not None and image.shape != tuple(shape):
+        raise CodecError(f"probability map is {image.shape[1]}x{image.shape[0]}, expected {shape[1]}x{shape[0]}")
+    return image
+
+
+def proposal_confidence(q: np.ndarray) -> float:
+    """How sure the model is about a frame, in [0, 1]: mean |2p - 1| over the pixels with p >= 1/4 (the lesion
+    and its uncertain rim); 1.0 when there are none (the model is sure the frame has no lesion). The timeline
+    plots it and "next low-confidence frame" jumps to the lowest."""
+    region = q >= 64
+    if not region.any():
+        return 1.0
+    p = dequantize_probability(q[region])
+    return float(np.mean(np.abs(2.0 * p - 1.0)))

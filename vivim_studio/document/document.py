@@ -1,0 +1,328 @@
+"""`VideoDocument`: one video, its masks, review status, undo history and workspace. No Qt.
+
+    doc = VideoDocument.open("clip.mp4")                 # workspace clip.mp4.vivim/ created or resumed
+    doc.events.mask_changed.connect(view.redraw)
+    with doc.stroke(frame=10, radius=8) as s:            # brush: painted live, one undo step, saved at the end
+        s.add_points([(120, 80), (124, 83)])
+    doc.fill_holes(10); doc.undo(10); doc.accept(10)
+
+Every change is saved before the call returns (see `workspace`), so a crash loses at most the stroke in
+progress. Methods are thread-safe (one lock): the proposal job writes proposals from a worker thread while
+the user edits. Editing operations live in `editing.EditingMixin`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .editing import EditingMixin
+from .errors import EditError
+from .events import DocumentEvents
+from .frame_cache import DEFAULT_CACHE_BYTES
+from .history import FrameState, UndoHistory
+from .mask_store import MaskStore
+from .sources import VideoSource, open_source
+from .status import FrameRecord, FrameStatus
+from .timeline import TimelineMixin
+from .workspace import KEEP, Workspace
+
+STATE_SAVE_INTERVAL_S = 1.0  # the current frame is saved at most this often while scrubbing (and on close)
+
+
+class VideoDocument(EditingMixin, TimelineMixin):
+    """A video under review. `workspace=None`: in memory only (nothing saved).
+
+    Frames: `frame(i)` uint8 (H, W, 3) RGB. Masks: `mask(i)` bool (H, W), read-only. Probability:
+    `probability(i)` float32 (H, W) or None. Records: `record(i)` / `status(i)`.
+    """
+
+    def __init__(self, source: VideoSource, workspace: Workspace | None = None, import_initial_masks: bool = True):
+        self.source = source
+        self.workspace = workspace
+        self.events = DocumentEvents()
+        self.history = UndoHistory()
+        self.masks = MaskStore(source.frame_size, workspace.read_probability if workspace else None)
+        self._records: dict[int, FrameRecord] = {}
+        self._lock = threading.RLock()
+        self._unsaved: set[int] = set()
+        self._active_stroke = None
+        self._current = 0
+        self.proposal_threshold = 0.5
+        self.checkpoint: dict[str, Any] | None = None  # {"sha256", "name"} of the last proposal run
+        self._state_saved_at = 0.0
+        self._state_dirty = False
+        if workspace is not None:
+            self._load(workspace, import_initial_masks)
+        elif import_initial_masks:
+            self._import_initial_masks()
+
+    # opening / closing ---------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path | str, workspace: Path | str | None = None, *, create: bool = True,
+             read_only: bool = False, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "VideoDocument":
+        """Open a video (file, frame folder, VTUS case, DICOM) with its workspace (default `<video>.vivim/`
+        beside it), creating the workspace on first open and resuming it afterwards."""
+        source = open_source(path, cache_bytes=cache_bytes)
+        try:
+            folder = Path(workspace) if workspace is not None else source.default_workspace()
+            ws = Workspace.open_for(source, folder, create=create, read_only=read_only)
+        except BaseException:
+            source.close()
+            raise
+        return cls._with_workspace(source, ws)
+
+    @classmethod
+    def open_workspace(cls, folder: Path | str, source_path: Path | str | None = None, *, read_only: bool = False,
+                       require_source: bool = False, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "VideoDocument":
+        """Open a workspace folder; its video is looked for where the workspace recorded it (or at
+        `source_path`). If absent and not `require_source`, masks stay usable and `frame()` raises."""
+        ws = Workspace.open_existing(folder, read_only=read_only)
+        try:
+            source = ws.find_source(source_path, require=require_source, cache_bytes=cache_bytes)
+        except BaseException:
+            ws.close()
+            raise
+        return cls._with_workspace(source, ws)
+
+    @classmethod
+    def _with_workspace(cls, source: VideoSource, ws: Workspace) -> "VideoDocument":
+        try:
+            return cls(source, ws)
+        except BaseException:
+            ws.close()
+            source.close()
+            raise
+
+    def _load(self, workspace: Workspace, import_initial_masks: bool) -> None:
+        frames = workspace.load_frames()
+        state = workspace.load_state()
+        for index, stored in frames.items():
+            self._records[index] = stored.record
+            self.masks.set_mask_bytes(index, stored.mask)
+            if stored.probability_file is not None:
+                self.masks.attach_probability_file(index)
+        self._current = state["current_frame"]
+        self.proposal_threshold = state["proposal_threshold"]
+        self.checkpoint = state["checkpoint"]
+        if not workspace.read_only:
+            workspace.remove_leftovers()  # only now that everything validated
+        if not frames and import_initial_masks and not workspace.read_only:
+            self._import_initial_masks()  # first open of a VTUS case: its ground truth, saved once
+
+    def _import_initial_masks(self) -> None:
+        origin = self.source.initial_mask_origin
+        for index, mask in self.source.initial_masks():
+            record = FrameRecord().with_changes(status=FrameStatus.EDITED, mask_origin=origin, area=int(mask.sum()))
+            self._records[index] = record
+            self.masks.set_mask(index, mask)
+            self._unsaved.add(index)
+        self._save_pending(durable=False)
+        if self._records and self.workspace is not None and not self.workspace.read_only:
+            self.workspace.sync()
+
+    def close(self) -> None:
+        """Save what is pending (current frame), release the workspace lock and the decoder."""
+        try:
+            if self._active_stroke is not None:
+                self._active_stroke.finish()
+            self.flush()
+        finally:
+            if self.workspace is not None:
+                self.workspace.close()
+            self.source.close()
+
+    def __enter__(self) -> "VideoDocument":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # reading ------------------------------------------------------------------------------------------
+    @property
+    def num_frames(self) -> int:
+        return self.source.num_frames
+
+    def __len__(self) -> int:
+        return self.source.num_frames
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self.source.frame_size
+
+    @property
+    def fps(self) -> float | None:
+        return self.source.fps
+
+    def frame(self, index: int) -> np.ndarray:
+        return self.source.frame(index)
+
+    def mask(self, index: int) -> np.ndarray:
+        """bool (H, W), read-only; while a stroke paints this frame, its live mask."""
+        stroke = self._active_stroke
+        if stroke is not None and stroke.frame == index:
+            return stroke.mask
+        return self.masks.mask(self.source.check_index(index))
+
+    def probability(self, index: int) -> np.ndarray | None:
+        """The model's probability float32 (H, W) (quantised to 1/256), or None without a proposal."""
+        q = self.masks.probability(self.source.check_index(index))
+        return None if q is None else (q.astype(np.float32) + 0.5) / 256.0
+
+    def record(self, index: int) -> FrameRecord:
+        return self._records.get(self.source.check_index(index), FrameRecord())
+
+    def status(self, index: int) -> FrameStatus:
+        return self.record(index).status
+
+    # current frame --------------------------------------------------------------------------------------
+    @property
+    def current_frame(self) -> int:
+        return self._current
+
+    @current_frame.setter
+    def current_frame(self, index: int) -> None:
+        index = self.source.check_index(index)
+        if index == self._current:
+            return
+        self._current = index
+        self._state_dirty = True
+        if time.monotonic() - self._state_saved_at >= STATE_SAVE_INTERVAL_S:
+            self._save_state()
+        self.events.current_frame_changed.emit(index)
+
+    # the one way state changes -----------------------------------------------------------------------
+    def _state(self, index: int) -> FrameState:
+        return FrameState(self.masks.mask_bytes(index), self._records.get(index, FrameRecord()))
+
+    def _check_writable(self) -> None:
+        if self.workspace is not None and self.workspace.read_only:
+            raise EditError(f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
+
+    def _commit(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
+                probability: Any = KEEP, durable: bool = True) -> None:
+        """Apply a new mask (bool array, encoded bytes, or None = empty) and record to a frame, push the undo
+        step `label` (None: not undoable), save, then notify (outside the lock)."""
+        with self._lock:
+            before = self._apply_state(index, mask, record, label, probability)
+        self._finish(index, before, probability is not KEEP, label is not None, durable)
+
+    def _apply_state(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
+                     probability: Any = KEEP) -> FrameState:
+        """The in-memory part of `_commit`; the caller holds the lock. Returns the state before."""
+        before = self._state(index)
+        if isinstance(mask, np.ndarray):
+            self.masks.set_mask(index, mask)
+        else:
+            self.masks.set_mask_bytes(index, mask)
+        if probability is not KEEP:
+            self.masks.set_probability(index, probability)
+        self._records[index] = record
+        if label is not None:
+            self.history.record(index, label, before)
+        self._unsaved.add(index)
+        return before
+
+    def _finish(self, index: int, before: FrameState, probability_changed: bool, history_changed: bool,
+                durable: bool = True) -> None:
+        """Save, then notify the views even if the save failed (the change is in memory either way)."""
+        try:
+            self._save_pending(durable)
+        finally:
+            self._notify(index, before, probability_changed, history_changed)
+
+    def _notify(self, index: int, before: FrameState, probability_changed: bool, history_changed: bool) -> None:
+        after = self._state(index)
+        if after.mask != before.mask:
+            self.events.mask_changed.emit(index)
+        if probability_changed:
+            self.events.probability_changed.emit(index)
+        if (after.record.status, after.record.mask_origin) != (before.record.status, before.record.mask_origin):
+            self.events.status_changed.emit(index, after.record.status)
+        if history_changed:
+            self.events.history_changed.emit(index)
+
+    def _save_pending(self, durable: bool = True) -> None:
+        """Write every unsaved frame (normally just the one changed) and the state if due."""
+        if self.workspace is None or self.workspace.read_only:
+            self._unsaved.clear()
+            return
+        with self._lock:
+            for index in sorted(self._unsaved):
+                self.workspace.save_frame(index, self._records.get(index, FrameRecord()),
+                                          self.masks.mask_bytes(index), self._probability_to_save(index), durable)
+                self.masks.mark_probability_saved(index)
+                self._unsaved.discard(index)
+            if self._state_dirty:
+                self._save_state(durable)
+
+    def _probability_to_save(self, index: int) -> Any:
+        if not self.masks.has_probability(index):
+            return None
+        return self.masks.probability_in_memory(index) or KEEP
+
+    def _save_state(self, durable: bool = True) -> None:
+        self._state_dirty = True
+        if self.workspace is None or self.workspace.read_only:
+            return
+        with self._lock:
+            self.workspace.save_state({"current_frame": self._current, "checkpoint": self.checkpoint,
+                                       "proposal_threshold": self.proposal_threshold}, durable)
+            self._state_dirty = False
+            self._state_saved_at = time.monotonic()
+
+    def flush(self) -> None:
+        """Save anything still pending (frames whose save failed, the current frame) durably."""
+        self._save_pending()
+        if self._state_dirty:
+            self._save_state()
+
+    def sync(self) -> None:
+        """After bulk writes (proposals): make them durable against power loss."""
+        self._save_pending()
+        if self.workspace is not None:
+            self.workspace.sync()
+
+    # undo / redo -----------------------------------------------------------------------------------------
+    def undo(self, index: int | None = None) -> str | None:
+        """Undo the last step of frame `index` (default: current); returns its label, None if nothing."""
+        return self._undo_redo(index, undo=True)
+
+    def redo(self, index: int | None = None) -> str | None:
+        return self._undo_redo(index, undo=False)
+
+    def _undo_redo(self, index: int | None, undo: bool) -> str | None:
+        self._check_writable()
+        index = self._current if index is None else self.source.check_index(index)
+        stroke = self._active_stroke
+        if undo and stroke is not None and stroke.frame == index:
+            stroke.cancel()
+            return stroke.label
+        with self._lock:
+            current = self._state(index)
+            step = (self.history.undo if undo else self.history.redo)(index, current)
+            if step is None:
+                return None
+            self.masks.set_mask_bytes(index, step.state.mask)
+            self._records[index] = step.state.record
+            self._unsaved.add(index)
+        try:
+            self._save_pending()
+        finally:
+            self._notify(index, current, False, True)
+        return step.label
+
+    def can_undo(self, index: int | None = None) -> bool:
+        return self.history.can_undo(self._current if index is None else index)
+
+    def can_redo(self, index: int | None = None) -> bool:
+        return self.history.can_redo(self._current if index is None else index)
+
+    def frames_in(self, frames: Iterable[int] | None) -> list[int]:
+        return list(range(self.num_frames)) if frames is None else [self.source.check_index(i) for i in frames]

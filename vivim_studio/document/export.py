@@ -1,0 +1,270 @@
+"""Export a document's masks: VTUS layout (default, what `vivim-core finetune` reads), plain PNG masks or a
+NIfTI volume, each with a manifest JSON (`<root>/manifests/...`) recording provenance.
+
+Atomic: everything is written into a hidden staging folder inside ROOT, every file is read back and checked,
+then the finished folders are renamed into place. If ROOT did not exist the whole staging folder becomes ROOT
+in one rename. Otherwise (adding a video to an existing dataset) the renames are listed first in a journal;
+an interrupted commit is completed by the next export into the same ROOT. A reader never sees half a video.
+
+Privacy: the manifest holds the source's file name, identity hash, size and technical fields only; no DICOM
+patient, study or institution fields are ever read into the document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .atomic import atomic_write, fsync_dir
+from .errors import ExportError
+from .export_writers import NiftiWriter, PngWriter, VtusWriter
+from .sources import MissingSource
+from .status import FrameStatus, now_utc
+
+FORMATS = ("vtus", "png", "nifti")
+SELECTIONS = {"all": None, "reviewed": (FrameStatus.EDITED, FrameStatus.ACCEPTED),
+              "accepted": (FrameStatus.ACCEPTED,)}
+STAGING_PREFIX, JOURNAL_SUFFIX = ".vivim-export-", ".journal.json"
+
+
+class ExportCancelled(ExportError):
+    """The export was cancelled; nothing was left in the output folder."""
+
+
+@dataclass
+class ExportOptions:
+    """format: vtus | png | nifti. selection: all | reviewed (edited or accepted) | accepted.
+    size: (H, W) to resize to (frames INTER_AREA/LINEAR, masks nearest), None = native.
+    video_id: name of the video in the export (default: the source's name, sanitised)."""
+
+    format: str = "vtus"
+    split: str = "Train"
+    selection: str = "all"
+    size: tuple[int, int] | None = None
+    video_id: str | None = None
+    frames: range | None = None  # restrict to a frame range (0-based)
+
+
+@dataclass
+class ExportResult:
+    root: Path
+    outputs: list[Path]
+    manifest_path: Path
+    frames: list[int] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def safe_video_id(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
+    return cleaned
+
+
+def _resize(image: np.ndarray, size: tuple[int, int] | None, mask: bool) -> np.ndarray:
+    if size is None or image.shape[:2] == tuple(size):
+        return image
+    if mask:
+        return cv2.resize(image.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST) > 0
+    shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
+    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def select_frames(document, options: ExportOptions) -> list[int]:
+    if options.selection not in SELECTIONS:
+        raise ExportError(f"unknown selection {options.selection!r}; choose one of {', '.join(SELECTIONS)}")
+    wanted = SELECTIONS[options.selection]
+    frames = options.frames if options.frames is not None else range(document.num_frames)
+    return [i for i in frames if 0 <= i < document.num_frames and (wanted is None or document.status(i) in wanted)]
+
+
+def _manifest(document, options: ExportOptions, video_id: str, frames: list[int], names: list[str],
+              files: dict[str, str]) -> dict[str, Any]:
+    from .. import __version__
+
+    source, records = document.source, [document.record(i) for i in frames]
+    identity = document.workspace.identity if document.workspace is not None else source.identity
+    return {
+        "format": "vivim-studio-export", "format_version": 1, "export_format": options.format,
+        "created": now_utc(), "app_version": __version__, "video_id": video_id,
+        "split": options.split if options.format == "vtus" else None,
+        "source": {"kind": identity.kind, "name": source.name, "identity": identity.digest,
+                   "num_frames": identity.num_frames, "frame_size": [identity.height, identity.width],
+                   "fps": source.fps, "metadata": source.metadata},
+        "selection": options.selection, "size": list(options.size or document.frame_size),
+        "resized": options.size is not None and tuple(options.size) != tuple(document.frame_size),
+        "frame_range": [frames[0], frames[-1]] if frames else None, "files": files,
+        "frames": [{"index": i, "name": n, "status": r.status.value, "mask_origin": r.mask_origin, "model": r.model}
+                   for i, n, r in zip(frames, names, records)],
+        "human_edited_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.EDITED],
+        "accepted_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.ACCEPTED],
+        "models": sorted({r.model for r in records if r.model}),
+        "checkpoint": document.checkpoint,
+    }
+
+
+def export_document(document, root: Path | str, options: ExportOptions | None = None,
+                    progress: Callable[[int, int], None] | None = None,
+                    cancel: Callable[[], bool] | None = None) -> ExportResult:
+    """Export `document` into `root` (see the module docstring). Raises ExportError (ExportCancelled)."""
+    options = options or ExportOptions()
+    if options.format not in FORMATS:
+        raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    root = Path(root)
+    video_id = safe_video_id(options.video_id or document.source.video_id)
+    frames = select_frames(document, options)
+    if not frames:
+        raise ExportError(f"no frame of {document.source.name} matches the selection {options.selection!r} "
+                          f"(status counts: { {k.value: v for k, v in document.status_counts().items()} })")
+    if options.format == "vtus" and isinstance(document.source, MissingSource):
+        raise ExportError(f"the VTUS export needs the video's frames, but {document.source.path} is not available; "
+                          f"give the video's location (--source PATH), or export masks only (--format png/nifti)")
+    complete_interrupted_exports(root)
+    fresh = not root.exists()
+    tag = f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = root.parent / f".{root.name}{tag}" if fresh else root / tag
+    try:
+        staging.mkdir(parents=True)
+        result = _write_staged(document, staging, options, video_id, frames, progress, cancel)
+        outputs = [root / p.relative_to(staging) for p in result]
+        if fresh:
+            os.replace(staging, root)
+            fsync_dir(root.parent)
+        else:
+            _commit(root, staging, [p.relative_to(staging) for p in result])
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ExportError(f"{root}: the export could not be written ({exc.strerror or exc}); nothing was left "
+                          f"half-written. Free disk space or choose another --out folder") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    manifest_path = outputs[-1]
+    return ExportResult(root, outputs[:-1], manifest_path, frames, json.loads(manifest_path.read_text()))
+
+
+def _write_staged(document, staging: Path, options: ExportOptions, video_id: str, frames: list[int],
+                  progress, cancel) -> list[Path]:
+    """Write and verify every file in `staging`; returns the top-level outputs, the manifest last."""
+    size = tuple(options.size) if options.size else document.frame_size
+    if options.format == "vtus":
+        writer = VtusWriter(staging, options.split, video_id)
+    elif options.format == "png":
+        writer = PngWriter(staging, video_id)
+    else:
+        writer = NiftiWriter(staging, video_id, size, len(frames), document.source.metadata.get("pixel_spacing_mm"))
+    wanted = set(frames)
+    frame_files = getattr(document.source, "frame_paths", None)  # JPEG frame files are copied, not re-encoded
+    copy_jpeg = frame_files is not None and options.size is None and options.format == "vtus"
+    frame_iter = (document.source.iter_frames(frames[0], frames[-1] + 1) if writer.needs_frames
+                  else ((i, None) for i in range(frames[0], frames[-1] + 1)))
+    names = []
+    try:
+        for index, frame in frame_iter:
+            if index not in wanted:
+                continue
+            if cancel is not None and cancel():
+                raise ExportCancelled("export cancelled; nothing was written")
+            frame = None if frame is None else _resize(frame, size, mask=False)
+            original = frame_files[index] if copy_jpeg and frame_files[index].suffix.lower() in (".jpg", ".jpeg") \
+                else None
+            names.append(writer.add(index, frame, _resize(document.mask(index), size, mask=True), original))
+            if progress is not None:
+                progress(len(names), len(frames))
+    finally:
+        writer.close()
+    if isinstance(writer, NiftiWriter):
+        writer.verify(_resize(document.mask(i), size, mask=True) for i in frames)
+    if len(names) != len(frames):
+        raise ExportError(f"{document.source.path}: only {len(names)} of {len(frames)} frames could be read")
+    files = {k: str(p.relative_to(staging)) for k, p in
+             zip(("frames", "masks") if options.format == "vtus" else ("masks",), writer.outputs)}
+    manifest_rel = (Path("manifests") / options.split / f"{video_id}.json" if options.format == "vtus"
+                    else Path("manifests") / f"{video_id}.json")
+    manifest = _manifest(document, options, video_id, frames, names, files)
+    (staging / manifest_rel).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(staging / manifest_rel, (json.dumps(manifest, indent=1) + "\n").encode())
+    if json.loads((staging / manifest_rel).read_text()) != json.loads(json.dumps(manifest)):
+        raise ExportError(f"{staging / manifest_rel}: the manifest read back differs from what was written")
+    return [*writer.outputs, staging / manifest_rel]
+
+
+def _commit(root: Path, staging: Path, relative: list[Path]) -> None:
+    """Move staged outputs into `root` (replacing older exports of the same video), journaled."""
+    journal = root / f"{staging.name}{JOURNAL_SUFFIX}"
+    atomic_write(journal, json.dumps({"staging": staging.name, "paths": [str(p) for p in relative]}).encode())
+    _apply_journal(root, journal)
+
+
+def _apply_journal(root: Path, journal: Path) -> None:
+    """Idempotent: finish the moves a journal lists, then delete the staging folder and the journal."""
+    data = json.loads(journal.read_text())
+    staging = root / data["staging"]
+    trash = staging / ".replaced"
+    for rel in data["paths"]:
+        source, target = staging / rel, root / rel
+        if not source.exists():
+            continue  # moved before the interruption
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            (trash / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, trash / rel)
+        os.replace(source, target)
+        fsync_dir(target.parent)
+        if not target.exists():  # pragma: no cover - a file system that lies about renames
+            raise ExportError(f"{target}: missing right after it was moved into place")
+    shutil.rmtree(staging, ignore_errors=True)
+    journal.unlink(missing_ok=True)
+    fsync_dir(root)
+
+
+def _abandoned(staging: Path) -> bool:
+    """A staging folder whose writer process is gone (a crash); another process's live export is kept."""
+    match = re.search(re.escape(STAGING_PREFIX) + r"(\d+)-", staging.name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    if os.name == "nt":  # no cheap liveness test without extra packages: keep anything younger than a day
+        import time
+        try:
+            return time.time() - staging.stat().st_mtime > 86400
+        except OSError:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def complete_interrupted_exports(root: Path) -> None:
+    """Finish commits a crash interrupted, and drop staging folders whose export process died before its
+    commit."""
+    if not root.is_dir():
+        for stale in root.parent.glob(f".{root.name}{STAGING_PREFIX}*") if root.parent.is_dir() else ():
+            if _abandoned(stale):
+                shutil.rmtree(stale, ignore_errors=True)
+        return
+    for journal in root.glob(f"{STAGING_PREFIX}*{JOURNAL_SUFFIX}"):
+        if not _abandoned(root / journal.name[:-len(JOURNAL_SUFFIX)]):
+            continue  # a live export is committing it right now
+        try:
+            _apply_journal(root, journal)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ExportError(f"{journal}: an interrupted export could not be completed ({exc}); remove "
+                              f"{journal} and the folder it names, then export again") from None
+    for stale in root.glob(f"{STAGING_PREFIX}*"):
+        if stale.is_dir() and not (root / f"{stale.name}{JOURNAL_SUFFIX}").exists() and _abandoned(stale):
+            shutil.rmtree(stale, ignore_errors=True)

@@ -1,0 +1,149 @@
+"""Writers of the export formats, each verifying every file right after writing it (read back from disk).
+
+    vtus    <root>/<Split>/<video_id>/NNNN.jpg and <root>/<Split>_GT/<video_id>/NNNN.png (8-bit {0, 255})
+    png     <root>/<video_id>/NNNN.png (8-bit {0, 255})
+    nifti   <root>/<video_id>.nii.gz: one uint8 {0, 1} volume of shape (H, W, T), streamed frame by frame
+NNNN is the source frame number (1-based, at least 4 digits), so a frame keeps its name in every export.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import ExportError
+
+JPEG_QUALITY = 95
+
+
+def frame_name(index: int) -> str:
+    return f"{index + 1:04d}"
+
+
+def _write_verified_png(path: Path, mask01: np.ndarray) -> None:
+    """uint8 {0, 255} (H, W) PNG; read back and compared bit for bit."""
+    image = np.where(mask01, 255, 0).astype(np.uint8)
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ExportError(f"{path}: could not encode the mask")
+    path.write_bytes(data.tobytes())
+    back = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    if back is None or back.dtype != np.uint8 or not np.array_equal(back, image):
+        raise ExportError(f"{path}: the mask read back differs from what was written (disk or file system "
+                          f"problem); nothing was exported")
+
+
+def _write_verified_jpeg(path: Path, frame: np.ndarray, original: Path | None = None) -> None:
+    """Write a frame as JPEG. `original`: a JPEG file holding exactly this frame, copied byte for byte
+    instead of re-encoded (no second JPEG loss when a VTUS case is exported again)."""
+    if original is not None:
+        data = original.read_bytes()
+    else:
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                                   [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise ExportError(f"{path}: could not encode the frame")
+        data = encoded.tobytes()
+    path.write_bytes(data)
+    back = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+    if back is None or back.shape != frame.shape:  # JPEG is lossy: check it decodes at the right size
+        raise ExportError(f"{path}: the frame read back is unreadable or of the wrong size; nothing was exported")
+    if original is not None and not np.array_equal(cv2.cvtColor(back, cv2.COLOR_BGR2RGB), frame):
+        raise ExportError(f"{path}: the copied frame does not decode to the source frame; nothing was exported")
+
+
+class VtusWriter:
+    def __init__(self, root: Path, split: str, video_id: str):
+        self.frames_dir = root / split / video_id
+        self.masks_dir = root / f"{split}_GT" / video_id
+        self.frames_dir.mkdir(parents=True)
+        self.masks_dir.mkdir(parents=True)
+        self.outputs = [self.frames_dir, self.masks_dir]
+        self.needs_frames = True
+
+    def add(self, index: int, frame: np.ndarray | None, mask: np.ndarray, original: Path | None = None) -> str:
+        name = frame_name(index)
+        _write_verified_jpeg(self.frames_dir / f"{name}.jpg", frame, original)
+        _write_verified_png(self.masks_dir / f"{name}.png", mask)
+        return name
+
+    def close(self) -> None:
+        pass
+
+
+class PngWriter:
+    def __init__(self, root: Path, video_id: str):
+        self.masks_dir = root / video_id
+        self.masks_dir.mkdir(parents=True)
+        self.outputs = [self.masks_dir]
+        self.needs_frames = False
+
+    def add(self, index: int, frame: np.ndarray | None, mask: np.ndarray, original: Path | None = None) -> str:
+        name = frame_name(index)
+        _write_verified_png(self.masks_dir / f"{name}.png", mask)
+        return name
+
+    def close(self) -> None:
+        pass
+
+
+class NiftiWriter:
+    """Streams a uint8 (H, W, T) NIfTI-1 volume: header, then each frame in the file's Fortran order (the
+    first axis varies fastest), so no more than one frame is in memory. Verified by re-reading the header
+    with nibabel and streaming the data back."""
+
+    def __init__(self, root: Path, video_id: str, frame_size: tuple[int, int], num_frames: int,
+                 spacing_mm: tuple[float, float] | None = None):
+        import nibabel as nib
+
+        self.path = root / f"{video_id}.nii.gz"
+        root.mkdir(parents=True, exist_ok=True)
+        self.outputs = [self.path]
+        self.needs_frames = False
+        self.shape = (frame_size[0], frame_size[1], num_frames)
+        header = nib.Nifti1Header()
+        header.set_data_shape(self.shape)
+        header.set_data_dtype(np.uint8)
+        zooms = (*(spacing_mm or (1.0, 1.0)), 1.0)  # (row, column) pixel spacing in mm when known; frames: 1
+        affine = np.diag([*zooms, 1.0])
+        header.set_qform(affine, code=0)  # no patient coordinate system: a video is not a scanner volume
+        header.set_sform(affine, code=0)
+        header.set_zooms(zooms)
+        header.set_xyzt_units("mm" if spacing_mm else "unknown", "unknown")
+        self.vox_offset = 352
+        header["vox_offset"] = self.vox_offset
+        self._file = gzip.open(self.path, "wb", compresslevel=6)
+        header.write_to(self._file)
+        self._written = 0
+
+    def add(self, index: int, frame: np.ndarray | None, mask: np.ndarray, original: Path | None = None) -> str:
+        self._file.write(np.ascontiguousarray(mask.astype(np.uint8).T).tobytes())
+        self._written += 1
+        return str(self._written - 1)  # position along the volume's third axis
+
+    def close(self) -> None:
+        self._file.close()
+
+    def verify(self, masks) -> None:
+        """`masks`: iterable of the bool (H, W) masks in volume order (re-derived by the caller)."""
+        import nibabel as nib
+
+        try:
+            image = nib.load(self.path)
+        except Exception as exc:  # nibabel raises several types on a bad header
+            raise ExportError(f"{self.path}: the NIfTI file cannot be read back ({exc})") from None
+        if image.shape != self.shape or image.get_data_dtype() != np.uint8:
+            raise ExportError(f"{self.path}: read back as {image.shape} {image.get_data_dtype()}, expected "
+                              f"{self.shape} uint8")
+        h, w = self.shape[:2]
+        with gzip.open(self.path, "rb") as f:
+            f.read(self.vox_offset)
+            for t, mask in enumerate(masks):
+                data = f.read(h * w)
+                back = np.frombuffer(data, np.uint8).reshape(w, h).T if len(data) == h * w else None
+                if back is None or not np.array_equal(back, mask.astype(np.uint8)):
+                    raise ExportError(f"{self.path}: frame {t} of the volume reads back differently from what "
+                                      f"was written")

@@ -1,0 +1,177 @@
+"""Masks and probability maps of every frame, memory-bounded for long videos.
+
+Masks live in memory as 1-bit PNG bytes (about 5 KB for a 1080p lesion mask; 10,000 frames ~ 50 MB); an
+empty mask is stored as nothing. Probability maps (8-bit PNG, ~50-100 KB at 1080p) stay in memory only until
+the workspace has written them; after that only their file is kept and they are read back on demand.
+A few recently used frames are kept decoded (LRU) so that scrubbing and painting do not decode twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+
+from . import codec
+
+ON_DISK = object()  # marker: the probability map is in the workspace, read it with the loader
+
+
+class _DecodedLRU:
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def get(self, index: int) -> np.ndarray | None:
+        item = self._items.get(index)
+        if item is not None:
+            self._items.move_to_end(index)
+        return item
+
+    def put(self, index: int, array: np.ndarray) -> np.ndarray:
+        array.setflags(write=False)
+        self._items[index] = array
+        self._items.move_to_end(index)
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return array
+
+    def drop(self, index: int) -> None:
+        self._items.pop(index, None)
+
+
+class MaskStore:
+    """Masks: bool (H, W) per frame (absent = empty). Probabilities: quantised uint8 (H, W) (see `codec`).
+
+    prob_loader(index) -> bytes reads a probability map the workspace has written (`mark_probability_saved`).
+    Decoding errors raise `codec.CodecError`.
+    """
+
+    def __init__(self, frame_size: tuple[int, int], prob_loader: Callable[[int], bytes] | None = None,
+                 decoded_masks: int = 16, decoded_probabilities: int = 4):
+        self.frame_size = tuple(frame_size)
+        self._prob_loader = prob_loader
+        self._masks: dict[int, bytes] = {}
+        self._probs: dict[int, object] = {}  # bytes, or ON_DISK
+        self._mask_cache = _DecodedLRU(decoded_masks)
+        self._prob_cache = _DecodedLRU(decoded_probabilities)
+        self._empty = np.zeros(self.frame_size, bool)
+        self._empty.setflags(write=False)
+        self._lock = threading.RLock()
+
+    # masks ---------------------------------------------------------------------------------------------
+    def mask(self, index: int) -> np.ndarray:
+        """bool (H, W), read-only (copy it to modify)."""
+        with self._lock:
+            cached = self._mask_cache.get(index)
+            if cached is not None:
+                return cached
+            data = self._masks.get(index)
+            if data is None:
+                return self._empty
+            return self._mask_cache.put(index, codec.decode_mask(data, self.frame_size))
+
+    def has_mask(self, index: int) -> bool:
+        return index in self._masks
+
+    def mask_bytes(self, index: int) -> bytes | None:
+        return self._masks.get(index)
+
+    def set_mask(self, index: int, mask: np.ndarray | None) -> bytes | None:
+        """Store a bool (H, W) mask (None or all-False: no mask); returns its encoding (None when empty)."""
+        with self._lock:
+            if mask is None or not mask.any():
+                self._masks.pop(index, None)
+                self._mask_cache.drop(index)
+                return None
+            mask = np.asarray(mask, dtype=bool)
+            if mask.shape != self.frame_size:
+                raise ValueError(f"mask of shape {mask.shape} for frames of size {self.frame_size}")
+            data = codec.encode_mask(mask)
+            self._masks[index] = data
+            self._mask_cache.put(index, mask.copy())
+            return data
+
+    def set_mask_bytes(self, index: int, data: bytes | None) -> None:
+        """Store an already encoded mask (from the workspace or the undo history)."""
+        with self._lock:
+            self._mask_cache.drop(index)
+            if data is None:
+                self._masks.pop(index, None)
+            else:
+                self._masks[index] = data
+
+    def mask_indices(self) -> list[int]:
+        return sorted(self._masks)
+
+    # probabilities --------------------------------------------------------------------------------------
+    def has_probability(self, index: int) -> bool:
+        return index in self._probs
+
+    def probability(self, index: int) -> np.ndarray | None:
+        """Quantised probability uint8 (H, W), read-only, or None without a proposal."""
+        with self._lock:
+            cached = self._prob_cache.get(index)
+            if cached is not None:
+                return cached
+            data = self.probability_bytes(index)
+            if data is None:
+                return None
+            return self._prob_cache.put(index, codec.decode_probability(data, self.frame_size))
+
+    def probability_bytes(self, index: int) -> bytes | None:
+        with self._lock:
+            data = self._probs.get(index)
+        if data is ON_DISK:
+            return self._prob_loader(index)
+        return data
+
+    def probability_in_memory(self, index: int) -> bytes | None:
+        """The encoded map if it has not been written to the workspace yet (what a save must write)."""
+        data = self._probs.get(index)
+        return None if data is ON_DISK else data
+
+    def set_probability(self, index: int, quantized: np.ndarray | None) -> bytes | None:
+        """Store a quantised uint8 (H, W) map (None removes it); returns the encoding."""
+        with self._lock:
+            self._prob_cache.drop(index)
+            if quantized is None:
+                self._probs.pop(index, None)
+                return None
+            if quantized.shape != self.frame_size:
+                raise ValueError(f"probability map of shape {quantized.shape} for frames of size {self.frame_size}")
+            data = codec.encode_probability(quantized)
+            self._probs[index] = data
+            self._prob_cache.put(index, np.array(quantized, dtype=np.uint8))
+            return data
+
+    def set_probability_bytes(self, index: int, data: bytes | None) -> None:
+        with self._lock:
+            self._prob_cache.drop(index)
+            if data is None:
+                self._probs.pop(index, None)
+            else:
+                self._probs[index] = data
+
+    def mark_probability_saved(self, index: int) -> None:
+        """The workspace holds this frame's map now: free the in-memory copy (needs a prob_loader)."""
+        if self._prob_loader is not None:
+            with self._lock:
+                if index in self._probs:
+                    self._probs[index] = ON_DISK
+
+    def attach_probability_file(self, index: int) -> None:
+        """The workspace has a map for this frame on disk (used when reopening): read it on demand."""
+        with self._lock:
+            self._prob_cache.drop(index)
+            self._probs[index] = ON_DISK
+
+    def probability_indices(self) -> list[int]:
+        return sorted(self._probs)
+
+    def memory_bytes(self) -> int:
+        """Bytes held in encoded form (masks + unsaved probability maps), for benchmarks."""
+        return (sum(len(d) for d in self._masks.values())
+                + sum(len(d) for d in self._probs.values() if d is not ON_DISK))

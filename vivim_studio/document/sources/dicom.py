@@ -1,0 +1,152 @@
+"""DICOM multi-frame cine loops (ultrasound, endoscopy), grayscale or colour, decoded one frame at a time.
+
+Native (uncompressed) transfer syntaxes always work; compressed ones (JPEG baseline, JPEG 2000, RLE...) work
+when pydicom has a decoder for them installed, otherwise opening fails with the missing packages named.
+Only technical header fields are kept in `metadata`: no patient, study or institution fields (issue 8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import SourceError
+from ..frame_cache import DEFAULT_CACHE_BYTES
+from .base import VideoSource, sample_file
+
+SUPPORTED_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422")
+
+
+def is_dicom_file(path: Path) -> bool:
+    """True for files with the DICOM preamble ('DICM' at byte 128) or a .dcm/.dicom suffix."""
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _pixel_spacing_mm(ds) -> list[float] | None:
+    """(row, column) spacing in mm: PixelSpacing, else the first ultrasound region's physical deltas (cm)."""
+    try:
+        if "PixelSpacing" in ds:
+            return [float(v) for v in ds.PixelSpacing][:2]
+        region = ds.SequenceOfUltrasoundRegions[0]
+        if int(region.PhysicalUnitsXDirection) == 3 and int(region.PhysicalUnitsYDirection) == 3:  # 3 = cm
+            return [abs(float(region.PhysicalDeltaY)) * 10, abs(float(region.PhysicalDeltaX)) * 10]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
+def _fps(ds) -> float | None:
+    for keyword, to_fps in (("FrameTime", lambda v: 1000.0 / v), ("CineRate", float),
+                            ("RecommendedDisplayFrameRate", float)):
+        try:
+            value = float(getattr(ds, keyword))
+            if value > 0:
+                return to_fps(value)
+        except (AttributeError, TypeError, ValueError, ZeroDivisionError):
+            continue
+    return None
+
+
+class DicomCineSource(VideoSource):
+    kind = "dicom"
+
+    def __init__(self, path: Path | str, cache_bytes: int = DEFAULT_CACHE_BYTES):
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+
+        path = Path(path)
+        if not path.is_file():
+            raise SourceError(f"{path}: DICOM file not found")
+        try:
+            ds = pydicom.dcmread(path, defer_size="1 KB")
+        except (InvalidDicomError, OSError, ValueError, EOFError) as exc:
+            raise SourceError(f"{path}: not a readable DICOM file ({exc})") from None
+        if "PixelData" not in ds:
+            raise SourceError(f"{path}: this DICOM file has no pixel data (a report or structured document?); "
+                              f"open the cine loop's image file instead")
+        try:
+            rows, columns = int(ds.Rows), int(ds.Columns)
+            frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+            photometric = str(ds.PhotometricInterpretation).upper()
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise SourceError(f"{path}: DICOM image attributes missing or invalid ({exc})") from None
+        if photometric not in SUPPORTED_PHOTOMETRIC:
+            raise SourceError(f"{path}: photometric interpretation {photometric} is not supported (supported: "
+                              f"{', '.join(SUPPORTED_PHOTOMETRIC)}); convert the file to RGB or grayscale")
+        syntax = ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian)
+        self._check_decoder(path, syntax)
+        super().__init__(path, frames, (rows, columns), _fps(ds), cache_bytes)
+        self.photometric = photometric
+        self._bits_stored = int(getattr(ds, "BitsStored", getattr(ds, "BitsAllocated", 8)))
+        self._signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
+        self.metadata = {"modality": str(getattr(ds, "Modality", "")), "transfer_syntax": str(syntax.name),
+                         "photometric": photometric, "bits_stored": self._bits_stored}
+        spacing = _pixel_spacing_mm(ds)
+        if spacing is not None:
+            self.metadata["pixel_spacing_mm"] = spacing
+        self._file = open(path, "rb")
+        try:
+            first = self._decode(0)  # fail now, with the file named, rather than on the first view
+        except SourceError:
+            self._file.close()
+            raise
+        self.cache.put(0, self._checked(first, 0))
+
+    @staticmethod
+    def _check_decoder(path: Path, syntax) -> None:
+        from pydicom.pixels import get_decoder
+
+        if not syntax.is_compressed:
+            return
+        try:
+            decoder = get_decoder(syntax)
+        except NotImplementedError:
+            decoder = None
+        if decoder is None or not decoder.is_available:
+            needs = "; ".join(decoder.missing_dependencies) if decoder is not None else "no decoder exists"
+            raise SourceError(f"{path}: pixel data compressed as {syntax.name} ({syntax}), which this installation "
+                              f"cannot decode ({needs}). Install a decoder (e.g. `pip install pylibjpeg "
+                              f"pylibjpeg-libjpeg pylibjpeg-openjpeg`) or convert the file to uncompressed, e.g. "
+                              f"`gdcmconv --raw {path.name} out.dcm`")
+
+    def _decode(self, index: int) -> np.ndarray:
+        from pydicom.pixels import pixel_array
+
+        try:
+            self._file.seek(0)
+            array = pixel_array(self._file, index=index if self.num_frames > 1 else None)
+        except Exception as exc:  # decoders raise anything from ValueError to RuntimeError on bad data
+            raise SourceError(f"{self.path}: frame {index + 1} of {self.num_frames} cannot be decoded "
+                              f"({type(exc).__name__}: {exc}); the file may be damaged or use an unusual "
+                              f"encoding; convert it with `gdcmconv --raw`") from None
+        return self._to_rgb8(array)
+
+    def _to_rgb8(self, array: np.ndarray) -> np.ndarray:
+        """(H, W) or (H, W, 3) of any integer type -> uint8 (H, W, 3) RGB."""
+        if array.dtype != np.uint8:  # scale the stored bit range onto 0..255
+            low = -(1 << (self._bits_stored - 1)) if self._signed else 0
+            span = float((1 << self._bits_stored) - 1)
+            array = np.clip((array.astype(np.float32) - low) * (255.0 / span) + 0.5, 0, 255).astype(np.uint8)
+        if array.ndim == 2:
+            if self.photometric == "MONOCHROME1":  # 0 is white in MONOCHROME1
+                array = 255 - array
+            array = np.repeat(array[:, :, None], 3, axis=2)
+        return np.ascontiguousarray(array)
+
+    def _identity_parts(self, digest: "hashlib._Hash") -> None:
+        sample_file(self.path, digest)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+        super().close()

@@ -1,0 +1,118 @@
+"""Video files (mp4, avi, mov, mkv... anything OpenCV's FFmpeg backend decodes), decoded lazily.
+
+Random access keeps one decoder open: the next frame is read directly, a short jump forward is skipped with
+`grab()` (cheaper than a seek), anything else seeks (`CAP_PROP_POS_FRAMES`, which FFmpeg resolves from the
+previous key frame). Streaming (`iter_frames`) opens a second decoder and reads straight through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import SourceError
+from ..frame_cache import DEFAULT_CACHE_BYTES
+from .base import VideoSource, sample_file
+
+MAX_GRAB_AHEAD = 48  # a jump forward up to this many frames decodes through instead of seeking
+
+
+def _convert_hint(path: Path) -> str:
+    return f"convert it, e.g. `ffmpeg -i {path.name} -c:v libx264 -pix_fmt yuv420p out.mp4`, or export its frames"
+
+
+class VideoFileSource(VideoSource):
+    kind = "video"
+
+    def __init__(self, path: Path | str, cache_bytes: int = DEFAULT_CACHE_BYTES):
+        path = Path(path)
+        if not path.is_file():
+            raise SourceError(f"{path}: video file not found")
+        if path.stat().st_size == 0:
+            raise SourceError(f"{path}: the video file is empty (0 bytes); copy or export it again")
+        capture = self._open_capture(path)
+        ok, first = capture.read()
+        if not ok or first is None:
+            capture.release()
+            raise SourceError(f"{path}: no frame could be decoded (unsupported codec or corrupt file); "
+                              f"{_convert_hint(path)}")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if count <= 0:  # the container does not say: count by grabbing (decodes once, keeps nothing)
+            count = 1
+            while capture.grab():
+                count += 1
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._next = 0
+        else:
+            self._next = 1
+        super().__init__(path, count, first.shape[:2], float(fps) if fps and np.isfinite(fps) and fps > 0 else None,
+                         cache_bytes)
+        self.metadata = {"codec": _fourcc(capture), "container": path.suffix.lower().lstrip(".")}
+        self._capture: cv2.VideoCapture | None = capture
+        if self._next == 1:
+            self.cache.put(0, cv2.cvtColor(first, cv2.COLOR_BGR2RGB))
+
+    @staticmethod
+    def _open_capture(path: Path) -> cv2.VideoCapture:
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise SourceError(f"{path}: OpenCV cannot open this video (unsupported container or codec, or not a "
+                              f"video); {_convert_hint(path)}")
+        return capture
+
+    def _decode(self, index: int) -> np.ndarray:
+        if self._capture is None:
+            self._capture = self._open_capture(self.path)
+            self._next = 0
+        capture = self._capture
+        ahead = index - self._next
+        if 0 <= ahead <= MAX_GRAB_AHEAD:
+            for _ in range(ahead):
+                capture.grab()
+        else:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            self._capture.release()
+            self._capture = None  # reopen next time: a failed read can leave the decoder unusable
+            raise SourceError(f"{self.path}: frame {index + 1} of {self.num_frames} cannot be decoded (the file "
+                              f"is truncated or damaged after this point); {_convert_hint(self.path)}")
+        self._next = index + 1
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+    def iter_frames(self, start: int = 0, stop: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        stop = self.num_frames if stop is None else min(stop, self.num_frames)
+        capture = self._open_capture(self.path)
+        try:
+            if start:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+            for index in range(start, stop):
+                ok, frame = capture.read()
+                if not ok or frame is None:
+                    raise SourceError(f"{self.path}: the stream ended at frame {index + 1} although the container "
+                                      f"announces {self.num_frames} frames (truncated file?); "
+                                      f"{_convert_hint(self.path)}")
+                yield index, self._checked(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), index)
+        finally:
+            capture.release()
+
+    def _identity_parts(self, digest: "hashlib._Hash") -> None:
+        sample_file(self.path, digest)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._capture is not None:
+                self._capture.release()
+                self._capture = None
+        super().close()
+
+
+def _fourcc(capture: cv2.VideoCapture) -> str:
+    code = int(capture.get(cv2.CAP_PROP_FOURCC) or 0)
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+    return text if text.isprintable() and text.strip() else ""

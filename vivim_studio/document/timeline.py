@@ -1,0 +1,59 @@
+"""Per-frame summaries for the timeline and review navigation, read from the records (no mask decoding, so
+they stay instant on a 10,000-frame video). Mixed into `VideoDocument`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .status import FrameRecord, FrameStatus
+
+
+class TimelineMixin:
+    def statuses(self) -> list[FrameStatus]:
+        """Review status of every frame, in order."""
+        return [self._records.get(i, FrameRecord()).status for i in range(self.num_frames)]
+
+    def status_counts(self) -> dict[FrameStatus, int]:
+        counts = {s: 0 for s in FrameStatus}
+        for record in list(self._records.values()):
+            counts[record.status] += 1
+        counts[FrameStatus.UNREVIEWED] += self.num_frames - sum(counts.values())
+        return counts
+
+    def areas(self) -> np.ndarray:
+        """int64 (T,) mask pixel counts."""
+        out = np.zeros(self.num_frames, np.int64)
+        for i, r in list(self._records.items()):
+            out[i] = r.area
+        return out
+
+    def confidences(self) -> np.ndarray:
+        """float32 (T,) proposal confidence per frame (`codec.proposal_confidence`), NaN without a proposal."""
+        out = np.full(self.num_frames, np.nan, np.float32)
+        for i, r in list(self._records.items()):
+            if r.confidence is not None:
+                out[i] = r.confidence
+        return out
+
+    def frames_with_status(self, *statuses: FrameStatus) -> list[int]:
+        return [i for i, s in enumerate(self.statuses()) if s in statuses]
+
+    def next_frame_with_status(self, start: int, *statuses: FrameStatus, step: int = 1) -> int | None:
+        """The first frame after `start` (before it with step=-1) whose status is one of `statuses`, wrapping
+        around; None if there is none. E.g. "next unreviewed": next_frame_with_status(i, UNREVIEWED, PROPOSED)."""
+        wanted = set(statuses)
+        for k in range(1, self.num_frames + 1):
+            index = (start + step * k) % self.num_frames
+            if self._records.get(index, FrameRecord()).status in wanted:
+                return index
+        return None
+
+    def next_low_confidence(self, start: int, below: float = 0.8, step: int = 1) -> int | None:
+        """The next not-yet-accepted frame whose proposal confidence is under `below` (wrapping), or None."""
+        for k in range(1, self.num_frames + 1):
+            index = (start + step * k) % self.num_frames
+            record = self._records.get(index)
+            if (record is not None and record.confidence is not None and record.confidence < below
+                    and record.status != FrameStatus.ACCEPTED):
+                return index
+        return None

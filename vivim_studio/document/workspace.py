@@ -1,0 +1,260 @@
+"""The workspace: a folder that holds the expert's work on one video, saved atomically after every change.
+
+See `workspace_format` for the layout and why a crash (even SIGKILL or a power cut) never corrupts it.
+Opening validates everything before writing anything: a workspace of another video, one in use by another
+process, or one edited into nonsense raises `WorkspaceError` and leaves the folder untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from .atomic import FolderLock, atomic_write, fsync_dir, fsync_file, is_temp_file
+from .errors import WorkspaceError
+from .sources import MissingSource, VideoSource, open_source
+from .status import FrameRecord
+from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, PROBS_DIR,
+                               RECORD_NAME, STATE_FILE, WORKSPACE_FILE, StoredFrame, blob_name, dump_json,
+                               frame_record_json, parse_frame_record, parse_state, parse_workspace_file,
+                               record_name)
+
+KEEP = object()  # save_frame(probability=KEEP): the probability file on disk stays as it is
+
+
+def _source_description(source: VideoSource, folder: Path) -> dict[str, Any]:
+    path = source.path.resolve()
+    try:
+        relative = os.path.relpath(path, folder.resolve())
+    except ValueError:  # another drive on Windows
+        relative = None
+    return {"identity": source.identity.to_json(), "path": str(path), "relative_path": relative,
+            "name": source.name, "video_id": source.video_id, "fps": source.fps, "metadata": source.metadata}
+
+
+class Workspace:
+    """An open workspace folder. Use `Workspace.open_for(source, folder)` or `Workspace.open_existing(folder)`.
+
+    `read_only=True` takes no lock and never writes (export while the GUI has the video open)."""
+
+    def __init__(self, folder: Path, info: dict[str, Any], read_only: bool):
+        self.folder = Path(folder)
+        self.identity = info["identity"]
+        self.source_info: dict[str, Any] = info["source"]
+        self.read_only = read_only
+        self._files: dict[int, tuple[str | None, str | None]] = {}  # frame -> (mask file, probability file)
+        self._lock: FolderLock | None = None
+        self._unsynced: set[Path] = set()  # files written with durable=False, flushed by sync()
+
+    # opening ------------------------------------------------------------------------------------------
+    @classmethod
+    def open_for(cls, source: VideoSource, folder: Path | str, create: bool = True, read_only: bool = False
+                 ) -> "Workspace":
+        """Open (or create) the workspace of `source` at `folder`; refuses another video's workspace."""
+        folder = Path(folder)
+        if not (folder / WORKSPACE_FILE).exists():
+            if read_only or not create:
+                raise WorkspaceError(f"{folder}: no workspace here (no {WORKSPACE_FILE})")
+            cls._create(folder, source)
+        workspace = cls.open_existing(folder, read_only=read_only, _identity=source.identity)
+        if not read_only and workspace.source_info.get("path") != str(source.path.resolve()):
+            workspace._rewrite_source(source)  # same video, moved: remember where it is now
+        return workspace
+
+    @classmethod
+    def open_existing(cls, folder: Path | str, read_only: bool = False, _identity=None) -> "Workspace":
+        folder = Path(folder)
+        if not (folder / WORKSPACE_FILE).is_file():
+            raise WorkspaceError(f"{folder}: not a Vivim Studio workspace (no {WORKSPACE_FILE} inside)")
+        info = parse_workspace_file(folder)
+        if _identity is not None and info["identity"].digest != _identity.digest:
+            recorded = info["source"].get("name") or "another video"
+            raise WorkspaceError(
+                f"{folder}: this workspace belongs to another video ({recorded}: {info['identity'].describe()}); "
+                f"the video opened is {_identity.describe()}. Open the workspace's own video, or choose another "
+                f"workspace folder for this one (e.g. --workspace NEW_FOLDER). Nothing was changed.")
+        workspace = cls(folder, info, read_only)
+        if not read_only:
+            workspace._acquire_lock()
+        return workspace
+
+    @staticmethod
+    def _create(folder: Path, source: VideoSource) -> None:
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise WorkspaceError(f"{folder}: exists and is not a Vivim Studio workspace (no {WORKSPACE_FILE}); "
+                                 f"choose a new or empty folder for the workspace")
+        try:
+            for sub in (FRAMES_DIR, MASKS_DIR, PROBS_DIR):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+            created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            from .. import __version__
+            atomic_write(folder / WORKSPACE_FILE, dump_json({
+                "format": FORMAT, "format_version": FORMAT_VERSION, "created": created,
+                "app_version": __version__, "source": _source_description(source, folder)}))
+        except OSError as exc:
+            raise WorkspaceError(f"{folder}: cannot create the workspace here ({exc.strerror or exc}); choose a "
+                                 f"writable folder (e.g. --workspace DIR)") from None
+
+    def _acquire_lock(self) -> None:
+        lock = FolderLock(self.folder)
+        try:
+            acquired = lock.acquire()
+        except OSError as exc:
+            raise WorkspaceError(f"{self.folder}: cannot write in the workspace ({exc.strerror or exc}); open it "
+                                 f"read-only or copy it to a writable place") from None
+        if not acquired:
+            holder = lock.holder()
+            raise WorkspaceError(f"{self.folder}: the workspace is open in another Vivim Studio process"
+                                 + (f" (pid {holder})" if holder else "") + "; close it there first")
+        self._lock = lock
+
+    def _rewrite_source(self, source: VideoSource) -> None:
+        data = parse_workspace_file(self.folder)["raw"]
+        data["source"] = _source_description(source, self.folder)
+        self._write(self.folder / WORKSPACE_FILE, dump_json(data), True)
+        self.source_info = data["source"]
+
+    def source_candidates(self) -> list[Path]:
+        """Where the source video may be: the recorded path relative to the workspace, then absolute."""
+        found = []
+        if self.source_info.get("relative_path"):
+            found.append((self.folder / self.source_info["relative_path"]).resolve())
+        if self.source_info.get("path"):
+            found.append(Path(self.source_info["path"]))
+        return found
+
+    def find_source(self, source_path: Path | str | None = None, require: bool = False,
+                    cache_bytes: int = 256 * 2**20) -> VideoSource:
+        """The workspace's video, opened: at `source_path` if given, else where the workspace recorded it.
+        Not found and not `require`d: a `MissingSource` (masks usable, `frame()` raises). A video of another
+        identity is a WorkspaceError."""
+        candidates = [Path(source_path)] if source_path is not None else self.source_candidates()
+        existing = next((p for p in candidates if p.exists()), None)
+        if existing is None:
+            if require or source_path is not None:
+                raise WorkspaceError(f"{self.folder}: the workspace's video is not at "
+                                     f"{' or '.join(map(str, candidates)) or '(unknown)'}; give it with --source")
+            recorded = Path(self.source_info.get("path") or self.source_info.get("name") or "video")
+            source = MissingSource(recorded, self.identity, self.source_info.get("fps"))
+            source.video_id = self.source_info.get("video_id") or source.video_id
+            return source
+        source = open_source(existing, cache_bytes=cache_bytes)
+        if source.identity.digest != self.identity.digest:
+            source.close()
+            raise WorkspaceError(f"{self.folder}: {existing} is not this workspace's video (it is "
+                                 f"{source.identity.describe()}; the workspace's is {self.identity.describe()}); "
+                                 f"give the right one with --source")
+        return source
+
+    # reading ------------------------------------------------------------------------------------------
+    def load_frames(self) -> dict[int, StoredFrame]:
+        """Every frame record, validated (WorkspaceError naming the first bad file)."""
+        frames_dir = self.folder / FRAMES_DIR
+        frames: dict[int, StoredFrame] = {}
+        if frames_dir.is_dir():
+            for entry in os.scandir(frames_dir):
+                match = RECORD_NAME.match(entry.name)
+                if match:
+                    index = int(match.group(1))
+                    frames[index] = parse_frame_record(Path(entry.path), index, self.identity.num_frames,
+                                                       (self.identity.height, self.identity.width))
+        self._files = {i: (f.mask_file, f.probability_file) for i, f in frames.items()}
+        return frames
+
+    def load_state(self) -> dict[str, Any]:
+        return parse_state(self.folder, self.identity.num_frames)
+
+    def read_probability(self, index: int) -> bytes:
+        name = self._files.get(index, (None, None))[1]
+        if name is None:
+            raise WorkspaceError(f"{self.folder}: frame {index} has no probability map")
+        path = self.folder / PROBS_DIR / name
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise WorkspaceError(f"{path}: cannot read the probability map ({exc.strerror or exc})") from None
+
+    def remove_leftovers(self) -> None:
+        """Delete temp files and mask/probability files no record names (what a crash can leave behind).
+        Call after `load_frames` validated the workspace; files not named like ours are never touched."""
+        named = {sub: {files[k] for files in self._files.values() if files[k]}
+                 for k, sub in enumerate((MASKS_DIR, PROBS_DIR))}
+        for sub in (".", FRAMES_DIR, MASKS_DIR, PROBS_DIR):
+            folder = self.folder / sub
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                orphan = sub in named and BLOB_NAME.match(entry.name) and entry.name not in named[sub]
+                if is_temp_file(entry.name) or orphan:
+                    try:
+                        os.unlink(entry.path)
+                    except OSError:
+                        pass
+
+    # writing ------------------------------------------------------------------------------------------
+    def _write(self, path: Path, data: bytes, durable: bool) -> None:
+        if self.read_only:
+            raise WorkspaceError(f"{self.folder}: opened read-only; nothing can be saved")
+        try:
+            atomic_write(path, data, durable)
+            if not durable:
+                self._unsynced.add(path)
+        except OSError as exc:
+            raise WorkspaceError(f"{path}: could not save ({exc.strerror or exc}); your work is kept in memory: "
+                                 f"free disk space or fix permissions, it is saved again with the next change "
+                                 f"(or on close)") from None
+
+    def _write_blob(self, sub: str, index: int, data: bytes, durable: bool) -> str:
+        name = blob_name(index, hashlib.sha256(data).hexdigest())
+        path = self.folder / sub / name
+        if not path.exists():  # content-named: an existing file already holds exactly these bytes
+            self._write(path, data, durable)
+        return name
+
+    def save_frame(self, index: int, record: FrameRecord, mask: bytes | None, probability: Any = KEEP,
+                   durable: bool = True) -> None:
+        """Persist one frame: mask bytes (None: empty), probability bytes / None (none) / KEEP."""
+        old_mask, old_prob = self._files.get(index, (None, None))
+        mask_file = self._write_blob(MASKS_DIR, index, mask, durable) if mask is not None else None
+        if probability is KEEP:
+            prob_file = old_prob
+        else:
+            prob_file = self._write_blob(PROBS_DIR, index, probability, durable) if probability else None
+        self._write(self.folder / FRAMES_DIR / record_name(index),
+                    frame_record_json(index, record, mask_file, prob_file), durable)
+        self._files[index] = (mask_file, prob_file)
+        for sub, old, new in ((MASKS_DIR, old_mask, mask_file), (PROBS_DIR, old_prob, prob_file)):
+            if old is not None and old != new:
+                try:
+                    os.unlink(self.folder / sub / old)
+                except OSError:
+                    pass  # an orphan is harmless; the next open removes it
+
+    def save_state(self, state: dict[str, Any], durable: bool = True) -> None:
+        self._write(self.folder / STATE_FILE, dump_json(state), durable)
+
+    def sync(self) -> None:
+        """Make the bulk (durable=False) writes durable: fsync exactly those files, then the folders. (Not
+        `os.sync()`, which would wait for every other program's writes too.)"""
+        if self.read_only or not self._unsynced:
+            return
+        try:
+            for path in sorted(self._unsynced):
+                try:
+                    fsync_file(path)
+                except FileNotFoundError:
+                    pass  # replaced or deleted since: its successor was written (and is listed) or not needed
+            for sub in (".", FRAMES_DIR, MASKS_DIR, PROBS_DIR):
+                fsync_dir(self.folder / sub)
+        except OSError as exc:
+            raise WorkspaceError(f"{self.folder}: could not flush the workspace to disk ({exc.strerror or exc}); "
+                                 f"free disk space or check the drive") from None
+        self._unsynced.clear()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -1,0 +1,178 @@
+"""Dialogs: export options, accept a range, fine-tune settings, the shortcut cheat sheet, about.
+
+Each dialog only collects choices; the window does the work (in a worker thread), so every flow can also be
+driven without a dialog (tests, scripts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
+                               QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QTextBrowser,
+                               QVBoxLayout, QWidget)
+
+from ..document import FrameStatus, VideoDocument
+from ..document.export import ExportOptions, safe_video_id
+from .shortcuts import cheat_sheet_html
+
+
+def _buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    return buttons
+
+
+class ExportDialog(QDialog):
+    """Format (VTUS by default), which frames, split, size, output folder."""
+
+    FORMATS = (("VTUS layout: frames + masks (for vivim-core finetune)", "vtus"),
+               ("PNG masks only", "png"), ("NIfTI volume (.nii.gz)", "nifti"))
+    SELECTIONS = (("All frames", "all"), ("Frames I edited or accepted", "reviewed"), ("Accepted frames only",
+                                                                                       "accepted"))
+
+    def __init__(self, document: VideoDocument, default_folder: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export masks")
+        counts = document.status_counts()
+        form = QFormLayout()
+        self.format_box = QComboBox()
+        for text, value in self.FORMATS:
+            self.format_box.addItem(text, value)
+        self.selection_box = QComboBox()
+        for text, value in self.SELECTIONS:
+            self.selection_box.addItem(text, value)
+        if counts[FrameStatus.ACCEPTED]:
+            self.selection_box.setCurrentIndex(1)  # default to the frames a human vouched for
+        self.split_edit = QLineEdit("Train")
+        self.video_id_edit = QLineEdit(safe_video_id(document.source.video_id))
+        self.resize_check = QCheckBox("Resize to")
+        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
+        for spin, value in ((self.width_spin, document.frame_size[1]), (self.height_spin, document.frame_size[0])):
+            spin.setRange(16, 8192)
+            spin.setValue(value)
+            spin.setEnabled(False)
+        self.resize_check.toggled.connect(self.width_spin.setEnabled)
+        self.resize_check.toggled.connect(self.height_spin.setEnabled)
+        size_row = QHBoxLayout()
+        for widget in (self.resize_check, self.width_spin, QLabel("x"), self.height_spin):
+            size_row.addWidget(widget)
+        self.folder_edit = QLineEdit(str(default_folder))
+        browse = QPushButton("Browse...")
+        browse.clicked.connect(self._browse)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder_edit, 1)
+        folder_row.addWidget(browse)
+        form.addRow("Format", self.format_box)
+        form.addRow("Frames", self.selection_box)
+        form.addRow("Split (VTUS)", self.split_edit)
+        form.addRow("Video id", self.video_id_edit)
+        form.addRow("Size", size_row)
+        form.addRow("Output folder", folder_row)
+        summary = QLabel(" · ".join(f"{n} {s.value}" for s, n in counts.items()))
+        summary.setStyleSheet("color: #a0a6b0")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(summary)
+        layout.addWidget(_buttons(self, "Export"))
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder_edit.text())
+        if folder:
+            self.folder_edit.setText(folder)
+
+    def result_options(self) -> tuple[Path, ExportOptions]:
+        size = (self.height_spin.value(), self.width_spin.value()) if self.resize_check.isChecked() else None
+        options = ExportOptions(format=self.format_box.currentData(), split=self.split_edit.text().strip() or "Train",
+                                selection=self.selection_box.currentData(), size=size,
+                                video_id=self.video_id_edit.text().strip() or None)
+        return Path(self.folder_edit.text()).expanduser(), options
+
+
+class AcceptRangeDialog(QDialog):
+    """Frames in 1-based numbers, as shown on the timeline."""
+
+    def __init__(self, num_frames: int, current: int, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Accept proposals in a range")
+        self.first, self.last = QSpinBox(), QSpinBox()
+        for spin, value in ((self.first, current + 1), (self.last, num_frames)):
+            spin.setRange(1, num_frames)
+            spin.setValue(value)
+        self.include_edited = QCheckBox("Also accept frames I edited")
+        self.include_edited.setChecked(True)
+        form = QFormLayout(self)
+        form.addRow(QLabel("Accept every proposed frame (the model's masks, as they are) in:"))
+        form.addRow("From frame", self.first)
+        form.addRow("To frame", self.last)
+        form.addRow(self.include_edited)
+        form.addRow(_buttons(self, "Accept"))
+
+    def frames(self) -> range:
+        first, last = sorted((self.first.value(), self.last.value()))
+        return range(first - 1, last)
+
+
+@dataclass
+class FinetuneChoice:
+    max_steps: int
+    max_minutes: float
+
+
+class FinetuneDialog(QDialog):
+    def __init__(self, document: VideoDocument, checkpoint_name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Fine-tune on my corrections")
+        counts = document.status_counts()
+        used = counts[FrameStatus.EDITED] + counts[FrameStatus.ACCEPTED]
+        text = QLabel(f"Starts from <b>{checkpoint_name}</b> and trains on the <b>{used}</b> frame(s) you edited or "
+                      f"accepted. Afterwards you can load the new model and re-propose the frames not reviewed yet "
+                      f"(edited and accepted frames are never overwritten).")
+        text.setWordWrap(True)
+        self.steps = QSpinBox()
+        self.steps.setRange(10, 5000)
+        self.steps.setValue(300)
+        self.minutes = QDoubleSpinBox()
+        self.minutes.setRange(0.5, 240)
+        self.minutes.setValue(15)
+        self.minutes.setSuffix(" min")
+        form = QFormLayout(self)
+        form.addRow(text)
+        form.addRow("At most (steps)", self.steps)
+        form.addRow("At most (time)", self.minutes)
+        form.addRow(_buttons(self, "Fine-tune"))
+
+    def choice(self) -> FinetuneChoice:
+        return FinetuneChoice(self.steps.value(), self.minutes.value())
+
+
+class TextDialog(QDialog):
+    def __init__(self, title: str, html: str, parent: QWidget | None = None, size: tuple[int, int] = (560, 640)):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        browser = QTextBrowser()
+        browser.setOpenExternalLinks(True)
+        browser.setHtml(html)
+        layout = QVBoxLayout(self)
+        layout.addWidget(browser)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(*size)
+
+
+def shortcuts_dialog(parent: QWidget | None = None) -> TextDialog:
+    return TextDialog("Keyboard shortcuts", cheat_sheet_html(), parent)
+
+
+def about_dialog(log_file: Path | None, parent: QWidget | None = None) -> TextDialog:
+    from .. import __version__
+
+    log = f"<p>Log file (for bug reports): <code>{log_file}</code></p>" if log_file else ""
+    html = (f"<h3>Vivim Studio {__version__}</h3><p>Review and correct Vivim's lesion mask proposals for "
+            f"ultrasound and endoscopy videos. Every change is saved at once in the video's workspace "
+            f"(<code>&lt;video&gt;.vivim</code>).</p>{log}<p>Apache-2.0. For research use; not a medical device.</p>")
+    return TextDialog("About Vivim Studio", html, parent, (480, 300))

@@ -1,0 +1,60 @@
+"""Re-emits the document model's plain-Python events as Qt signals, so views update on the GUI thread.
+
+The document calls its subscribers on whatever thread made the change: the GUI thread for edits, a worker
+thread for proposals, propagation and re-thresholding. `DocumentBridge` lives on the GUI thread; a Qt signal
+emitted from a worker thread reaches its GUI-thread slots through the event queue (Qt's automatic queued
+connection), never directly. The document itself is thread-safe (one lock), so the views read it freely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from PySide6.QtCore import QObject, Signal
+
+from ..document import VideoDocument
+
+T = TypeVar("T")
+
+
+def read_consistently(read: Callable[[], T], attempts: int = 20) -> T:
+    """Run a whole-video read (`statuses()`, `areas()`, `status_counts()`...) while a worker may be adding
+    frame records. Those readers iterate the document's record dict without its lock, so a concurrent insert
+    can raise "dictionary changed size during iteration": retry (it is rare and the read is cheap) rather than
+    take the document's lock, which the worker holds while writing files."""
+    for _ in range(attempts - 1):
+        try:
+            return read()
+        except RuntimeError as exc:
+            if "changed size during iteration" not in str(exc):
+                raise
+    return read()
+
+
+class DocumentBridge(QObject):
+    mask_changed = Signal(int)
+    probability_changed = Signal(int)
+    status_changed = Signal(int)
+    current_frame_changed = Signal(int)
+    history_changed = Signal(int)
+
+    def __init__(self, document: VideoDocument, parent: QObject | None = None):
+        super().__init__(parent)
+        self.document = document
+        events = document.events
+        self._subscriptions = [
+            (events.mask_changed, self.mask_changed.emit),
+            (events.probability_changed, self.probability_changed.emit),
+            (events.status_changed, lambda frame, _status: self.status_changed.emit(frame)),
+            (events.current_frame_changed, self.current_frame_changed.emit),
+            (events.history_changed, self.history_changed.emit),
+        ]
+        for event, callback in self._subscriptions:
+            event.connect(callback)
+
+    def disconnect_document(self) -> None:
+        """Stop listening (before the document is closed and the bridge dropped)."""
+        for event, callback in self._subscriptions:
+            event.disconnect(callback)
+        self._subscriptions = []

@@ -1,0 +1,260 @@
+"""The main window: canvas over timeline, tool panel on the left, status bar; opens and closes documents.
+
+Editing, navigation and review commands live in `commands.EditingCommands`; model jobs (propose, threshold,
+propagate, export, fine-tune) in `model_jobs.ModelJobs`. The window owns one `JobRunner`: long work never
+runs on the GUI thread. Opening a video also runs in the worker (hashing, reading a long workspace).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QStyle, QVBoxLayout, QWidget
+
+from ..document import VideoDocument
+from . import errors
+from .canvas import Canvas
+from .commands import EditingCommands
+from .compat import guard_none_refcount
+from .document_bridge import DocumentBridge
+from .menus import build_menus
+from .model_jobs import ModelJobs
+from .opening import OpeningCommands
+from .recent import RecentFiles
+from .shortcuts import build_actions
+from .status_bar import StudioStatusBar
+from .timeline import Timeline
+from .tool_panel import ToolPanel
+from .workers import JobRunner
+
+log = logging.getLogger(__name__)
+
+COUNTS_INTERVAL_MS = 150
+
+
+@dataclass
+class StudioOptions:
+    checkpoint: Path | None = None
+    device: str = "auto"
+    task: str | None = None
+    interactive: bool = True  # False: no modal dialogs (--screenshot, tests); messages go to the log
+    inference: dict[str, Any] = field(default_factory=dict)  # extra InferenceService options (tests: small sizes)
+    settings_file: Path | None = None  # QSettings .ini (tests); None: the platform's default place
+    probe_device: bool = True  # find CPU/GPU in the background at start (imports torch off the GUI thread)
+    runs_dir: Path | None = None  # where fine-tuning runs go (default: the user's app data folder)
+
+
+class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
+    device_found = Signal(str)  # emitted from a worker: queued to the GUI thread
+    proposals_finished = Signal()
+    document_opened = Signal()
+
+    def __init__(self, options: StudioOptions | None = None):
+        guard_none_refcount()  # before the first of the many None-returning Qt calls (see compat)
+        QMainWindow.__init__(self)
+        self.options = options or StudioOptions()
+        self.document: VideoDocument | None = None
+        self.bridge: DocumentBridge | None = None
+        self.messages: list[str] = []  # what the user was told (status bar and dialogs), newest last
+        self.last_export = None
+        self._closing = False
+        self.setWindowTitle("Vivim Studio")
+        self.resize(1500, 940)
+        self.setAcceptDrops(True)
+        self.actions_by_id = build_actions(self)
+        self.runner = JobRunner(self)
+        self.canvas = Canvas()
+        self.timeline = Timeline()
+        play = self.actions_by_id["play"]
+        play.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.timeline.play_button.setDefaultAction(play)
+        self.panel = ToolPanel(self.actions_by_id, self.canvas.brush_radius)
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+        self.status = StudioStatusBar()
+        self.setStatusBar(self.status)
+        self._build_layout()
+        settings = (QSettings(str(self.options.settings_file), QSettings.Format.IniFormat)
+                    if self.options.settings_file else QSettings("Vivim", "Vivim Studio"))
+        self.recent = RecentFiles(settings)
+        build_menus(self)
+        self._counts_timer = QTimer(self, singleShot=True, interval=COUNTS_INTERVAL_MS)
+        self._counts_timer.timeout.connect(self._refresh_counts)
+        self._connect()
+        self.init_opening()
+        self.init_editing()
+        self.init_model()
+        self._update_enabled()
+
+    def _build_layout(self) -> None:
+        top = QWidget()
+        box = QVBoxLayout(top)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.banner)
+        box.addWidget(self.canvas, 1)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.timeline)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([700, 230])
+        self.setCentralWidget(splitter)
+        dock = QDockWidget("Tools", self)
+        dock.setObjectName("toolsDock")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
+        dock.setTitleBarWidget(QWidget())  # the panel's group boxes carry the titles
+        dock.setWidget(self.panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+
+    def _connect(self) -> None:
+        a = self.actions_by_id
+        a["quit"].triggered.connect(self.close)
+        self.runner.started.connect(self._job_started)
+        self.runner.progress.connect(lambda _title, done, total: self.status.job_progress(done, total))
+        self.runner.finished.connect(self._job_finished)
+        self.status.cancel_button.clicked.connect(self.cancel_job)
+        self.canvas.pointer_moved.connect(self.status.set_pointer)
+        self.canvas.edit_failed.connect(lambda message: self.tell(message, dialog=True))
+        self.canvas.frame_unavailable.connect(self._show_frame_unavailable)
+        self.timeline.frame_requested.connect(self.go_to)
+
+    # messages ------------------------------------------------------------------------------------------
+    def tell(self, message: str, dialog: bool = False, title: str = "Vivim Studio", hint: str = "") -> None:
+        """Tell the user something: the status bar, and a dialog for what needs reading and acting on."""
+        self.messages.append(message + (f" {hint}" if hint else ""))
+        log.info("told the user: %s", message)
+        self.status.showMessage(message, 8000)
+        if dialog:
+            errors.show_error(self, title, message, hint, self.options.interactive)
+
+    def fail(self, title: str, error: BaseException, details: str = "") -> None:
+        """A job or command failed: a dialog with what happened and what to do (traceback only in the log)."""
+        if details:
+            log.error("%s failed:\n%s", title, details)
+        text, advice = errors.describe(error)
+        self.messages.append(f"{title}: {text}")
+        self.status.showMessage(f"{title}: {text}", 10000)
+        errors.show_error(self, title, text, advice, self.options.interactive)
+
+    def set_document(self, document: VideoDocument | None) -> None:
+        self.close_document()
+        self.document = document
+        if document is not None:
+            self.bridge = DocumentBridge(document, self)
+            self.bridge.mask_changed.connect(self._on_mask_changed)
+            self.bridge.probability_changed.connect(self.canvas.refresh_probability)
+            self.bridge.probability_changed.connect(self.timeline.schedule_refresh)
+            self.bridge.status_changed.connect(self._on_status_changed)
+            self.bridge.current_frame_changed.connect(self._on_current_changed)
+            self.bridge.history_changed.connect(self._update_undo)
+            self.panel.set_threshold(document.proposal_threshold)
+            name = document.source.name
+            self.setWindowTitle(f"{name} — Vivim Studio")
+            self.tell(f"Opened {name}: {document.num_frames} frames of {document.frame_size[1]}x"
+                      f"{document.frame_size[0]}" + (f", workspace {document.workspace.folder}"
+                                                      if document.workspace else ""))
+        else:
+            self.setWindowTitle("Vivim Studio")
+        self.canvas.set_document(document)
+        self.timeline.set_document(document)
+        self.status.show_saved(document)
+        self._refresh_counts()
+        self._update_enabled()
+        self._update_undo()
+
+    def close_document(self) -> None:
+        """Finish a stroke in progress, save what is pending, release the workspace."""
+        document, self.document = self.document, None
+        if document is None:
+            return
+        self.stop_playing()
+        self.canvas.finish_stroke()
+        if self.bridge is not None:
+            self.bridge.disconnect_document()
+            self.bridge.deleteLater()
+            self.bridge = None
+        self.canvas.set_document(None)
+        self.timeline.set_document(None)
+        try:
+            document.close()
+        except errors.VivimError as exc:  # e.g. disk full: the user must know the last change may be unsaved
+            self.fail("Could not save the workspace", exc)
+
+    def closeEvent(self, event) -> None:
+        self._closing = True
+        if self.runner.busy:
+            self.runner.cancel()  # jobs stop between frames / steps; what they finished is saved
+            self.runner.wait(60_000)
+        self.close_document()
+        super().closeEvent(event)
+
+    # document events (GUI thread) ------------------------------------------------------------------
+    def _show_frame_unavailable(self, message: str) -> None:
+        """No image (e.g. the video moved since the workspace was made): say so once, in the banner."""
+        self.banner.setText(f"<b>The video's frames cannot be shown.</b> {message}. Masks can still be reviewed "
+                            f"and exported (PNG, NIfTI).")
+        self.banner.setVisible(True)
+
+    def _on_mask_changed(self, index: int) -> None:
+        self.canvas.refresh_mask(index)
+        self.timeline.schedule_refresh()
+
+    def _on_status_changed(self, index: int) -> None:
+        self.timeline.schedule_refresh()
+        if not self._counts_timer.isActive():
+            self._counts_timer.start()
+        if self.document is not None and index == self.document.current_frame:
+            self.timeline.set_current(index)
+
+    def _on_current_changed(self, index: int) -> None:
+        self.canvas.show_frame(index)
+        self.timeline.set_current(index)
+        self._update_undo()
+
+    def _refresh_counts(self) -> None:
+        self.status.show_counts(self.document)
+        if self.document is not None:
+            self.timeline.set_current(self.document.current_frame)
+
+    # jobs ------------------------------------------------------------------------------------------------
+    def _job_started(self, title: str) -> None:
+        self.status.job_started(title)
+        self._update_enabled()
+
+    def _job_finished(self, _title: str) -> None:
+        if not self.runner.busy:  # the finished job's callback may have started the next one
+            self.status.job_finished()
+        self._update_enabled()
+
+    def start_job(self, title: str, function, on_done=None) -> bool:
+        """Run `function(progress, cancel)` in the worker; failures become a dialog titled after the job."""
+        if self.runner.busy:
+            self.tell(f"'{self.runner.title}' is still running: wait for it or cancel it (Esc).")
+            return False
+        return self.runner.start(title, function, on_done,
+                                 on_error=lambda exc, details: self.fail(f"{title} failed", exc, details))
+
+    def cancel_job(self) -> None:
+        if self.runner.busy:
+            self.runner.cancel()
+            self.status.job_cancelling()
+
+    def _update_enabled(self) -> None:
+        has_doc, busy = self.document is not None, self.runner.busy
+        for name in ("export", "propose", "finetune", "propagate"):
+            self.actions_by_id[name].setEnabled(has_doc and not busy)
+        for name in ("open", "open_folder"):
+            self.actions_by_id[name].setEnabled(not busy)
+        for name in ("accept", "accept_range", "fill_holes", "keep_largest", "smooth", "copy_previous",
+                     "copy_next", "clear", "next_frame", "previous_frame", "first_frame", "last_frame",
+                     "next_unreviewed", "previous_unreviewed", "next_low_confidence", "play", "fit_view"):
+            self.actions_by_id[name].setEnabled(has_doc)
+        self.actions_by_id["cancel_job"].setEnabled(busy)
+        self.panel.threshold_slider.setEnabled(has_doc and not busy)

@@ -1,0 +1,192 @@
+"""The timeline: a per-frame status strip (the scrubber), and plots of mask area and model confidence.
+
+Frame index i (0-based in the document) is drawn at x = i + 1, so the axis reads in the 1-based frame numbers
+that the exports use (NNNN.png). Click or drag anywhere on the timeline to go to a frame; drag the dashed
+line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are coalesced:
+proposals arriving for hundreds of frames cause a few redraws, not hundreds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+
+from ..document import FrameStatus, VideoDocument
+from .document_bridge import read_consistently
+from .theme import (AREA_CURVE, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, STATUS_COLORS, STATUS_LABELS, qcolor,
+                    status_css)
+
+DEFAULT_LOW_CONFIDENCE = 0.75
+REFRESH_INTERVAL_MS = 120
+STATUS_ORDER = list(FrameStatus)
+STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER], np.uint8)
+
+
+class Timeline(QWidget):
+    frame_requested = Signal(int)
+    low_confidence_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.document: VideoDocument | None = None
+        self.current = 0
+        self.low_confidence = DEFAULT_LOW_CONFIDENCE
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("#1a1c20")
+        self.graphics.ci.layout.setSpacing(0)
+        self._build_curves()
+        self.graphics.nextRow()
+        self._build_strip()
+        self.play_button = QToolButton()
+        self.play_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.play_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.position_label = QLabel("No video")
+        self.position_label.setMinimumWidth(220)
+        header = QHBoxLayout()
+        header.setContentsMargins(6, 2, 6, 0)
+        header.addWidget(self.play_button)
+        header.addWidget(self.position_label)
+        header.addStretch(1)
+        header.setSpacing(14)
+        for status in STATUS_ORDER:
+            header.addWidget(QLabel(f"<span style='color:{status_css(status)}'>&#9632;</span> "
+                                    f"<span style='color:{MUTED_TEXT}'>{STATUS_LABELS[status]}</span>"))
+        header.addSpacing(12)
+        header.addWidget(QLabel(f"<span style='color:rgb{AREA_CURVE}'>&#9472;&#9472;</span> "
+                                f"<span style='color:{MUTED_TEXT}'>mask area</span>"))
+        header.addWidget(QLabel(f"<span style='color:rgb{CONFIDENCE_CURVE}'>&#9472;&#9472;</span> "
+                                f"<span style='color:{MUTED_TEXT}'>confidence</span>"))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(header)
+        layout.addWidget(self.graphics)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_INTERVAL_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+
+    def _build_curves(self) -> None:
+        plot = self.curves = self.graphics.addPlot()
+        plot.setMouseEnabled(x=True, y=False)
+        plot.setMenuEnabled(False)
+        plot.hideButtons()
+        plot.getAxis("bottom").setStyle(showValues=False)
+        plot.setLabel("left", "mask area (px)")
+        plot.getAxis("left").enableAutoSIPrefix(False)
+        plot.getAxis("left").setWidth(64)
+        plot.showAxis("right")
+        plot.setLabel("right", "confidence")
+        plot.getAxis("right").setWidth(64)
+        self.area_curve = plot.plot(pen=pg.mkPen(qcolor(AREA_CURVE), width=2), fillLevel=0,
+                                    brush=qcolor(AREA_CURVE, 40))
+        self.confidence_view = pg.ViewBox(enableMouse=False, enableMenu=False)
+        plot.scene().addItem(self.confidence_view)
+        plot.getAxis("right").linkToView(self.confidence_view)
+        self.confidence_view.setXLink(plot)
+        self.confidence_view.setYRange(0, 1.02, padding=0)
+        self.confidence_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(CONFIDENCE_CURVE), width=1.5), connect="finite")
+        self.confidence_view.addItem(self.confidence_curve)
+        self.threshold_line = pg.InfiniteLine(self.low_confidence, angle=0, movable=True,
+                                              pen=pg.mkPen(qcolor(CONFIDENCE_CURVE, 160), width=1,
+                                                           style=Qt.PenStyle.DashLine))
+        self.threshold_line.setToolTip("Low-confidence line: drag it; M jumps to the next proposed frame below it")
+        self.threshold_line.sigPositionChangeFinished.connect(self._on_threshold_moved)
+        self.confidence_view.addItem(self.threshold_line)
+        plot.vb.sigResized.connect(lambda: self.confidence_view.setGeometry(plot.vb.sceneBoundingRect()))
+        self.curve_playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(qcolor(PLAYHEAD, 140), width=1))
+        plot.addItem(self.curve_playhead, ignoreBounds=True)
+
+    def _build_strip(self) -> None:
+        strip = self.strip = self.graphics.addPlot()
+        strip.setMouseEnabled(x=True, y=False)
+        strip.setMenuEnabled(False)
+        strip.hideButtons()
+        strip.setFixedHeight(46)
+        strip.showAxis("right")
+        strip.getAxis("right").setWidth(64)
+        strip.getAxis("right").setStyle(showValues=False)
+        strip.getAxis("bottom").setHeight(20)
+        strip.showAxis("left")
+        strip.getAxis("left").setWidth(64)
+        strip.getAxis("left").setStyle(showValues=False)
+        strip.setLabel("left", "status")
+        strip.setXLink(self.curves)
+        strip.setYRange(0, 1, padding=0)
+        self.status_image = pg.ImageItem(axisOrder="row-major")
+        strip.addItem(self.status_image)
+        self.playhead = pg.InfiniteLine(0, angle=90, movable=True, pen=pg.mkPen(qcolor(PLAYHEAD), width=2),
+                                        hoverPen=pg.mkPen(qcolor(PLAYHEAD), width=4))
+        self.playhead.sigDragged.connect(lambda line: self._request(line.value()))
+        strip.addItem(self.playhead, ignoreBounds=True)
+        self.graphics.scene().sigMouseClicked.connect(self._on_click)
+
+    # document --------------------------------------------------------------------------------------------
+    def set_document(self, document: VideoDocument | None) -> None:
+        self.document = document
+        if document is None:
+            self.status_image.clear()
+            self.area_curve.setData([], [])
+            self.confidence_curve.setData([], [])
+            self.position_label.setText("No video")
+            return
+        count = document.num_frames
+        for plot in (self.curves, self.strip):
+            plot.setLimits(xMin=0.5 - count * 0.02, xMax=count + 0.5 + count * 0.02)
+        self.curves.setXRange(0.5, count + 0.5, padding=0.01)
+        self.refresh()
+        self.set_current(document.current_frame)
+
+    def schedule_refresh(self, *_args) -> None:
+        """Redraw soon (many changes in a burst cause one redraw)."""
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def refresh(self) -> None:
+        document = self.document
+        if document is None:
+            return
+        count = document.num_frames
+        statuses, areas, confidences = read_consistently(
+            lambda: (document.statuses(), document.areas(), document.confidences()))
+        codes = np.array([STATUS_ORDER.index(s) for s in statuses], np.intp)
+        self.status_image.setImage(STATUS_RGB[codes][None, :, :], autoLevels=False, levels=(0, 255))
+        self.status_image.setRect(0.5, 0, count, 1)
+        x = np.arange(1, count + 1, dtype=np.float64)
+        areas = areas.astype(np.float64)
+        self.area_curve.setData(x, areas)
+        self.curves.setYRange(0, max(float(areas.max()), 1.0) * 1.1, padding=0)
+        self.confidence_curve.setData(x, confidences.astype(np.float64))
+
+    def set_current(self, index: int) -> None:
+        self.current = index
+        self.playhead.setValue(index + 1)
+        self.curve_playhead.setValue(index + 1)
+        document = self.document
+        if document is None:
+            return
+        fps = f" · {document.fps:.3g} fps" if document.fps else ""
+        status = document.status(index)
+        self.position_label.setText(f"Frame <b>{index + 1}</b> / {document.num_frames}{fps} · "
+                                    f"<span style='color:{status_css(status)}'>{STATUS_LABELS[status]}</span>")
+
+    # input -----------------------------------------------------------------------------------------------
+    def frame_at(self, x: float) -> int:
+        count = self.document.num_frames if self.document is not None else 1
+        return int(min(max(round(x) - 1, 0), count - 1))
+
+    def _request(self, x: float) -> None:
+        if self.document is not None:
+            self.frame_requested.emit(self.frame_at(x))
+
+    def _on_click(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        for plot in (self.strip, self.curves):
+            if plot.vb.sceneBoundingRect().contains(event.scenePos()):
+                self._request(plot.vb.mapSceneToView(event.scenePos()).x())
+                return
+
+    def _on_threshold_moved(self) -> None:
+        self.low_confidence = float(min(max(self.threshold_line.value(), 0.0), 1.0))
+        self.low_confidence_changed.emit(self.low_confidence)

@@ -1,0 +1,132 @@
+"""The side panel: tools, brush size, mask operations, display options, proposal threshold, review buttons.
+
+Buttons are views of the window's QActions (`setDefaultAction`), so a button, its menu entry and its shortcut
+are one command. Sliders take no keyboard focus: arrow keys always move between frames.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSlider,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS
+
+THRESHOLD_STEPS = 100  # slider units per 1.0 of probability
+
+
+def _slider(minimum: int, maximum: int, value: int) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(minimum, maximum)
+    slider.setValue(value)
+    slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    return slider
+
+
+def _button(action: QAction, wide: bool = True) -> QToolButton:
+    button = QToolButton()
+    button.setDefaultAction(action)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    if wide:
+        button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+    return button
+
+
+class ToolPanel(QWidget):
+    brush_radius_changed = Signal(int)
+    opacity_changed = Signal(float)
+    threshold_released = Signal(float)  # the user let go of the threshold slider
+
+    def __init__(self, actions: dict[str, QAction], brush_radius: int = 8, opacity: float = 0.4,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setMinimumWidth(230)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 8)
+
+        tools = QGroupBox("Tools")
+        grid = QGridLayout(tools)
+        for i, name in enumerate(("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan")):
+            grid.addWidget(_button(actions[name]), i // 2, i % 2)
+        self.brush_slider = _slider(MIN_BRUSH_RADIUS, 60, brush_radius)
+        self.brush_label = QLabel()
+        grid.addWidget(self.brush_label, 3, 0, 1, 2)
+        grid.addWidget(self.brush_slider, 4, 0, 1, 2)
+        self.brush_slider.valueChanged.connect(self._on_brush)
+        layout.addWidget(tools)
+
+        mask = QGroupBox("Mask")
+        grid = QGridLayout(mask)
+        names = ("fill_holes", "keep_largest", "smooth", "clear", "copy_previous", "copy_next", "propagate")
+        for i, name in enumerate(names):
+            grid.addWidget(_button(actions[name]), i // 2, i % 2)
+        layout.addWidget(mask)
+
+        display = QGroupBox("Display")
+        box = QVBoxLayout(display)
+        self.opacity_label = QLabel()
+        self.opacity_slider = _slider(0, 100, int(round(opacity * 100)))
+        self.opacity_slider.valueChanged.connect(self._on_opacity)
+        self.mask_check = QCheckBox("Mask and outline  (O)")
+        self.heatmap_check = QCheckBox("Probability heat map  (V)")
+        for check, action in ((self.mask_check, actions["toggle_mask"]), (self.heatmap_check,
+                                                                         actions["toggle_heatmap"])):
+            check.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            check.setChecked(action.isChecked())
+            check.toggled.connect(action.setChecked)
+            action.toggled.connect(check.setChecked)
+        for widget in (self.opacity_label, self.opacity_slider, self.mask_check, self.heatmap_check):
+            box.addWidget(widget)
+        layout.addWidget(display)
+
+        model = QGroupBox("Model")
+        box = QVBoxLayout(model)
+        self.threshold_label = QLabel()
+        self.threshold_slider = _slider(5, 95, 50)
+        self.threshold_slider.setToolTip("Probability above which a pixel is lesion; applies to every frame still "
+                                         "'proposed' when you let go (edited and accepted frames keep their mask)")
+        self.threshold_slider.valueChanged.connect(self._show_threshold)
+        self.threshold_slider.sliderReleased.connect(
+            lambda: self.threshold_released.emit(self.threshold_slider.value() / THRESHOLD_STEPS))
+        box.addWidget(_button(actions["propose"]))
+        box.addWidget(self.threshold_label)
+        box.addWidget(self.threshold_slider)
+        box.addWidget(_button(actions["finetune"]))
+        layout.addWidget(model)
+
+        review = QGroupBox("Review")
+        row = QHBoxLayout(review)
+        self.accept_button = _button(actions["accept"])
+        self.accept_button.setObjectName("acceptButton")
+        self.accept_button.setStyleSheet("QToolButton { background: #2f7d4f; color: white; font-weight: bold; }"
+                                         "QToolButton:disabled { background: #2b3a31; color: #7d8a80; }")
+        row.addWidget(self.accept_button)
+        row.addWidget(_button(actions["accept_range"]))
+        layout.addWidget(review)
+        layout.addStretch(1)
+        self._on_brush(brush_radius)
+        self._on_opacity(self.opacity_slider.value())
+        self._show_threshold(self.threshold_slider.value())
+
+    def set_brush_radius(self, radius: int) -> None:
+        self.brush_slider.setValue(int(min(max(radius, MIN_BRUSH_RADIUS), MAX_BRUSH_RADIUS)))
+
+    def set_threshold(self, threshold: float) -> None:
+        """Show the document's threshold (without applying it again)."""
+        self.threshold_slider.blockSignals(True)
+        self.threshold_slider.setValue(int(round(threshold * THRESHOLD_STEPS)))
+        self.threshold_slider.blockSignals(False)
+        self._show_threshold(self.threshold_slider.value())
+
+    def _on_brush(self, value: int) -> None:
+        self.brush_label.setText(f"Brush size: {value} px radius   ( [ and ] )")
+        self.brush_radius_changed.emit(int(value))
+
+    def _on_opacity(self, value: int) -> None:
+        self.opacity_label.setText(f"Mask opacity: {value} %")
+        self.opacity_changed.emit(value / 100)
+
+    def _show_threshold(self, value: int) -> None:
+        self.threshold_label.setText(f"Proposal threshold: {value / THRESHOLD_STEPS:.2f}")

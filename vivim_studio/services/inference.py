@@ -1,0 +1,134 @@
+"""The proposal job: run Vivim over a document's video and write each frame's proposal as it arrives.
+
+Proposals use `vivim_core.engine.predict.iter_predict` with the same defaults as `vivim-core predict`
+(clips of 5 frames overlapping by 2, 256x256), and the mask of a frame is `probability >= threshold` (0.5 by
+default), so the masks equal what `vivim-core predict` writes. Frames a human edited or accepted keep their
+mask (their probability map is still stored, for the heat map and confidence).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vivim_core.errors import VivimError
+
+from ..document.sources import SourceFrames
+from .checkpoints import find_default_checkpoint
+from .jobs import Cancel, Progress, is_cancelled
+
+DEVICES = ("auto", "cpu", "cuda")
+SYNC_EVERY = 100  # frames between flushes of the proposals to disk
+
+
+def resolve_device(device: str = "auto") -> str:
+    """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu"; "cuda" without one is an error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise VivimError(f"--device {device}: no CUDA GPU is usable by this PyTorch build ({torch.__version__}); "
+                         f"use --device cpu, or install a CUDA build of PyTorch (see the README)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise VivimError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    return device
+
+
+@dataclass
+class ProposalResult:
+    """What a proposal run did. `proposed`: frames whose mask was written; `kept`: human-reviewed frames
+    whose mask was kept; `cancelled`: stopped early (frames done before that are saved)."""
+
+    total: int
+    proposed: int = 0
+    kept: int = 0
+    cancelled: bool = False
+    checkpoint_sha256: str = ""
+    device: str = ""
+    seconds: float = 0.0
+
+    @property
+    def done(self) -> int:
+        return self.proposed + self.kept
+
+
+class InferenceService:
+    """Loads a checkpoint once (lazily, thread-safe) and proposes masks for documents.
+
+    checkpoint: a Vivim .safetensors, or None for the bundled default (`find_default_checkpoint(task)`).
+    device: auto | cpu | cuda[:N]. clip_length, overlap, size (H, W), batch_size: as `iter_predict`.
+    """
+
+    def __init__(self, checkpoint: Path | str | None = None, device: str = "auto", *, task: str | None = None,
+                 clip_length: int = 5, overlap: int = 2, size: tuple[int, int] = (256, 256), batch_size: int = 4):
+        self.checkpoint_path = Path(checkpoint) if checkpoint is not None else find_default_checkpoint(task)
+        self.uses_default_checkpoint = checkpoint is None
+        self.requested_device = device
+        self.options = dict(clip_length=clip_length, overlap=overlap, size=tuple(size), batch_size=batch_size)
+        self._model = None
+        self._device: str | None = None
+        self._sha256: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        if self._sha256 is None:
+            from vivim_core.engine.checkpoint import checkpoint_sha256
+
+            self._sha256 = checkpoint_sha256(self.checkpoint_path)
+        return self._sha256
+
+    @property
+    def device(self) -> str:
+        """The resolved device (imports torch)."""
+        if self._device is None:
+            self._device = resolve_device(self.requested_device)
+        return self._device
+
+    def load(self) -> Any:
+        """The model on its device (loaded once; CheckpointError for a bad file, naming it)."""
+        with self._lock:
+            if self._model is None:
+                from vivim_core.engine.checkpoint import load_model
+
+                self._model = load_model(self.checkpoint_path, device=self.device)
+            return self._model
+
+    def propose(self, document, *, progress: Progress | None = None, cancel: Cancel | None = None,
+                threshold: float | None = None, overwrite_reviewed: bool = False) -> ProposalResult:
+        """Propose masks for every frame of `document`, writing each into it as soon as it is predicted.
+
+        progress(done, total) after each frame written; cancel stops between frames (result.cancelled).
+        threshold: default the document's proposal threshold (0.5 unless the user changed it).
+        """
+        from vivim_core.engine.predict import PredictionCancelled, iter_predict
+
+        started = time.perf_counter()
+        model = self.load()
+        sha = self.checkpoint_sha256
+        result = ProposalResult(total=document.num_frames, checkpoint_sha256=sha, device=self.device)
+        document.set_checkpoint(sha, self.checkpoint_path.name)
+        try:
+            for index, probability in iter_predict(model, SourceFrames(document.source), device=self.device,
+                                                   cancel=lambda: is_cancelled(cancel), **self.options):
+                written = document.set_proposal(index, probability, model=sha, threshold=threshold,
+                                                overwrite_reviewed=overwrite_reviewed, durable=False)
+                result.proposed += int(written)
+                result.kept += int(not written)
+                if result.done % SYNC_EVERY == 0:
+                    document.sync()  # bulk writes skip fsync; flush them in batches
+                if progress is not None:
+                    progress(result.done, result.total)
+                if is_cancelled(cancel):
+                    result.cancelled = True
+                    break
+        except PredictionCancelled:
+            result.cancelled = True
+        finally:
+            document.sync()  # flush the last batch
+        result.seconds = time.perf_counter() - started
+        return result

@@ -1,0 +1,26 @@
+"""The contract every service job follows, so the GUI can run any of them the same way in a worker thread:
+
+    job(..., progress: Progress | None, cancel: Cancel | None) -> a result dataclass with `cancelled: bool`
+
+progress(done, total) is called from the worker thread (the Qt layer forwards it as a queued signal);
+cancel is a `threading.Event` or a callable returning True, checked between units of work. A cancelled job
+returns normally with `cancelled=True`; what it finished before stays (proposals already written are saved).
+The fine-tune job (running `vivim-core finetune` on a VTUS export of the accepted frames) follows the same
+contract; it belongs with the fine-tuning work and is not part of this package yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+Progress = Callable[[int, int], None]
+Cancel = Union[Callable[[], bool], Any]  # threading.Event or a callable
+
+
+def is_cancelled(cancel: Cancel | None) -> bool:
+    if cancel is None:
+        return False
+    if hasattr(cancel, "is_set"):
+        return bool(cancel.is_set())
+    return bool(cancel())
