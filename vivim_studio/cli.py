@@ -11,6 +11,7 @@ is instant. Errors meant for the user (VivimError) print as one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -146,6 +147,7 @@ def run_propose(args: argparse.Namespace) -> int:
                                batch_size=args.batch_size)
     print(f"checkpoint {service.checkpoint_path}" + (" (bundled default)" if service.uses_default_checkpoint else "")
           + f", device {service.device}", file=sys.stderr)
+    service.load()  # a bad checkpoint fails here, once (exit 2), before any workspace is created
     from tqdm import tqdm
 
     failures = []
@@ -184,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_studio_gui(argv)
     from vivim_core.errors import VivimError
 
+    if not getattr(args, "debug", False):  # FFmpeg's own log lines would bury our one-line error messages
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
     try:
         return int(runner(args) or 0)
     except VivimError as exc:

@@ -31,6 +31,18 @@ def png_size(data: bytes) -> tuple[int, int]:
     return height, width
 
 
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
+
+
+def check_png(data: bytes) -> tuple[int, int]:
+    """(H, W) of a PNG that is complete: signature, IHDR and the closing IEND chunk (a cheap test that catches
+    truncated and garbage files without decoding). Raises CodecError."""
+    size = png_size(data)
+    if not data.endswith(PNG_END):
+        raise CodecError("truncated PNG (its end marker is missing)")
+    return size
+
+
 def encode_mask(mask: np.ndarray) -> bytes:
     """bool or {0, 1}/{0, 255} (H, W) -> 1-bit PNG bytes."""
     image = np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8)

@@ -13,6 +13,7 @@ the user edits. Editing operations live in `editing.EditingMixin`.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterable
@@ -47,7 +48,8 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self.workspace = workspace
         self.events = DocumentEvents()
         self.history = UndoHistory()
-        self.masks = MaskStore(source.frame_size, workspace.read_probability if workspace else None)
+        self.masks = MaskStore(source.frame_size, workspace.read_probability if workspace else None,
+                               locate=workspace.blob_path if workspace else None)
         self._records: dict[int, FrameRecord] = {}
         self._lock = threading.RLock()
         self._unsaved: set[int] = set()
@@ -71,11 +73,17 @@ class VideoDocument(EditingMixin, TimelineMixin):
         source = open_source(path, cache_bytes=cache_bytes)
         try:
             folder = Path(workspace) if workspace is not None else source.default_workspace()
+            created = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
             ws = Workspace.open_for(source, folder, create=create, read_only=read_only)
         except BaseException:
             source.close()
             raise
-        return cls._with_workspace(source, ws)
+        try:
+            return cls._with_workspace(source, ws)
+        except BaseException:
+            if created is not None:  # e.g. a VTUS case whose ground truth is unreadable: leave no empty workspace
+                shutil.rmtree(created, ignore_errors=True)
+            raise
 
     @classmethod
     def open_workspace(cls, folder: Path | str, source_path: Path | str | None = None, *, read_only: bool = False,
@@ -203,7 +211,8 @@ class VideoDocument(EditingMixin, TimelineMixin):
 
     def _check_writable(self) -> None:
         if self.workspace is not None and self.workspace.read_only:
-            raise EditError(f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
+            raise EditError(self.workspace.read_only_reason
+                            or f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
 
     def _commit(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
                 probability: Any = KEEP, durable: bool = True) -> None:

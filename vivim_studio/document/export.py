@@ -91,6 +91,7 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
     from .. import __version__
 
     source, records = document.source, [document.record(i) for i in frames]
+    frame_files = getattr(source, "frame_paths", None)  # frame folders: the file each exported frame came from
     identity = document.workspace.identity if document.workspace is not None else source.identity
     return {
         "format": "vivim-studio-export", "format_version": 1, "export_format": options.format,
@@ -102,7 +103,8 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
         "selection": options.selection, "size": list(options.size or document.frame_size),
         "resized": options.size is not None and tuple(options.size) != tuple(document.frame_size),
         "frame_range": [frames[0], frames[-1]] if frames else None, "files": files,
-        "frames": [{"index": i, "name": n, "status": r.status.value, "mask_origin": r.mask_origin, "model": r.model}
+        "frames": [{"index": i, "name": n, "status": r.status.value, "mask_origin": r.mask_origin, "model": r.model,
+                    **({"source_file": frame_files[i].name} if frame_files else {})}
                    for i, n, r in zip(frames, names, records)],
         "human_edited_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.EDITED],
         "accepted_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.ACCEPTED],

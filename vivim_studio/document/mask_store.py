@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from . import codec
+from .errors import WorkspaceError
 
 ON_DISK = object()  # marker: the probability map is in the workspace, read it with the loader
 
@@ -46,13 +48,16 @@ class MaskStore:
     """Masks: bool (H, W) per frame (absent = empty). Probabilities: quantised uint8 (H, W) (see `codec`).
 
     prob_loader(index) -> bytes reads a probability map the workspace has written (`mark_probability_saved`).
-    Decoding errors raise `codec.CodecError`.
+    locate(index, "mask" | "probability") -> the workspace file of that map (or None), to name it in errors:
+    a map that cannot be decoded (a file damaged on disk) raises `WorkspaceError` naming the file.
     """
 
     def __init__(self, frame_size: tuple[int, int], prob_loader: Callable[[int], bytes] | None = None,
-                 decoded_masks: int = 16, decoded_probabilities: int = 4):
+                 decoded_masks: int = 16, decoded_probabilities: int = 4,
+                 locate: Callable[[int, str], Path | None] | None = None):
         self.frame_size = tuple(frame_size)
         self._prob_loader = prob_loader
+        self._locate = locate
         self._masks: dict[int, bytes] = {}
         self._probs: dict[int, object] = {}  # bytes, or ON_DISK
         self._mask_cache = _DecodedLRU(decoded_masks)
@@ -71,7 +76,19 @@ class MaskStore:
             data = self._masks.get(index)
             if data is None:
                 return self._empty
-            return self._mask_cache.put(index, codec.decode_mask(data, self.frame_size))
+            try:
+                decoded = codec.decode_mask(data, self.frame_size)
+            except codec.CodecError as exc:
+                raise self._damaged(index, "mask", exc) from None
+            return self._mask_cache.put(index, decoded)
+
+    def _damaged(self, index: int, kind: str, exc: Exception) -> WorkspaceError:
+        where = self._locate(index, kind) if self._locate is not None else None
+        fix = ("propose masks again to replace it (the frame's mask is not affected)" if kind == "probability" else
+               "restore the file from a backup, or delete the frame's record in the workspace's frames/ folder to "
+               "forget only this frame's mask")
+        return WorkspaceError(f"{where or f'frame {index}'}: the {kind} of frame {index} cannot be decoded ({exc}); "
+                              f"{fix}")
 
     def has_mask(self, index: int) -> bool:
         return index in self._masks
@@ -119,7 +136,11 @@ class MaskStore:
             data = self.probability_bytes(index)
             if data is None:
                 return None
-            return self._prob_cache.put(index, codec.decode_probability(data, self.frame_size))
+            try:
+                decoded = codec.decode_probability(data, self.frame_size)
+            except codec.CodecError as exc:
+                raise self._damaged(index, "probability", exc) from None
+            return self._prob_cache.put(index, decoded)
 
     def probability_bytes(self, index: int) -> bytes | None:
         with self._lock:

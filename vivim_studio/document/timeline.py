@@ -9,13 +9,20 @@ from .status import FrameRecord, FrameStatus
 
 
 class TimelineMixin:
+    def _records_snapshot(self) -> dict[int, FrameRecord]:
+        """A consistent copy of the frame records while a worker may be adding some. dict.copy() runs in C
+        under the GIL (no Python code, no iteration a concurrent insert could break), so readers need not
+        take the document lock, which a worker holds while it writes files (the GUI must not wait for that)."""
+        return self._records.copy()
+
     def statuses(self) -> list[FrameStatus]:
         """Review status of every frame, in order."""
-        return [self._records.get(i, FrameRecord()).status for i in range(self.num_frames)]
+        records = self._records_snapshot()
+        return [records.get(i, FrameRecord()).status for i in range(self.num_frames)]
 
     def status_counts(self) -> dict[FrameStatus, int]:
         counts = {s: 0 for s in FrameStatus}
-        for record in list(self._records.values()):
+        for record in self._records_snapshot().values():
             counts[record.status] += 1
         counts[FrameStatus.UNREVIEWED] += self.num_frames - sum(counts.values())
         return counts
@@ -23,14 +30,14 @@ class TimelineMixin:
     def areas(self) -> np.ndarray:
         """int64 (T,) mask pixel counts."""
         out = np.zeros(self.num_frames, np.int64)
-        for i, r in list(self._records.items()):
+        for i, r in self._records_snapshot().items():
             out[i] = r.area
         return out
 
     def confidences(self) -> np.ndarray:
         """float32 (T,) proposal confidence per frame (`codec.proposal_confidence`), NaN without a proposal."""
         out = np.full(self.num_frames, np.nan, np.float32)
-        for i, r in list(self._records.items()):
+        for i, r in self._records_snapshot().items():
             if r.confidence is not None:
                 out[i] = r.confidence
         return out
@@ -42,17 +49,19 @@ class TimelineMixin:
         """The first frame after `start` (before it with step=-1) whose status is one of `statuses`, wrapping
         around; None if there is none. E.g. "next unreviewed": next_frame_with_status(i, UNREVIEWED, PROPOSED)."""
         wanted = set(statuses)
+        records = self._records_snapshot()
         for k in range(1, self.num_frames + 1):
             index = (start + step * k) % self.num_frames
-            if self._records.get(index, FrameRecord()).status in wanted:
+            if records.get(index, FrameRecord()).status in wanted:
                 return index
         return None
 
     def next_low_confidence(self, start: int, below: float = 0.8, step: int = 1) -> int | None:
         """The next not-yet-accepted frame whose proposal confidence is under `below` (wrapping), or None."""
+        records = self._records_snapshot()
         for k in range(1, self.num_frames + 1):
             index = (start + step * k) % self.num_frames
-            record = self._records.get(index)
+            record = records.get(index)
             if (record is not None and record.confidence is not None and record.confidence < below
                     and record.status != FrameStatus.ACCEPTED):
                 return index

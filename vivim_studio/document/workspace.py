@@ -8,11 +8,13 @@ process, or one edited into nonsense raises `WorkspaceError` and leaves the fold
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
+from . import codec
 from .atomic import FolderLock, atomic_write, fsync_dir, fsync_file, is_temp_file
 from .errors import WorkspaceError
 from .sources import MissingSource, VideoSource, open_source
@@ -45,6 +47,7 @@ class Workspace:
         self.identity = info["identity"]
         self.source_info: dict[str, Any] = info["source"]
         self.read_only = read_only
+        self.read_only_reason: str | None = None  # why a workspace asked for writing was opened read-only
         self._files: dict[int, tuple[str | None, str | None]] = {}  # frame -> (mask file, probability file)
         self._lock: FolderLock | None = None
         self._unsynced: set[Path] = set()  # files written with durable=False, flushed by sync()
@@ -60,7 +63,7 @@ class Workspace:
                 raise WorkspaceError(f"{folder}: no workspace here (no {WORKSPACE_FILE})")
             cls._create(folder, source)
         workspace = cls.open_existing(folder, read_only=read_only, _identity=source.identity)
-        if not read_only and workspace.source_info.get("path") != str(source.path.resolve()):
+        if not workspace.read_only and workspace.source_info.get("path") != str(source.path.resolve()):
             workspace._rewrite_source(source)  # same video, moved: remember where it is now
         return workspace
 
@@ -99,10 +102,20 @@ class Workspace:
                                  f"writable folder (e.g. --workspace DIR)") from None
 
     def _acquire_lock(self) -> None:
+        """Lock the workspace for writing. A folder that cannot be written (read-only medium, no permission)
+        opens read-only instead, with `read_only_reason` saying why: the user can still view it."""
+        unwritable = [p for p in (self.folder, *(self.folder / s for s in (FRAMES_DIR, MASKS_DIR, PROBS_DIR)))
+                      if p.is_dir() and not os.access(p, os.W_OK)]
+        if unwritable:
+            self._open_read_only(f"{unwritable[0]} is not writable")
+            return
         lock = FolderLock(self.folder)
         try:
             acquired = lock.acquire()
         except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                self._open_read_only(exc.strerror or str(exc))
+                return
             raise WorkspaceError(f"{self.folder}: cannot write in the workspace ({exc.strerror or exc}); open it "
                                  f"read-only or copy it to a writable place") from None
         if not acquired:
@@ -110,6 +123,12 @@ class Workspace:
             raise WorkspaceError(f"{self.folder}: the workspace is open in another Vivim Studio process"
                                  + (f" (pid {holder})" if holder else "") + "; close it there first")
         self._lock = lock
+
+    def _open_read_only(self, reason: str) -> None:
+        self.read_only = True
+        self.read_only_reason = (f"{self.folder}: the workspace folder cannot be written ({reason}), so it is open "
+                                 f"read-only and edits cannot be saved. To edit, copy the folder to a writable "
+                                 f"place and open that copy (or make it writable)")
 
     def _rewrite_source(self, source: VideoSource) -> None:
         data = parse_workspace_file(self.folder)["raw"]
@@ -173,9 +192,20 @@ class Workspace:
             raise WorkspaceError(f"{self.folder}: frame {index} has no probability map")
         path = self.folder / PROBS_DIR / name
         try:
-            return path.read_bytes()
+            data = path.read_bytes()
+            codec.check_png(data)
         except OSError as exc:
             raise WorkspaceError(f"{path}: cannot read the probability map ({exc.strerror or exc})") from None
+        except codec.CodecError as exc:
+            raise WorkspaceError(f"{path}: damaged probability map ({exc}); propose masks again to replace it "
+                                 f"(the frame's mask is not affected)") from None
+        return data
+
+    def blob_path(self, index: int, kind: str) -> Path | None:
+        """The file holding frame `index`'s "mask" or "probability" map (None when it has none)."""
+        mask_file, prob_file = self._files.get(index, (None, None))
+        name = mask_file if kind == "mask" else prob_file
+        return None if name is None else self.folder / (MASKS_DIR if kind == "mask" else PROBS_DIR) / name
 
     def remove_leftovers(self) -> None:
         """Delete temp files and mask/probability files no record names (what a crash can leave behind).
@@ -197,7 +227,7 @@ class Workspace:
     # writing ------------------------------------------------------------------------------------------
     def _write(self, path: Path, data: bytes, durable: bool) -> None:
         if self.read_only:
-            raise WorkspaceError(f"{self.folder}: opened read-only; nothing can be saved")
+            raise WorkspaceError(self.read_only_reason or f"{self.folder}: opened read-only; nothing can be saved")
         try:
             atomic_write(path, data, durable)
             if not durable:

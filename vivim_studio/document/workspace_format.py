@@ -162,7 +162,7 @@ def parse_frame_record(path: Path, index: int, num_frames: int, frame_size: tupl
         mask_path = workspace / MASKS_DIR / mask_file
         try:
             mask = mask_path.read_bytes()
-            size = codec.png_size(mask)
+            size = codec.check_png(mask)
         except (OSError, codec.CodecError) as exc:
             raise WorkspaceError(f"{mask_path}: unreadable mask ({exc}); {FIX_HINT}") from None
         if size != tuple(frame_size):

@@ -18,7 +18,7 @@ from vivim_core.errors import VivimError
 
 from ..document import VideoDocument
 from .overlay import MaskContourItem, MaskFillItem
-from .theme import BRUSH_CURSOR, ERASER_CURSOR, MASK_CONTOUR, MUTED_TEXT, qcolor
+from .theme import BRUSH_CURSOR, ERASER_CURSOR, HEATMAP_CONTOUR, MASK_CONTOUR, MUTED_TEXT, qcolor
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS, Tool, ToolSurface
 
 CONTOUR_INTERVAL_MS = 40
@@ -66,6 +66,7 @@ class Canvas(QWidget):
         self.heat_item.setVisible(False)
         self.fill_item = MaskFillItem()
         self.fill_item.setOpacity(0.4)
+        self._mask_visible = True
         self.contour_item = MaskContourItem()
         self.outline_item = QGraphicsPathItem()
         self.outline_item.setPen(_cosmetic_pen(MASK_CONTOUR, 1.5, Qt.PenStyle.DashLine))
@@ -152,12 +153,21 @@ class Canvas(QWidget):
         self.fill_item.setOpacity(opacity)
 
     def set_mask_visible(self, visible: bool) -> None:
-        self.fill_item.setVisible(visible)
-        self.contour_item.setVisible(visible)
+        self._mask_visible = visible
+        self._apply_layer_visibility()
 
     def set_heatmap_visible(self, visible: bool) -> None:
         self.heat_item.setVisible(visible)
+        self._apply_layer_visibility()
         self.refresh_probability()
+
+    def _apply_layer_visibility(self) -> None:
+        """With the heat map on, the fill would tint the probabilities: show only the outline, in a colour that
+        stands out from the heat map's yellows."""
+        heat = self.heat_item.isVisible()
+        self.fill_item.setVisible(self._mask_visible and not heat)
+        self.contour_item.setVisible(self._mask_visible)
+        self.contour_item.set_color(HEATMAP_CONTOUR if heat else MASK_CONTOUR)
 
     def fit(self) -> None:
         if self.document is not None:

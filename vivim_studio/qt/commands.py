@@ -14,7 +14,6 @@ from vivim_core.errors import VivimError
 
 from ..document import FrameStatus
 from .dialogs import AcceptRangeDialog, about_dialog, shortcuts_dialog
-from .document_bridge import read_consistently
 from .errors import log_file
 from .tools import TOOL_COMMANDS, Tool
 
@@ -156,7 +155,7 @@ class EditingCommands:
         if self.document is None:
             return
         limit = self.timeline.low_confidence
-        confidences, statuses = read_consistently(lambda: (self.document.confidences(), self.document.statuses()))
+        confidences, statuses = self.document.confidences(), self.document.statuses()
         found = self._search(lambda i: statuses[i] == FrameStatus.PROPOSED and not np.isnan(confidences[i])
                              and confidences[i] < limit)
         if found is None:

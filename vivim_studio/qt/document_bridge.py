@@ -8,28 +8,9 @@ connection), never directly. The document itself is thread-safe (one lock), so t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 from PySide6.QtCore import QObject, Signal
 
 from ..document import VideoDocument
-
-T = TypeVar("T")
-
-
-def read_consistently(read: Callable[[], T], attempts: int = 20) -> T:
-    """Run a whole-video read (`statuses()`, `areas()`, `status_counts()`...) while a worker may be adding
-    frame records. Those readers iterate the document's record dict without its lock, so a concurrent insert
-    can raise "dictionary changed size during iteration": retry (it is rare and the read is cheap) rather than
-    take the document's lock, which the worker holds while writing files."""
-    for _ in range(attempts - 1):
-        try:
-            return read()
-        except RuntimeError as exc:
-            if "changed size during iteration" not in str(exc):
-                raise
-    return read()
 
 
 class DocumentBridge(QObject):

@@ -165,6 +165,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.canvas.set_document(document)
         self.timeline.set_document(document)
         self.status.show_saved(document)
+        self._refresh_frame_info()
         self._refresh_counts()
         self._update_enabled()
         self._update_undo()
@@ -205,6 +206,12 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
     def _on_mask_changed(self, index: int) -> None:
         self.canvas.refresh_mask(index)
         self.timeline.schedule_refresh()
+        self._refresh_frame_info(index)
+
+    def _refresh_frame_info(self, index: int | None = None) -> None:
+        document = self.document
+        if document is None or index is None or index == document.current_frame:
+            self.panel.frame_info.show_frame(document, document.current_frame if document else 0)
 
     def _on_status_changed(self, index: int) -> None:
         self.timeline.schedule_refresh()
@@ -212,10 +219,12 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
             self._counts_timer.start()
         if self.document is not None and index == self.document.current_frame:
             self.timeline.set_current(index)
+            self._refresh_frame_info(index)
 
     def _on_current_changed(self, index: int) -> None:
         self.canvas.show_frame(index)
         self.timeline.set_current(index)
+        self._refresh_frame_info(index)
         self._update_undo()
 
     def _refresh_counts(self) -> None:

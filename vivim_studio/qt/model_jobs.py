@@ -73,7 +73,7 @@ class ModelJobs:
             self.tell(f"Using the bundled {TASKS[self.task]} checkpoint {path.name} (Model > Choose checkpoint... to "
                       f"use another).")
 
-    def set_checkpoint(self, path: Path | str, default: bool = False) -> bool:
+    def set_checkpoint(self, path: Path | str, default: bool = False, label: str | None = None) -> bool:
         path = Path(path)
         if not path.is_file() or not is_vivim_checkpoint(path):
             problem = "not found" if not path.is_file() else "not a Vivim checkpoint (.safetensors made by vivim-core)"
@@ -84,7 +84,8 @@ class ModelJobs:
             return False
         self.checkpoint_path, self._service, self.checkpoint_is_default = path, None, default
         self.banner.setVisible(False)
-        self.status.set_checkpoint(path.stem + (" (bundled default)" if default else ""), describe_checkpoint(path))
+        self.status.set_checkpoint(label or path.stem + (" (bundled default)" if default else ""),
+                                   describe_checkpoint(path))
         return True
 
     def _show_no_checkpoint_banner(self, reason: str) -> None:
@@ -238,7 +239,8 @@ class ModelJobs:
         self.tell(summary)
         question = (f"{summary}\n\nLoad the new model and re-propose the frames not reviewed yet? Frames you edited "
                     f"or accepted keep their masks.")
-        if self.confirm("Fine-tuning finished", question) and self.set_checkpoint(result.checkpoint_path):
+        label = f"fine-tuned ({result.run_dir.name})"
+        if self.confirm("Fine-tuning finished", question) and self.set_checkpoint(result.checkpoint_path, label=label):
             self.propose()
 
     def confirm(self, title: str, question: str) -> bool:

@@ -82,6 +82,11 @@ class MaskContourItem(QGraphicsPathItem):
         pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
         self.setPen(pen)
 
+    def set_color(self, color: tuple[int, int, int]) -> None:
+        pen = self.pen()
+        pen.setColor(qcolor(color))
+        self.setPen(pen)
+
     def set_mask(self, mask: np.ndarray | None) -> None:
         path = QPainterPath()
         if mask is not None and mask.any():

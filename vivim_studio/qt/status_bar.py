@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from ..document import FrameStatus, VideoDocument
-from .document_bridge import read_consistently
 from .theme import MUTED_TEXT, STATUS_LABELS, status_css
 
 
@@ -41,10 +40,11 @@ class StudioStatusBar(QStatusBar):
             self.counts_label.setText("")
             self.saved_label.setText("")
             return
-        counts = read_consistently(document.status_counts)
+        counts = document.status_counts()
         parts = [f"<span style='color:{status_css(s)}'>&#9632;</span> {counts[s]} {STATUS_LABELS[s].lower()}"
                  for s in FrameStatus]
         self.counts_label.setText("&nbsp;&nbsp;".join(parts))
+        self.counts_label.setMinimumWidth(self.counts_label.sizeHint().width())  # never clipped by a long message
         self.counts_label.setToolTip(f"{document.num_frames} frames in total")
 
     def show_saved(self, document: VideoDocument | None) -> None:

@@ -23,6 +23,7 @@ STATUS_LABELS = {FrameStatus.UNREVIEWED: "Unreviewed", FrameStatus.PROPOSED: "Pr
 
 MASK_FILL = (0, 214, 170)  # teal: visible on grey ultrasound and on pink/red endoscopy alike
 MASK_CONTOUR = (255, 236, 90)  # light yellow boundary, opaque, drawn above the fill
+HEATMAP_CONTOUR = (0, 230, 255)  # cyan: the boundary over the heat map's reds and yellows
 BRUSH_CURSOR = (255, 255, 255)
 ERASER_CURSOR = (255, 110, 110)
 AREA_CURVE = (0, 214, 170)

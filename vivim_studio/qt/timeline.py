@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from ..document import FrameStatus, VideoDocument
-from .document_bridge import read_consistently
 from .theme import (AREA_CURVE, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, STATUS_COLORS, STATUS_LABELS, qcolor,
                     status_css)
 
@@ -147,8 +146,7 @@ class Timeline(QWidget):
         if document is None:
             return
         count = document.num_frames
-        statuses, areas, confidences = read_consistently(
-            lambda: (document.statuses(), document.areas(), document.confidences()))
+        statuses, areas, confidences = document.statuses(), document.areas(), document.confidences()
         codes = np.array([STATUS_ORDER.index(s) for s in statuses], np.intp)
         self.status_image.setImage(STATUS_RGB[codes][None, :, :], autoLevels=False, levels=(0, 255))
         self.status_image.setRect(0.5, 0, count, 1)

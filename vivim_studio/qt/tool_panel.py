@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QCheckBox, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSlider,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSizePolicy,
+                               QSlider, QToolButton, QVBoxLayout, QWidget)
 
+from ..document import VideoDocument
+from .theme import MUTED_TEXT, STATUS_LABELS, status_css
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS
 
 THRESHOLD_STEPS = 100  # slider units per 1.0 of probability
@@ -105,6 +107,8 @@ class ToolPanel(QWidget):
         row.addWidget(self.accept_button)
         row.addWidget(_button(actions["accept_range"]))
         layout.addWidget(review)
+        self.frame_info = FrameInfo()
+        layout.addWidget(self.frame_info)
         layout.addStretch(1)
         self._on_brush(brush_radius)
         self._on_opacity(self.opacity_slider.value())
@@ -130,3 +134,53 @@ class ToolPanel(QWidget):
 
     def _show_threshold(self, value: int) -> None:
         self.threshold_label.setText(f"Proposal threshold: {value / THRESHOLD_STEPS:.2f}")
+
+
+def describe_origin(origin: str | None, document: VideoDocument) -> str:
+    """Who made the mask, in words (provenance: `FrameRecord.mask_origin`)."""
+    if not origin:
+        return "none yet"
+    kind, _, detail = origin.partition(":")
+    if kind == "human":
+        return "drawn or corrected by hand"
+    if kind == "model":
+        checkpoint = document.checkpoint or {}
+        same = (checkpoint.get("sha256") or "").startswith(detail)
+        return f"model {checkpoint.get('name') if same and checkpoint.get('name') else detail[:12]}"
+    if kind == "flow":
+        return f"propagated from frame {int(detail) + 1}" if detail.isdigit() else "propagated"
+    if kind == "import":
+        return f"imported ({detail})"
+    return origin
+
+
+class FrameInfo(QGroupBox):
+    """The current frame's record: status, who made its mask, area, model confidence, last change."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("This frame", parent)
+        form = QFormLayout(self)
+        form.setContentsMargins(8, 6, 8, 6)
+        self.labels = {}
+        for key in ("Status", "Mask", "Area", "Confidence", "Changed"):
+            label = QLabel("—")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.labels[key] = label
+            title = QLabel(key)
+            title.setStyleSheet(f"color: {MUTED_TEXT}")
+            form.addRow(title, label)
+
+    def show_frame(self, document: VideoDocument | None, index: int) -> None:
+        if document is None:
+            for label in self.labels.values():
+                label.setText("—")
+            return
+        record = document.record(index)
+        self.labels["Status"].setText(f"<span style='color:{status_css(record.status)}'>"
+                                      f"{STATUS_LABELS[record.status]}</span>")
+        self.labels["Mask"].setText(describe_origin(record.mask_origin, document))
+        self.labels["Area"].setText(f"{record.area:,} px" if record.mask_origin else "—")
+        self.labels["Confidence"].setText("—" if record.confidence is None else f"{record.confidence:.2f}")
+        self.labels["Changed"].setText((record.updated or "—").replace("T", " ")[:19] + (" UTC" if record.updated
+                                                                                           else ""))

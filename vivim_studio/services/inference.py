@@ -108,6 +108,7 @@ class InferenceService:
         from vivim_core.engine.predict import PredictionCancelled, iter_predict
 
         started = time.perf_counter()
+        document._check_writable()  # a read-only workspace: say so before minutes of inference, not after
         model = self.load()
         sha = self.checkpoint_sha256
         result = ProposalResult(total=document.num_frames, checkpoint_sha256=sha, device=self.device)

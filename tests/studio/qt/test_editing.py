@@ -139,3 +139,25 @@ def test_open_errors_become_messages_not_tracebacks(make_window, qtbot, tmp_path
     wait_idle(qtbot, window)
     assert window.document is None
     assert "unsupported file type" in window.messages[-1] and "Traceback" not in window.messages[-1]
+
+
+def test_play_and_dialog_defaults(make_window, small_video, qtbot, tmp_path):
+    from vivim_studio.qt.dialogs import AcceptRangeDialog, ExportDialog
+
+    window = make_window()
+    document = open_video(qtbot, window, small_video)
+    qtbot.keyClick(window, Qt.Key.Key_Space)  # play at the video's 10 fps
+    qtbot.waitUntil(lambda: document.current_frame >= 2, timeout=3000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    stopped_at = document.current_frame
+    qtbot.wait(250)
+    assert document.current_frame == stopped_at and not window.actions_by_id["play"].isChecked()
+
+    document.accept(0)
+    dialog = ExportDialog(document, tmp_path / "out", window)
+    folder, options = dialog.result_options()
+    assert folder == tmp_path / "out" and options.format == "vtus" and options.selection == "reviewed"
+    assert options.split == "Train" and options.size is None
+    ranges = AcceptRangeDialog(document.num_frames, 3, window)
+    ranges.last.setValue(6)
+    assert ranges.frames() == range(3, 6)
