@@ -102,7 +102,9 @@ def run_export(args: argparse.Namespace) -> int:
     from .document.export import ExportOptions, export_document
     from .document.workspace_format import WORKSPACE_FILE
 
-    if (args.workspace / WORKSPACE_FILE).is_file():
+    looks_like_workspace = args.workspace.is_dir() and (args.workspace.suffix == ".vivim"
+                                                        or (args.workspace / "masks").is_dir())
+    if (args.workspace / WORKSPACE_FILE).is_file() or looks_like_workspace:  # (the latter: a damaged one)
         document = VideoDocument.open_workspace(args.workspace, args.source, read_only=True)
     else:
         document = VideoDocument.open(args.source or args.workspace, read_only=True)

@@ -65,11 +65,25 @@ def tiny_model(seed: int = 0):
                                   temporal_depths=(1, 0, 0, 1), num_heads=(1, 1, 1, 1), decoder_dim=32)
 
 
+def wrong_variant_checkpoint(tiny_checkpoint, path):
+    """The tiny model's tensors under a header that says vivim-b1 (a file altered by hand, or by a tool)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from vivim_core.config import get_config
+
+    with safe_open(str(tiny_checkpoint), "pt") as f:
+        metadata = dict(f.metadata())
+    metadata["model_config"] = get_config("vivim-b1").to_json()
+    save_file(load_file(str(tiny_checkpoint)), str(path), metadata=metadata)
+    return path
+
+
 PATIENT_FIELDS = {  # DICOM keyword -> a value that must never appear in any export or workspace
     "PatientName": "Zyxwell^Quintessa", "PatientID": "PID-7730219", "PatientBirthDate": "19330517",
     "InstitutionName": "Hospital Obscurum", "AccessionNumber": "ACC-55811", "StudyDate": "19990909",
-    "ReferringPhysicianName": "Dr^Vexmoor", "OperatorsName": "Tech^Quorrant", "StudyID": "STUDY-4417",
-    "PatientAddress": "12 Umbra Lane", "StudyDescription": "Thyroid^Zyx-Study",
+    "ReferringPhysicianName": "Vexmoor^Oltan", "OperatorsName": "Quorrant^Ilsabet", "StudyID": "STUDY-4417",
+    "PatientAddress": "12 Umbralane Court", "StudyDescription": "Zyxstudy^Thyrozyx",
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # verb -> module; add a line here to add a verb.
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
+    if not args.debug:  # FFmpeg's own log lines would bury our one-line error messages
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
     try:
         return int(args._module.run(args) or 0)
     except VivimError as exc:

@@ -181,8 +181,21 @@ def _frame_folder_input(folder: Path, frames: list[Path]) -> PredictionInput:
 
 
 def _video_file_input(path: Path) -> PredictionInput:
+    if path.suffix.lower() in (".dcm", ".dicom") or _has_dicom_preamble(path):
+        raise DataError(f"{path}: a DICOM file; vivim-core predicts video files and frame folders. Propose masks for "
+                        f"a DICOM cine loop with `vivim-studio propose {path.name}` (or open it in Vivim Studio), or "
+                        f"export its frames as images first")
     reader = VideoFileReader(path)
     return PredictionInput(path.stem, path, reader.num_frames, reader.frame_size, reader.fps, None, reader)
+
+
+def _has_dicom_preamble(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
 
 
 def find_prediction_inputs(path: Path | str) -> list[PredictionInput]:

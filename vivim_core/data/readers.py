@@ -73,13 +73,15 @@ def image_size(path: Path | str) -> tuple[int, int]:
 
     path = Path(path)
     try:
+        if path.stat().st_size == 0:
+            raise DataError(f"{path}: the file is empty (0 bytes); re-export or delete it")
         with Image.open(path) as image:
             width, height = image.size
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DataError(f"{path}: cannot read this image's header ({exc}); the file is corrupt or not an "
-                        f"image") from None
+                        f"image: re-export it, or remove it from the folder") from None
     return height, width
 
 
@@ -156,7 +158,7 @@ class VideoFileReader:
 
     Opening checks that the file exists, is not empty, can be opened and that its first frame decodes.
     `num_frames` is the container's frame count (counted by decoding when the container does not say);
-    iterating stops early, with a logged warning, if the stream ends before that count.
+    iterating raises `DataError` naming the file if the stream ends before that count (a truncated file).
     """
 
     def __init__(self, path: Path | str):
@@ -205,8 +207,9 @@ class VideoFileReader:
             for index in range(self.num_frames):
                 ok, frame = capture.read()
                 if not ok or frame is None:
-                    log.warning("%s: the stream ended after %d of %d frames", self.path, index, self.num_frames)
-                    return
+                    raise DataError(f"{self.path}: the video ended after {index} of the {self.num_frames} frames its "
+                                    f"container announces (truncated or damaged file); re-encode it, e.g. `ffmpeg "
+                                    f"-i {self.path.name} -c:v libx264 out.mp4`, or export its frames as images")
                 if frame.shape[:2] != (self.height, self.width):
                     raise DataError(f"{self.path}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, the first "
                                     f"frame {self.width}x{self.height}; re-encode the video at one size")

@@ -20,7 +20,8 @@ and while waiting for frames, and raises `PredictionCancelled`.
 
 Speed: a reader thread decodes, checks and resizes frames (OpenCV releases the GIL) up to `prefetch` frames
 ahead while the device works; normalisation, blending and the resize to native size run on the model's
-device, and each batch's finished frames come back to the host in one copy. On CUDA the model runs in bf16
+device, and each batch's finished frames come back to the host in one copy (in chunks of at most
+`NATIVE_CHUNK_BYTES` for huge frames, e.g. 8K, so that memory stays bounded). On CUDA the model runs in bf16
 (autocast over float32 weights, or the weights' own bf16).
 """
 
@@ -39,6 +40,7 @@ import torch.nn.functional as F
 from ..errors import VivimError
 
 ProgressCallback = Callable[[int, int], None]
+NATIVE_CHUNK_BYTES = 256 * 2**20  # at most this much of native-size probability maps at once (at least one frame)
 
 
 class PredictionCancelled(VivimError):
@@ -233,6 +235,10 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
             with torch.inference_mode(), autocast:
                 logits = model(clips).mask_logits[:, :, 0]  # (B, T, h, w)
             probs = torch.sigmoid(logits.float())
+            if not bool(torch.isfinite(probs).all()):
+                raise PredictionError(
+                    f"the model produced NaN or infinite probabilities for frames {batch[0][0]}..{batch[-1][-1]}: "
+                    f"its weights overflow (a diverged or damaged checkpoint?); use another checkpoint")
             if sums.shape[0] < read - first_pending:  # grow the running sums to cover every frame read
                 grow = torch.zeros(read - first_pending - sums.shape[0], *size, device=device)
                 sums = torch.cat([sums.to(device), grow]) if sums.numel() else grow
@@ -257,15 +263,21 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
                 count = ready - emitted
                 scale = torch.tensor([1.0 / norms.pop(i) for i in range(emitted, ready)], device=device)
                 blended = sums[:count] * scale.view(-1, 1, 1)
-                if tuple(blended.shape[-2:]) != reader.native:
-                    blended = F.interpolate(blended[:, None], size=reader.native, mode="bilinear",
-                                            align_corners=False)[:, 0]
-                host = blended.clamp_(0, 1).cpu().numpy()  # one copy for the whole batch
                 sums = sums[count:]
                 first_pending = ready
-                for k in range(count):
-                    yield emitted, host[k]
-                    emitted += 1
+                # native-size maps, a bounded number at a time (an 8K map alone is 133 MB): one copy per chunk
+                chunk = max(1, NATIVE_CHUNK_BYTES // (4 * reader.native[0] * reader.native[1]))
+                for start in range(0, count, chunk):
+                    part = blended[start:start + chunk]
+                    if tuple(part.shape[-2:]) != reader.native:
+                        part = F.interpolate(part[:, None], size=reader.native, mode="bilinear",
+                                             align_corners=False)[:, 0]
+                    host = part.clamp_(0, 1).cpu().numpy()
+                    del part
+                    for k in range(host.shape[0]):
+                        yield emitted, host[k]
+                        emitted += 1
+                    del host
             if progress is not None:
                 progress(emitted, total)
     finally:

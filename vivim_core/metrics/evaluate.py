@@ -101,6 +101,8 @@ def read_prediction(path: Path) -> tuple[np.ndarray, int, bool]:
     top = 255 if image.dtype == np.uint8 else 65535
     if image.max() == 1:  # only {0, 1}, with some 1s
         return image, 1, True
+    if image.dtype == np.uint16 and image.max() == 255 and np.isin(image, (0, 255)).all():
+        return image, 255, False  # an 8-bit {0, 255} mask saved with 16 bits, not probabilities of 255/65535
     return image, top, False
 
 

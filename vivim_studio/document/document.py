@@ -7,8 +7,10 @@
     doc.fill_holes(10); doc.undo(10); doc.accept(10)
 
 Every change is saved before the call returns (see `workspace`), so a crash loses at most the stroke in
-progress. Methods are thread-safe (one lock): the proposal job writes proposals from a worker thread while
-the user edits. Editing operations live in `editing.EditingMixin`.
+progress; an interactive editor may move these saves to a background thread (`save_in_background`, see
+`background_save`), where at most the latest edit is still being written. Methods are thread-safe (one lock):
+the proposal job writes proposals from a worker thread while the user edits. Editing operations live in
+`editing.EditingMixin`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .background_save import BackgroundSaver
 from .editing import EditingMixin
 from .errors import EditError
 from .events import DocumentEvents
@@ -59,6 +62,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self.checkpoint: dict[str, Any] | None = None  # {"sha256", "name"} of the last proposal run
         self._state_saved_at = 0.0
         self._state_dirty = False
+        self._saver: BackgroundSaver | None = None
         if workspace is not None:
             self._load(workspace, import_initial_masks)
         elif import_initial_masks:
@@ -141,6 +145,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
                 self._active_stroke.finish()
             self.flush()
         finally:
+            self.save_in_background(False)
             if self.workspace is not None:
                 self.workspace.close()
             self.source.close()
@@ -202,7 +207,10 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self._current = index
         self._state_dirty = True
         if time.monotonic() - self._state_saved_at >= STATE_SAVE_INTERVAL_S:
-            self._save_state()
+            if self._saver is not None:
+                self._saver.request()  # scrubbing never waits for the disk (the saver writes the state)
+            else:
+                self._save_state()
         self.events.current_frame_changed.emit(index)
 
     # the one way state changes -----------------------------------------------------------------------
@@ -218,6 +226,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
                 probability: Any = KEEP, durable: bool = True) -> None:
         """Apply a new mask (bool array, encoded bytes, or None = empty) and record to a frame, push the undo
         step `label` (None: not undoable), save, then notify (outside the lock)."""
+        self._wait_for_saves()
         with self._lock:
             before = self._apply_state(index, mask, record, label, probability)
         self._finish(index, before, probability is not KEEP, label is not None, durable)
@@ -242,7 +251,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
                 durable: bool = True) -> None:
         """Save, then notify the views even if the save failed (the change is in memory either way)."""
         try:
-            self._save_pending(durable)
+            self._save_after_edit(durable)
         finally:
             self._notify(index, before, probability_changed, history_changed)
 
@@ -256,6 +265,30 @@ class VideoDocument(EditingMixin, TimelineMixin):
             self.events.status_changed.emit(index, after.record.status)
         if history_changed:
             self.events.history_changed.emit(index)
+
+    # saving ----------------------------------------------------------------------------------------------
+    def save_in_background(self, enabled: bool = True) -> None:
+        """Run the durable saves of edits on a background thread (`background_save`): edits return once applied
+        in memory; each waits for the previous edit's save, so at most the latest edit is not yet on disk. A
+        failed background save is reported by `events.save_failed(message)`; its frames stay unsaved and are
+        written with the next save (or by `flush`/`close`). No effect without a writable workspace."""
+        if enabled and self._saver is None and self.workspace is not None and not self.workspace.read_only:
+            self._saver = BackgroundSaver(self._save_pending, lambda exc: self.events.save_failed.emit(str(exc)))
+        elif not enabled and self._saver is not None:
+            saver, self._saver = self._saver, None
+            saver.close()
+
+    def _wait_for_saves(self) -> None:
+        saver = self._saver
+        if saver is not None:
+            saver.wait_idle()
+
+    def _save_after_edit(self, durable: bool = True) -> None:
+        saver = self._saver
+        if durable and saver is not None:
+            saver.request()
+        else:
+            self._save_pending(durable)
 
     def _save_pending(self, durable: bool = True) -> None:
         """Write every unsaved frame (normally just the one changed) and the state if due."""
@@ -288,6 +321,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
 
     def flush(self) -> None:
         """Save anything still pending (frames whose save failed, the current frame) durably."""
+        self._wait_for_saves()
         self._save_pending()
         if self._state_dirty:
             self._save_state()
@@ -308,6 +342,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
 
     def _undo_redo(self, index: int | None, undo: bool) -> str | None:
         self._check_writable()
+        self._wait_for_saves()
         index = self._current if index is None else self.source.check_index(index)
         stroke = self._active_stroke
         if undo and stroke is not None and stroke.frame == index:
@@ -322,7 +357,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
             self._records[index] = step.state.record
             self._unsaved.add(index)
         try:
-            self._save_pending()
+            self._save_after_edit()
         finally:
             self._notify(index, current, False, True)
         return step.label

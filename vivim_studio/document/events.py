@@ -59,6 +59,8 @@ class DocumentEvents:
     status_changed(frame: int, status: FrameStatus)   review status or provenance changed
     current_frame_changed(frame: int)        the frame the user is looking at
     history_changed(frame: int)              undo/redo availability of the frame changed
+    save_failed(message: str)                a background save failed (`save_in_background`); the change
+                                             stays in memory and is saved with the next one
     """
 
     def __init__(self) -> None:
@@ -67,3 +69,4 @@ class DocumentEvents:
         self.status_changed = Signal("status_changed", "(frame, status)")
         self.current_frame_changed = Signal("current_frame_changed", "(frame)")
         self.history_changed = Signal("history_changed", "(frame)")
+        self.save_failed = Signal("save_failed", "(message)")

@@ -74,12 +74,16 @@ class MaskStore:
             if cached is not None:
                 return cached
             data = self._masks.get(index)
-            if data is None:
-                return self._empty
-            try:
-                decoded = codec.decode_mask(data, self.frame_size)
-            except codec.CodecError as exc:
-                raise self._damaged(index, "mask", exc) from None
+        if data is None:
+            return self._empty
+        try:  # outside the lock: a 1080p decode takes milliseconds, other threads' reads must not wait for it
+            decoded = codec.decode_mask(data, self.frame_size)
+        except codec.CodecError as exc:
+            raise self._damaged(index, "mask", exc) from None
+        with self._lock:
+            if self._masks.get(index) is not data:  # replaced meanwhile: the caller gets what it read, uncached
+                decoded.setflags(write=False)
+                return decoded
             return self._mask_cache.put(index, decoded)
 
     def _damaged(self, index: int, kind: str, exc: Exception) -> WorkspaceError:

@@ -17,8 +17,8 @@ class TimelineMixin:
 
     def statuses(self) -> list[FrameStatus]:
         """Review status of every frame, in order."""
-        records = self._records_snapshot()
-        return [records.get(i, FrameRecord()).status for i in range(self.num_frames)]
+        records, unreviewed = self._records_snapshot(), FrameStatus.UNREVIEWED
+        return [records[i].status if i in records else unreviewed for i in range(self.num_frames)]
 
     def status_counts(self) -> dict[FrameStatus, int]:
         counts = {s: 0 for s in FrameStatus}

@@ -40,7 +40,9 @@ def _source_description(source: VideoSource, folder: Path) -> dict[str, Any]:
 class Workspace:
     """An open workspace folder. Use `Workspace.open_for(source, folder)` or `Workspace.open_existing(folder)`.
 
-    `read_only=True` takes no lock and never writes (export while the GUI has the video open)."""
+    `read_only=True` takes no lock and never writes (export while the GUI has the video open). A workspace
+    folder that cannot be written (read-only medium or share, no permission) opens read-only as well, so the
+    user can still view it; `read_only_reason` then says why, and edits raise `EditError` with that reason."""
 
     def __init__(self, folder: Path, info: dict[str, Any], read_only: bool):
         self.folder = Path(folder)

@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_gui(argv: list[str] | None = None) -> int:
+def run_gui(argv: list[str] | None = None, **options) -> int:
+    """The app. `options`: extra `StudioOptions` fields for test drivers and benchmarks that start the real app
+    (e.g. small inference sizes, interactive=False); the command line never sets them."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.demo and args.video is not None:
@@ -38,10 +40,10 @@ def run_gui(argv: list[str] | None = None) -> int:
     if args.screenshot is not None and sys.platform.startswith("linux") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display: render off screen
-    return _run(args)
+    return _run(args, options)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, overrides: dict | None = None) -> int:
     import pyqtgraph as pg
     from PySide6.QtCore import QStandardPaths, QTimer
     from PySide6.QtWidgets import QApplication
@@ -58,12 +60,14 @@ def _run(args: argparse.Namespace) -> int:
     app.setApplicationName("Vivim Studio")
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
     apply_dark_theme(app)
-    interactive = args.screenshot is None
+    overrides = dict(overrides or {})
+    interactive = overrides.pop("interactive", args.screenshot is None)
     errors.setup_logging()
     errors.install_excepthook()
     errors.set_interactive(interactive)
     task = args.task or ("thyroid" if args.demo else None)  # None: the task chosen last time (Model > Task)
-    options = StudioOptions(checkpoint=args.checkpoint, device=args.device, task=task, interactive=interactive)
+    options = StudioOptions(checkpoint=args.checkpoint, device=args.device, task=task, interactive=interactive,
+                            **overrides)
     window = MainWindow(options)
     window.show()
     path, workspace = args.video, args.workspace

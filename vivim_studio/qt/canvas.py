@@ -3,7 +3,10 @@ brush cursor and the lasso outline, in a ViewBox with zoom (wheel) and pan (midd
 
 Brush strokes go straight to the document's live `Stroke`: every mouse move paints into the stroke's buffer,
 and only the rectangle it returns is redrawn; the contour follows at most every CONTOUR_INTERVAL_MS. Releasing
-the button commits the stroke as one undo step (saved by the document before the call returns).
+the button commits the stroke as one undo step (the window has the document save it on a background thread).
+
+Changing frame: the frame comes ready for display from a `FramePrefetcher` (decoded ahead on a background
+thread, in the direction the user scrubs), and the mask overlay is rewritten only inside its bounding box.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QLabel, Q
 from vivim_core.errors import VivimError
 
 from ..document import VideoDocument
-from .overlay import MaskContourItem, MaskFillItem
+from .frame_item import FrameItem
+from .overlay import MaskContourItem, MaskFillItem, bounding_box, union
+from .prefetch import FramePrefetcher, blank_display
 from .theme import BRUSH_CURSOR, ERASER_CURSOR, HEATMAP_CONTOUR, MASK_CONTOUR, MUTED_TEXT, qcolor
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS, Tool, ToolSurface
 
@@ -55,12 +60,15 @@ class Canvas(QWidget):
         self.tool = Tool.BRUSH
         self.brush_radius = 8
         self._stroke = None
+        self._stroke_box = None  # where the stroke's mask may have set pixels: the contour is traced there
+        self._mask_box = None  # bounding box of the mask shown
         self._lasso: list[tuple[float, float]] = []
+        self._prefetcher: FramePrefetcher | None = None
 
         self.view = pg.GraphicsView(background="#111316")
         self.viewbox = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.02)
         self.view.setCentralItem(self.viewbox)
-        self.frame_item = pg.ImageItem(axisOrder="row-major")
+        self.frame_item = FrameItem()
         self.heat_item = pg.ImageItem(axisOrder="row-major")
         self.heat_item.setLookupTable(heatmap_lut())
         self.heat_item.setVisible(False)
@@ -97,18 +105,23 @@ class Canvas(QWidget):
     # document and frame -------------------------------------------------------------------------------
     def set_document(self, document: VideoDocument | None) -> None:
         self.finish_stroke()
+        if self._prefetcher is not None:
+            self._prefetcher.close()  # before the document (and its decoder) closes
+            self._prefetcher = None
         self.document, self.frame_index = document, -1
         self._stack.setCurrentWidget(self.placeholder if document is None else self.view)
         if document is None:
-            for item in (self.frame_item, self.heat_item):
-                item.clear()
+            self.frame_item.set_frame(None)
+            self.heat_item.clear()
             self.fill_item.set_mask(None, (1, 1))
             self.contour_item.set_mask(None)
             return
+        self._prefetcher = FramePrefetcher(document)
         h, w = document.frame_size
         self.surface.set_image_size(h, w)
         self.show_frame(document.current_frame)
         self.fit()
+        QTimer.singleShot(0, self._prefetcher.start)  # after the first frame is painted
 
     def show_frame(self, index: int) -> None:
         """Draw frame `index` with its mask and heat map (a finished stroke on another frame is committed)."""
@@ -118,11 +131,11 @@ class Canvas(QWidget):
             self.finish_stroke()
         self.frame_index = index
         try:
-            frame = self.document.frame(index)
+            display = self._prefetcher.frame(index)
         except VivimError as exc:  # e.g. the workspace's video moved: masks stay editable, say why no image
-            frame = np.zeros((*self.document.frame_size, 3), np.uint8)
+            display = blank_display(*self.document.frame_size)
             self.frame_unavailable.emit(str(exc))
-        self.frame_item.setImage(frame, autoLevels=False, levels=(0, 255))
+        self.frame_item.set_frame(display)
         self.refresh_mask()
         self.refresh_probability()
 
@@ -134,8 +147,9 @@ class Canvas(QWidget):
         if self._stroke is not None and self._stroke.frame == self.frame_index:
             return
         mask = self.document.mask(self.frame_index)
-        self.fill_item.set_mask(mask, self.document.frame_size)
-        self.contour_item.set_mask(mask)
+        self._mask_box = bounding_box(mask)
+        self.fill_item.set_mask(mask, self.document.frame_size, self._mask_box)
+        self.contour_item.set_mask(mask, self._mask_box)
 
     def refresh_probability(self, index: int | None = None) -> None:
         if self.document is None or (index is not None and index != self.frame_index):
@@ -192,6 +206,10 @@ class Canvas(QWidget):
         self.brush_radius = int(min(max(radius, MIN_BRUSH_RADIUS), MAX_BRUSH_RADIUS))
         self._place_cursor(self.cursor_item.rect().center() if self.cursor_item.isVisible() else None)
 
+    def painting(self, index: int | None = None) -> bool:
+        """A brush stroke is in progress (on frame `index`, when given)."""
+        return self._stroke is not None and (index is None or self._stroke.frame == index)
+
     def finish_stroke(self) -> None:
         """Commit a stroke in progress (the window changes frame or tool in the middle of one)."""
         stroke, self._stroke = self._stroke, None
@@ -215,6 +233,7 @@ class Canvas(QWidget):
             except VivimError as exc:
                 self.edit_failed.emit(str(exc))
                 return
+            self._stroke_box = self._mask_box
             self._paint(x, y)
         elif self.tool.draws_outline:
             self._lasso = [(x, y)]
@@ -240,13 +259,14 @@ class Canvas(QWidget):
     def _paint(self, x: float, y: float) -> None:
         box = self._stroke.add_points([(x, y)])
         if box is not None:
+            self._stroke_box = union(self._stroke_box, box)
             self.fill_item.update_region(self._stroke.mask, box)
             if not self._contour_timer.isActive():
                 self._contour_timer.start()
 
     def _refresh_contour(self) -> None:
         if self._stroke is not None:
-            self.contour_item.set_mask(self._stroke.mask)
+            self.contour_item.set_mask(self._stroke.mask, self._stroke_box)
 
     def _draw_outline(self) -> None:
         path = QPainterPath(QPointF(self._lasso[0][0] + 0.5, self._lasso[0][1] + 0.5))

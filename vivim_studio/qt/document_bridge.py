@@ -19,6 +19,7 @@ class DocumentBridge(QObject):
     status_changed = Signal(int)
     current_frame_changed = Signal(int)
     history_changed = Signal(int)
+    save_failed = Signal(str)  # from the document's background saver thread
 
     def __init__(self, document: VideoDocument, parent: QObject | None = None):
         super().__init__(parent)
@@ -30,6 +31,7 @@ class DocumentBridge(QObject):
             (events.status_changed, lambda frame, _status: self.status_changed.emit(frame)),
             (events.current_frame_changed, self.current_frame_changed.emit),
             (events.history_changed, self.history_changed.emit),
+            (events.save_failed, self.save_failed.emit),
         ]
         for event, callback in self._subscriptions:
             event.connect(callback)

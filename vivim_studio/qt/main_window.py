@@ -34,6 +34,8 @@ from .workers import JobRunner
 log = logging.getLogger(__name__)
 
 COUNTS_INTERVAL_MS = 150
+FRAME_UI_INTERVAL_MS = 40  # while scrubbing, the playhead, frame number and frame panel follow at most 25 times a
+# second (the canvas follows every frame): redrawing them for every frame cost ~3 ms of each 16 ms frame
 
 
 @dataclass
@@ -69,6 +71,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.runner = JobRunner(self)
         self.canvas = Canvas()
         self.timeline = Timeline()
+        self.timeline.defer_refresh = self.canvas.painting
         play = self.actions_by_id["play"]
         play.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.timeline.play_button.setDefaultAction(play)
@@ -86,6 +89,9 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         build_menus(self)
         self._counts_timer = QTimer(self, singleShot=True, interval=COUNTS_INTERVAL_MS)
         self._counts_timer.timeout.connect(self._refresh_counts)
+        self._frame_ui_timer = QTimer(self, singleShot=True, interval=FRAME_UI_INTERVAL_MS)
+        self._frame_ui_timer.timeout.connect(self._frame_ui_due)
+        self._frame_ui_pending = False
         self._connect()
         self.init_opening()
         self.init_editing()
@@ -147,7 +153,9 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.close_document()
         self.document = document
         if document is not None:
+            document.save_in_background()  # edits return at once; the disk catches up beside the GUI thread
             self.bridge = DocumentBridge(document, self)
+            self.bridge.save_failed.connect(self._on_save_failed)
             self.bridge.mask_changed.connect(self._on_mask_changed)
             self.bridge.probability_changed.connect(self.canvas.refresh_probability)
             self.bridge.probability_changed.connect(self.timeline.schedule_refresh)
@@ -203,7 +211,12 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
                             f"and exported (PNG, NIfTI).")
         self.banner.setVisible(True)
 
+    def _on_save_failed(self, message: str) -> None:
+        self.tell(message, dialog=True, title="Could not save the workspace")
+
     def _on_mask_changed(self, index: int) -> None:
+        if self.canvas.painting(index):  # a live stroke: the canvas draws it itself; the rest follows its commit
+            return
         self.canvas.refresh_mask(index)
         self.timeline.schedule_refresh()
         self._refresh_frame_info(index)
@@ -223,9 +236,23 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
 
     def _on_current_changed(self, index: int) -> None:
         self.canvas.show_frame(index)
-        self.timeline.set_current(index)
-        self._refresh_frame_info(index)
         self._update_undo()
+        if self._frame_ui_timer.isActive():
+            self._frame_ui_pending = True  # shown when the interval ends: where the user stopped, at the latest
+        else:
+            self._show_frame_ui()  # the first change after a pause shows at once (a single step, a click)
+            self._frame_ui_timer.start()
+
+    def _frame_ui_due(self) -> None:
+        if self._frame_ui_pending:
+            self._frame_ui_pending = False
+            self._show_frame_ui()
+            self._frame_ui_timer.start()
+
+    def _show_frame_ui(self) -> None:
+        if self.document is not None:
+            self.timeline.set_current(self.document.current_frame)
+            self._refresh_frame_info()
 
     def _refresh_counts(self) -> None:
         self.status.show_counts(self.document)

@@ -3,15 +3,19 @@
 Frame index i (0-based in the document) is drawn at x = i + 1, so the axis reads in the 1-based frame numbers
 that the exports use (NNNN.png). Click or drag anywhere on the timeline to go to a frame; drag the dashed
 line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are coalesced:
-proposals arriving for hundreds of frames cause a few redraws, not hundreds.
+proposals arriving for hundreds of frames cause a few redraws, not hundreds, and none while a brush stroke
+paints. The curves of a long video are drawn from about two points per pixel column and cached while only the
+playhead moves (see CURVE_SPEED).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from ..document import FrameStatus, VideoDocument
 from .theme import (AREA_CURVE, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, STATUS_COLORS, STATUS_LABELS, qcolor,
@@ -19,7 +23,13 @@ from .theme import (AREA_CURVE, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, STATUS_C
 
 DEFAULT_LOW_CONFIDENCE = 0.75
 REFRESH_INTERVAL_MS = 120
+# The curves of a long video: about two points per pixel column (the min and max of the frames under it), one
+# pixel wide (wider antialiased lines go through Qt's stroker: seconds for 10,000 noisy points), and cached as
+# a pixmap while only the playhead moves.
+CURVE_SPEED = dict(autoDownsample=True, downsampleMethod="peak", autoDownsampleFactor=1.0, clipToView=True,
+                   antialias=False)
 STATUS_ORDER = list(FrameStatus)
+STATUS_CODES = {status: code for code, status in enumerate(STATUS_ORDER)}
 STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER], np.uint8)
 
 
@@ -63,7 +73,8 @@ class Timeline(QWidget):
         layout.addLayout(header)
         layout.addWidget(self.graphics)
         self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_INTERVAL_MS)
-        self._refresh_timer.timeout.connect(self.refresh)
+        self._refresh_timer.timeout.connect(self._refresh_due)
+        self.defer_refresh: Callable[[], bool] = lambda: False  # e.g. while a brush stroke paints
 
     def _build_curves(self) -> None:
         plot = self.curves = self.graphics.addPlot()
@@ -77,15 +88,23 @@ class Timeline(QWidget):
         plot.showAxis("right")
         plot.setLabel("right", "confidence")
         plot.getAxis("right").setWidth(64)
-        self.area_curve = plot.plot(pen=pg.mkPen(qcolor(AREA_CURVE), width=2), fillLevel=0,
-                                    brush=qcolor(AREA_CURVE, 40))
+        plot.setDownsampling(auto=True, mode="peak")  # the plot applies its own modes to the items it gets
+        plot.setClipToView(True)
+        self.area_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(AREA_CURVE), width=1), fillLevel=0,
+                                          brush=qcolor(AREA_CURVE, 40), **CURVE_SPEED)
+        plot.addItem(self.area_curve)
         self.confidence_view = pg.ViewBox(enableMouse=False, enableMenu=False)
         plot.scene().addItem(self.confidence_view)
         plot.getAxis("right").linkToView(self.confidence_view)
         self.confidence_view.setXLink(plot)
         self.confidence_view.setYRange(0, 1.02, padding=0)
-        self.confidence_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(CONFIDENCE_CURVE), width=1.5), connect="finite")
+        self.confidence_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(CONFIDENCE_CURVE), width=1), connect="finite",
+                                                **CURVE_SPEED)
         self.confidence_view.addItem(self.confidence_curve)
+        for curve in (self.area_curve.curve, self.confidence_curve.curve):
+            # drawn once into a pixmap, reused while only the playhead moves (a 2-px antialiased curve with its
+            # fill, over a long video, took up to hundreds of ms to draw; every frame change redrew it)
+            curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.threshold_line = pg.InfiniteLine(self.low_confidence, angle=0, movable=True,
                                               pen=pg.mkPen(qcolor(CONFIDENCE_CURVE, 160), width=1,
                                                            style=Qt.PenStyle.DashLine))
@@ -141,13 +160,19 @@ class Timeline(QWidget):
         if not self._refresh_timer.isActive():
             self._refresh_timer.start()
 
+    def _refresh_due(self) -> None:
+        if self.defer_refresh():  # redrawing the curves of a long video takes tens of ms: not mid-stroke
+            self._refresh_timer.start()
+        else:
+            self.refresh()
+
     def refresh(self) -> None:
         document = self.document
         if document is None:
             return
         count = document.num_frames
         statuses, areas, confidences = document.statuses(), document.areas(), document.confidences()
-        codes = np.array([STATUS_ORDER.index(s) for s in statuses], np.intp)
+        codes = np.fromiter((STATUS_CODES[s] for s in statuses), np.intp, count=count)
         self.status_image.setImage(STATUS_RGB[codes][None, :, :], autoLevels=False, levels=(0, 255))
         self.status_image.setRect(0.5, 0, count, 1)
         x = np.arange(1, count + 1, dtype=np.float64)

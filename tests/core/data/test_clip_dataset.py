@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -74,18 +73,6 @@ def test_frames_are_normalised_like_the_model_expects(videos):
     np.testing.assert_allclose(dataset[0]["frames"].permute(0, 2, 3, 1).numpy(), expected, atol=1e-5)
     with pytest.raises(DataError, match="uint8 RGB frames"):
         frames_to_tensor(frames.astype(np.float32))
-
-
-def test_clip_loading_is_fast(videos):
-    dataset = ClipDataset(videos, clip_length=3, size=(64, 64), augment=Augmentation(seed=0))
-    dataset[0]
-    timings = []
-    for index in range(len(dataset)):
-        start = time.perf_counter()
-        dataset[index]
-        timings.append(time.perf_counter() - start)
-    per_clip = float(np.median(timings))  # the median ignores spikes from other processes on a shared CPU
-    assert per_clip < 0.02, f"{per_clip * 1e3:.1f} ms per 64x64 clip of 3 frames"
 
 
 def test_seeded_augmentation_is_reproducible_and_varies_by_epoch(videos):

@@ -103,6 +103,9 @@ class VideoSource(ABC):
         if cached is not None:
             return cached
         with self._lock:
+            cached = self.cache.get(index)  # decoded by another thread (decode-ahead) while this one waited:
+            if cached is not None:          # decoding it again would cost a seek back
+                return cached
             frame = self._decode(index)
         return self.cache.put(index, self._checked(frame, index))
 
