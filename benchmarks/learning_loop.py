@@ -45,6 +45,18 @@ def export_accepted(video, indices: list[int], root: Path) -> Path:
     return root
 
 
+def parse_settings(items: list[str]) -> dict:
+    """['lr=1e-4', 'freeze_stages=2'] -> {'lr': 0.0001, 'freeze_stages': 2} (values read as JSON when they parse)."""
+    settings = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        try:
+            settings[name.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[name.strip()] = text
+    return settings
+
+
 def plot(report: dict, path: Path) -> bool:
     try:
         import matplotlib
@@ -78,6 +90,8 @@ def main() -> int:
     parser.add_argument("--ks", default="3,5,10")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-steps", type=int, default=None, help="override the fine-tune step budget")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a fine-tuning setting (TrainConfig field), e.g. --set lr=1e-4; repeatable")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="JSON report")
     parser.add_argument("--plot", type=Path, default=None, help="PNG plot (needs matplotlib)")
@@ -109,6 +123,9 @@ def main() -> int:
         "command": " ".join(["python", *sys.argv]),
         "baseline_dice_all_frames": dice_of(baseline_probs, masks, list(range(n))),
         "baseline_propose_seconds": round(time.perf_counter() - started, 2),
+        "settings": parse_settings(args.set),
+        "finetune_config": finetune_defaults(checkpoint, **{"device": device, "seed": args.seed,
+                                                            **parse_settings(args.set)}).to_dict(),
         "loops": [],
     }
     print(f"bundled checkpoint: Dice {report['baseline_dice_all_frames']:.3f} on all {n} frames", flush=True)
@@ -120,6 +137,7 @@ def main() -> int:
             overrides = {"device": device, "seed": args.seed}
             if args.max_steps:
                 overrides["max_steps"] = args.max_steps
+            overrides.update(parse_settings(args.set))
             t0 = time.perf_counter()
             result = finetune(data, checkpoint, Path(tmp) / "run", finetune_defaults(checkpoint, **overrides))
             tuned_seconds = time.perf_counter() - t0

@@ -37,3 +37,16 @@ def test_other_pngs_and_damaged_ones_go_to_opencv():
     for cut in (10, 40, len(data) - 3):
         with pytest.raises(codec.CodecError):
             codec.decode_mask(codec.encode_mask(mask)[:cut])
+
+
+def test_our_encoder_writes_standard_pngs_that_other_readers_open():
+    mask = np.random.default_rng(1).random((37, 50)) < 0.3
+    data = codec.encode_mask(mask)
+    assert codec.check_png(data) == (37, 50)
+    Image = pytest.importorskip("PIL.Image")
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.mode == "1" and np.array_equal(np.asarray(image), mask)
+    assert np.array_equal(codec.decode_mask(codec.encode_mask(mask.astype(np.uint8) * 255)), mask)
+    for bad in (np.zeros((0, 4), bool), np.zeros((3, 4, 2), bool)):
+        with pytest.raises(codec.CodecError, match="shape"):
+            codec.encode_mask(bad)

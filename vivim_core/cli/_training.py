@@ -65,6 +65,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, 
                           help="training frame size, multiples of 32 (default: "
                                + (f"{d['size'][0]}x{d['size'][1]})" if d["size"] else
                                   "the checkpoint's training size)"))
+    schedule.add_argument("--freeze-stages", type=int, metavar="N", choices=range(5),
+                          help="keep the first N of the encoder's 4 stages fixed (0-4); backpropagation then stops "
+                               "before them, which makes each step faster, and a few frames cannot overwrite "
+                               f"what they learnt (default: {d.get('freeze_stages', 0)})")
     schedule.add_argument("--lr", type=float, help=f"peak learning rate of Adam (default: {d['lr']:g})")
     schedule.add_argument("--min-lr", type=float, help=f"final learning rate of the cosine schedule "
                                                        f"(default: {d['min_lr']:g})")

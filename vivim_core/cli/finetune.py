@@ -2,8 +2,8 @@
 and exported from Vivim Studio. The model (variant, widths) comes from the checkpoint.
 
 The defaults are made for a few annotated frames (a Studio export with 3-10 accepted frames works as is):
-augmentation on, at most 300 steps of 2 clips, lr 5e-5 cosine to 1e-6, validation on the annotated frames
-themselves every 25 steps, early stop after 4 evaluations without a better Dice, at the frame size and clip
+augmentation on, the first 2 of the encoder's 4 stages frozen, 100 steps of 2 clips, lr 2e-4 cosine to 1e-6,
+validation on the annotated frames themselves every 25 steps, early stop after 4 evaluations without a better Dice, at the frame size and clip
 length the checkpoint was trained with; best.safetensors is the checkpoint to use. With more data, give
 --val-split videos (or frames) and more --steps.
 

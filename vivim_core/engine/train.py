@@ -110,7 +110,21 @@ def _build_model(kind: str, config: TrainConfig, checkpoint: Path | None, contex
         report = load_segformer_weights(model, config.init_segformer)
         notes["init_segformer"] = {"path": str(Path(config.init_segformer).resolve()), "loaded": len(report.loaded),
                                    "skipped": report.skipped, "summary": report.summary()}
+    freeze_encoder_stages(model, config.freeze_stages)
     return model.to(context.device).train()
+
+
+def freeze_encoder_stages(model: torch.nn.Module, count: int) -> int:
+    """Fix the parameters of the first `count` encoder stages (patch embedding, attention blocks, Temporal Mamba
+    blocks, norms); returns how many parameters were frozen. No gradient flows into them, so backpropagation
+    stops before the high-resolution stages, where most of a step's time goes, and a few frames cannot
+    overwrite the low-level features learnt from many videos."""
+    frozen = 0
+    for stage in list(model.stages)[:count]:
+        for parameter in stage.parameters():
+            parameter.requires_grad_(False)
+            frozen += parameter.numel()
+    return frozen
 
 
 def _run(kind: str, data: Path, out: Path, config: TrainConfig, checkpoint: Path | None, resume: bool,

@@ -1,5 +1,11 @@
-"""A fast decoder for the masks `codec.encode_mask` writes: 1-bit greyscale, non-interlaced PNGs whose rows use
-the filters None or Sub (what OpenCV writes for 1-bit images).
+"""A fast encoder and decoder for the Studio's masks: 1-bit greyscale, non-interlaced PNGs.
+
+`encode_bilevel` writes every row with filter None, compressed by zlib at level 1: ~1.5 ms for a 1080p lesion
+mask where `cv2.imencode` (adaptive filters, level 3) takes ~4.5 ms, which the GUI thread paid at the end of
+every brush stroke. Masks are long runs of equal bytes, so the files stay a few kilobytes. Any PNG reader
+opens them.
+
+The decoder reads PNGs whose rows use the filters None or Sub (ours, and what OpenCV writes for 1-bit images).
 
 `cv2.imdecode` expands such a PNG pixel by pixel: ~8 ms for a 1080p mask, which the Studio pays for every
 frame it shows. Here the work is one zlib inflate of a few kilobytes plus two numpy passes (~1 ms): the Sub
@@ -17,6 +23,23 @@ import numpy as np
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FILTER_NONE, FILTER_SUB = 0, 1
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def encode_bilevel(mask: np.ndarray) -> bytes:
+    """bool (H, W) (or any dtype: non-zero is set) -> bytes of a 1-bit greyscale PNG."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or 0 in mask.shape:
+        raise ValueError(f"a mask must be a non-empty 2-D array, got shape {mask.shape}")
+    height, width = mask.shape
+    rows = np.zeros((height, (width + 7) // 8 + 1), np.uint8)  # column 0: the row's filter byte (None)
+    rows[:, 1:] = np.packbits(mask if mask.dtype == bool else mask != 0, axis=1)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # depth 1, greyscale, deflate, no interlace
+    return (SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1))
+            + _chunk(b"IEND", b""))
 
 
 def decode_bilevel(data: bytes) -> np.ndarray | None:

@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QTextBrowser,
                                QVBoxLayout, QWidget)
 
+from vivim_core.engine.train_config import finetune_config  # torch-free
+
 from ..document import FrameStatus, VideoDocument
 from ..document.export import ExportOptions, safe_video_id
 from .shortcuts import cheat_sheet_html
@@ -134,7 +136,7 @@ class FinetuneDialog(QDialog):
         text.setWordWrap(True)
         self.steps = QSpinBox()
         self.steps.setRange(10, 5000)
-        self.steps.setValue(300)
+        self.steps.setValue(finetune_config().max_steps)  # the few-frame recipe's step budget
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.5, 240)
         self.minutes.setValue(15)
