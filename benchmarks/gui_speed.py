@@ -2,8 +2,7 @@
 
     python benchmarks/gui_speed.py                                  # off screen, the full figure (~10 minutes)
     xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/gui_speed.py --platform xcb
-    python benchmarks/gui_speed.py --device cuda                    # inference on a GPU (event-loop latency;
-                                                                    # not measured yet: no GPU where it was made)
+    python benchmarks/gui_speed.py --device cuda                    # inference on a GPU (event-loop latency)
     python benchmarks/gui_speed.py --frames 600 --visit 600         # a quick look
 
 Measures, against the targets of issue 8:
