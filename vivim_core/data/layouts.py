@@ -181,7 +181,7 @@ def _frame_folder_input(folder: Path, frames: list[Path]) -> PredictionInput:
 
 
 def _video_file_input(path: Path) -> PredictionInput:
-    if path.suffix.lower() in (".dcm", ".dicom") or _has_dicom_preamble(path):
+    if is_dicom_file(path):
         raise DataError(f"{path}: a DICOM file; vivim-core predicts video files and frame folders. Propose masks for "
                         f"a DICOM cine loop with `vivim-studio propose {path.name}` (or open it in Vivim Studio), or "
                         f"export its frames as images first")
@@ -189,7 +189,10 @@ def _video_file_input(path: Path) -> PredictionInput:
     return PredictionInput(path.stem, path, reader.num_frames, reader.frame_size, reader.fps, None, reader)
 
 
-def _has_dicom_preamble(path: Path) -> bool:
+def is_dicom_file(path: Path) -> bool:
+    """True for files with the DICOM preamble ('DICM' at byte 128) or a .dcm/.dicom suffix."""
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
     try:
         with open(path, "rb") as f:
             f.seek(128)

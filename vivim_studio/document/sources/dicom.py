@@ -19,18 +19,6 @@ from .base import VideoSource, sample_file
 SUPPORTED_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422")
 
 
-def is_dicom_file(path: Path) -> bool:
-    """True for files with the DICOM preamble ('DICM' at byte 128) or a .dcm/.dicom suffix."""
-    if path.suffix.lower() in (".dcm", ".dicom"):
-        return True
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
 def _pixel_spacing_mm(ds) -> list[float] | None:
     """(row, column) spacing in mm: PixelSpacing, else the first ultrasound region's physical deltas (cm)."""
     try:
