@@ -128,3 +128,16 @@ def test_causal_conv_is_causal_and_matches_explicit_sum():
     expected += bias[:, None]
     assert torch.allclose(out, expected, atol=1e-6)
     assert torch.allclose(ops.causal_conv1d(x, weight, bias, "silu"), torch.nn.functional.silu(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_causal_conv_shift_form_matches_conv1d(activation):
+    """The form torch.compile fuses (sum of shifted copies) is the same function as the F.conv1d one."""
+    from vivim_core.ops.causal_conv import causal_conv1d_shifts
+
+    g = torch.Generator().manual_seed(3)
+    x, weight, bias = torch.randn(2, 6, 37, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, generator=g)
+    expected = causal_conv1d_torch(x, weight, bias, activation)
+    assert torch.allclose(causal_conv1d_shifts(x, weight, bias, activation), expected, atol=1e-6)
+    assert torch.allclose(causal_conv1d_shifts(x, weight, None, activation),
+                          causal_conv1d_torch(x, weight, None, activation), atol=1e-6)

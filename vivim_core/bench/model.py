@@ -18,8 +18,12 @@ MODES = {
 }
 
 
-def prepare_model(variant: str, device: torch.device, mode: str, ablation: str | None = None, compile: bool = False):
-    """An eval-mode model ready for timing, and the autocast context it runs under."""
+def prepare_model(variant: str, device: torch.device, mode: str, ablation: str | None = None,
+                  compile: str | None = None):
+    """An eval-mode model ready for timing, and the autocast context it runs under.
+
+    compile: None (eager) or a `torch.compile` mode ("default", "reduce-overhead", "max-autotune-no-cudagraphs").
+    """
     autocast_dtype, weight_dtype, channels_last = MODES[mode]
     overrides = ABLATIONS[ablation] if ablation else {}
     model = build_model(variant, **overrides).eval().to(device=device, dtype=weight_dtype)
@@ -28,7 +32,7 @@ def prepare_model(variant: str, device: torch.device, mode: str, ablation: str |
             if isinstance(module, torch.nn.Conv2d):
                 module.to(memory_format=torch.channels_last)
     if compile:
-        model = torch.compile(model)
+        model = torch.compile(model, mode=None if compile == "default" else compile)
     if autocast_dtype is not None:
         ctx = lambda: torch.autocast(device.type, dtype=autocast_dtype)  # noqa: E731
     else:
@@ -37,7 +41,7 @@ def prepare_model(variant: str, device: torch.device, mode: str, ablation: str |
 
 
 def bench_model(variant: str, device: torch.device, mode: str = "fp32", size: int = 256, clip_length: int = 5,
-                batch: int = 4, ablation: str | None = None, compile: bool = False, repeats: int = 10) -> dict:
+                batch: int = 4, ablation: str | None = None, compile: str | None = None, repeats: int = 10) -> dict:
     model, ctx, weight_dtype = prepare_model(variant, device, mode, ablation, compile)
     clip = torch.randn(batch, clip_length, 3, size, size, device=device, dtype=weight_dtype)
 
@@ -55,7 +59,7 @@ def bench_model(variant: str, device: torch.device, mode: str = "fp32", size: in
     row = {
         "variant": variant + (f" ({ablation})" if ablation else ""),
         "params_M": count_parameters(model) / 1e6,
-        "mode": mode + ("+compile" if compile else ""),
+        "mode": mode + (f"+compile({compile})" if compile else ""),
         "input": f"{batch}x{clip_length}x{size}x{size}",
         "ms_per_batch": timing["median_ms"],
         "frames_per_s": frames / (timing["median_ms"] / 1000),

@@ -38,7 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=256, help="frame height and width (default 256)")
     parser.add_argument("--clip-length", type=int, default=5, help="frames per clip T (default 5)")
     parser.add_argument("--batch", type=int, default=4, help="clips per batch for the model suite (default 4)")
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd models")
+    parser.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                        help="also time torch.compile'd models (MODE: default, reduce-overhead (CUDA graphs), "
+                             "max-autotune-no-cudagraphs, ...)")
+    parser.add_argument("--compile-only", default=None, metavar="VARIANT,PRECISION",
+                        help="with --compile: compile only this variant and precision (e.g. vivim-b3,bf16-weights)")
     parser.add_argument("--no-basic", action="store_true", help="skip the 'basic' (no Mamba) ablation rows")
     parser.add_argument("--video-frames", type=int, default=1000, help="frames of the video suite's video")
     parser.add_argument("--video-variant", default="vivim-b3", help="variant for the video suite")
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for variant in args.variants.split(","):
             for mode in modes:
-                for compile_ in ((False, True) if args.compile else (False,)):
+                compile_this = args.compile and (args.compile_only is None or args.compile_only == f"{variant},{mode}")
+                for compile_ in ((None, args.compile) if compile_this else (None,)):
                     for ablation in ((None,) if args.no_basic else (None, "basic")):
                         rows.append(bench_model(variant, device, mode, args.size, args.clip_length, args.batch,
                                                 ablation, compile_))

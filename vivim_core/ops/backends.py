@@ -13,8 +13,8 @@ BackendUnavailableError naming the install command.
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
+import importlib.util
 import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -35,6 +35,7 @@ class Backend:
     loader: Callable[[], Callable]  # returns the kernel function; raises ImportError when missing
     install_hint: str
     auto: bool = True  # whether `auto` may pick it
+    package: str | None = None  # the third-party package it needs, looked up (not imported) at import time
 
 
 def _load_mamba_scan():
@@ -75,8 +76,9 @@ def _load_torch_conv():
 SCAN_BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("mamba_ssm", True, _load_mamba_scan, INSTALL_CUDA_EXTRA),
-        Backend("triton", True, _load_triton_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)"),
+        Backend("mamba_ssm", True, _load_mamba_scan, INSTALL_CUDA_EXTRA, package="mamba_ssm"),
+        Backend("triton", True, _load_triton_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)",
+                package="triton"),
         Backend("chunked", False, _load_chunked_scan, "part of vivim-core"),
         Backend("reference", False, _load_reference_scan, "part of vivim-core", auto=False),
     )
@@ -84,20 +86,34 @@ SCAN_BACKENDS: dict[str, Backend] = {
 CONV_BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("causal_conv1d", True, _load_causal_conv1d, INSTALL_CUDA_EXTRA),
+        Backend("causal_conv1d", True, _load_causal_conv1d, INSTALL_CUDA_EXTRA, package="causal_conv1d"),
         Backend("torch", False, _load_torch_conv, "part of vivim-core"),
     )
 }
 
 
-@functools.lru_cache(maxsize=None)
+# Packages that are not installed at all, found without importing anything. torch.compile traces `resolve`;
+# a failing import inside the traced code would break the compiled graph at every scan (one break per block).
+_MISSING_PACKAGES = frozenset(
+    b.package for b in (*SCAN_BACKENDS.values(), *CONV_BACKENDS.values())
+    if b.package and importlib.util.find_spec(b.package) is None
+)
+_PROBED: dict[tuple[str, str], tuple[Callable | None, str]] = {}
+
+
 def _probe(kind: str, name: str) -> tuple[Callable | None, str]:
-    """(kernel, "") when the backend imports, else (None, reason)."""
-    backend = (SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS)[name]
-    try:
-        return backend.loader(), ""
-    except Exception as exc:  # ImportError, or a CUDA extension built for another torch (OSError...)
-        return None, f"{type(exc).__name__}: {exc}"
+    """(kernel, "") when the backend imports, else (None, reason). Probed once, then cached."""
+    key = (kind, name)
+    if key not in _PROBED:
+        backend = (SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS)[name]
+        if backend.package in _MISSING_PACKAGES:
+            _PROBED[key] = (None, f"ModuleNotFoundError: No module named '{backend.package}'")
+        else:
+            try:
+                _PROBED[key] = (backend.loader(), "")
+            except Exception as exc:  # ImportError, or a CUDA extension built for another torch (OSError...)
+                _PROBED[key] = (None, f"{type(exc).__name__}: {exc}")
+    return _PROBED[key]
 
 
 def _cuda_available() -> bool:

@@ -6,6 +6,7 @@ out[:, c, t] = bias[c] + sum_k weight[c, k] * x[:, c, t - (width - 1) + k], zero
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -25,7 +26,27 @@ def check_conv_args(x: Tensor, weight: Tensor, bias: Tensor | None, activation: 
 
 def causal_conv1d_torch(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
     check_conv_args(x, weight, bias, activation)
+    if torch.compiler.is_compiling():
+        return causal_conv1d_shifts(x, weight, bias, activation)
     width = weight.shape[1]
     out = F.conv1d(x, weight.unsqueeze(1).to(x.dtype), None if bias is None else bias.to(x.dtype),
                    padding=width - 1, groups=x.shape[1])[..., : x.shape[-1]]
     return F.silu(out) if activation in ("silu", "swish") else out
+
+
+def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+    """The same function as a sum of `width` shifted, scaled copies of x, computed in float32.
+
+    Used under torch.compile: these are pointwise ops, which Inductor fuses with the copies into scan order
+    around them and the SiLU into one pass over memory (on an H100 the separate depthwise-convolution kernel
+    took 10 % of a vivim-b3 forward). In eager mode it would be width passes over memory: F.conv1d is used.
+    """
+    width, length = weight.shape[1], x.shape[-1]
+    padded = F.pad(x, (width - 1, 0)).float()
+    taps = weight.float()
+    out = padded[..., :length] * taps[:, 0, None]
+    for k in range(1, width):
+        out = out + padded[..., k : k + length] * taps[:, k, None]
+    if bias is not None:
+        out = out + bias.float()[:, None]
+    return (F.silu(out) if activation in ("silu", "swish") else out).to(x.dtype)

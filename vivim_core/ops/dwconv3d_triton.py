@@ -61,3 +61,15 @@ def depthwise_conv3d_gelu_triton(x: Tensor, weight: Tensor, bias: Tensor | None)
     _dwconv3d_gelu_kernel[grid](x, weight, bias if bias is not None else weight, out, t, h, w, c,
                                 HAS_BIAS=bias is not None, BLOCK_W=block_w, BLOCK_C=block_c, num_warps=4)
     return out
+
+
+# torch.compile: the fused kernel as an opaque custom op, so the graph around it is not broken.
+@torch.library.custom_op("vivim::dwconv3d_gelu_triton", mutates_args=())
+def dwconv3d_gelu_triton_op(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """`depthwise_conv3d_gelu_triton` as `torch.ops.vivim.dwconv3d_gelu_triton` (inference only)."""
+    return depthwise_conv3d_gelu_triton(x, weight, bias)
+
+
+@dwconv3d_gelu_triton_op.register_fake
+def _(x, weight, bias):
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)

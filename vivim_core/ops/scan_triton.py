@@ -408,4 +408,27 @@ def selective_scan_triton(
 ) -> Tensor:
     """Triton selective scan on CUDA tensors; same arguments and result as `selective_scan_reference`."""
     check_scan_args(u, delta, A, B, C, D, z, delta_bias)
+    if torch.compiler.is_compiling() and not _needs_grad(u, delta, A, B, C, D, z, delta_bias):
+        return torch.ops.vivim.selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     return _TritonScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+# torch.compile: the inference scan as an opaque custom op, so Dynamo traces the model around it in one graph
+# (the autograd.Function above, with its Triton launches and host-side segment loop, would break the graph).
+@torch.library.custom_op("vivim::selective_scan_triton", mutates_args=())
+def selective_scan_triton_op(
+    u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None, z: Tensor | None,
+    delta_bias: Tensor | None, delta_softplus: bool,
+) -> Tensor:
+    """Inference-only (no autograd) Triton scan as `torch.ops.vivim.selective_scan_triton`."""
+    with torch.no_grad():
+        return _TritonScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+
+
+@selective_scan_triton_op.register_fake
+def _(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+    return torch.empty_like(u)
