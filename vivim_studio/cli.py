@@ -75,8 +75,9 @@ def build_propose_parser() -> argparse.ArgumentParser:
                         "the workspace's own)")
     parser.add_argument("--workspace-root", type=Path, metavar="DIR", help="put workspaces in DIR/<video_id>.vivim instead of "
                         "beside each video (e.g. for read-only media)")
-    parser.add_argument("--size", type=_size, default=(256, 256), metavar="WxH",
-                        help="frame size the model sees (default 256x256, as vivim-core predict)")
+    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
+                        help="frame size the model sees (default: the size the checkpoint was trained at, else "
+                             "256x256, as vivim-core predict)")
     parser.add_argument("--batch-size", type=int, default=4, help="clips per forward pass (default 4)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     return parser

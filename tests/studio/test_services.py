@@ -84,6 +84,18 @@ def test_cancel_keeps_what_was_done_and_edits_can_continue_meanwhile(checkpoint,
         assert doc.frames_with_status(FrameStatus.UNREVIEWED)
 
 
+def test_settings_default_to_what_the_checkpoint_was_trained_with(checkpoint, tmp_path):
+    """A model trained at 64x64 with 3-frame clips proposes at that size and clip length unless told otherwise."""
+    import vivim_core
+
+    trained = vivim_core.save_checkpoint(vivim_core.load_model(checkpoint), tmp_path / "trained.safetensors",
+                                         provenance={"train_size": [64, 96], "clip_length": 3})
+    assert InferenceService(trained, "cpu").options == dict(clip_length=3, overlap=1, size=(64, 96), batch_size=4)
+    assert InferenceService(trained, "cpu", size=(32, 32), clip_length=5).options["size"] == (32, 32)
+    silent = InferenceService(checkpoint, "cpu").options  # no training record: the usual 256x256, 5 frames
+    assert (silent["size"], silent["clip_length"], silent["overlap"]) == ((256, 256), 5, 2)
+
+
 def test_default_checkpoint_discovery(tmp_path, monkeypatch, checkpoint):
     monkeypatch.delenv(checkpoints_module.ENV_VARIABLE, raising=False)
     monkeypatch.setattr(checkpoints_module, "resource_dirs", lambda: [tmp_path / "resources"])

@@ -67,6 +67,9 @@ def finetune_on_corrections(document, checkpoint: Path | str, run_dir: Path | st
         what = "edited or accepted" if selection == "reviewed" else "accepted"
         raise FinetuneError(f"no frame of {document.source.name} is {what} yet: correct a few frames (brush, "
                             f"eraser...) and accept them (A), then fine-tune")
+    from vivim_core.engine.checkpoint import read_checkpoint_info
+
+    read_checkpoint_info(checkpoint)  # a bad or missing file: CheckpointError now, before anything is written
     data_dir = run_dir / "corrections"
     result = FinetuneResult(run_dir=run_dir, data_dir=data_dir, frames_used=frames)
     try:

@@ -60,15 +60,18 @@ class InferenceService:
     """Loads a checkpoint once (lazily, thread-safe) and proposes masks for documents.
 
     checkpoint: a Vivim .safetensors, or None for the bundled default (`find_default_checkpoint(task)`).
-    device: auto | cpu | cuda[:N]. clip_length, overlap, size (H, W), batch_size: as `iter_predict`.
+    device: auto | cpu | cuda[:N]. clip_length, overlap, size (H, W), batch_size: as `iter_predict`; clip_length
+    and size default to what the checkpoint was trained with (as `vivim-core predict` does), overlap to half a clip.
     """
 
     def __init__(self, checkpoint: Path | str | None = None, device: str = "auto", *, task: str | None = None,
-                 clip_length: int = 5, overlap: int = 2, size: tuple[int, int] = (256, 256), batch_size: int = 4):
+                 clip_length: int | None = None, overlap: int | None = None, size: tuple[int, int] | None = None,
+                 batch_size: int = 4):
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else find_default_checkpoint(task)
         self.uses_default_checkpoint = checkpoint is None
         self.requested_device = device
-        self.options = dict(clip_length=clip_length, overlap=overlap, size=tuple(size), batch_size=batch_size)
+        self._requested = dict(clip_length=clip_length, overlap=overlap, size=size, batch_size=batch_size)
+        self._options: dict[str, Any] | None = None
         self._model = None
         self._device: str | None = None
         self._sha256: str | None = None
@@ -81,6 +84,24 @@ class InferenceService:
 
             self._sha256 = checkpoint_sha256(self.checkpoint_path)
         return self._sha256
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """`iter_predict` settings: those given, else the checkpoint's training size and clip length (a model
+        trained at 352x352 proposes worse at 256x256), else 256x256 and 5 frames. Reads the file's header."""
+        if self._options is None:
+            from vivim_core.engine.checkpoint import read_checkpoint_info
+
+            provenance = read_checkpoint_info(self.checkpoint_path)["provenance"]
+            asked = self._requested
+            clip_length = asked["clip_length"] or int(provenance.get("clip_length") or 5)
+            self._options = dict(
+                clip_length=clip_length,
+                overlap=asked["overlap"] if asked["overlap"] is not None else clip_length // 2,
+                size=tuple(asked["size"] or provenance.get("train_size") or (256, 256)),
+                batch_size=asked["batch_size"],
+            )
+        return self._options
 
     @property
     def device(self) -> str:
@@ -110,12 +131,13 @@ class InferenceService:
         started = time.perf_counter()
         document._check_writable()  # a read-only workspace: say so before minutes of inference, not after
         model = self.load()
+        options = self.options
         sha = self.checkpoint_sha256
         result = ProposalResult(total=document.num_frames, checkpoint_sha256=sha, device=self.device)
         document.set_checkpoint(sha, self.checkpoint_path.name)
         try:
             for index, probability in iter_predict(model, SourceFrames(document.source), device=self.device,
-                                                   cancel=lambda: is_cancelled(cancel), **self.options):
+                                                   cancel=lambda: is_cancelled(cancel), **options):
                 written = document.set_proposal(index, probability, model=sha, threshold=threshold,
                                                 overwrite_reviewed=overwrite_reviewed, durable=False)
                 result.proposed += int(written)
