@@ -66,12 +66,10 @@ def test_finetune_refuses_without_corrections_and_stops_when_cancelled(corrected
 
 
 def test_a_bad_checkpoint_is_refused_before_anything_is_written(corrected_document, tmp_path):
-    from vivim_core.engine.checkpoint import CheckpointError
-
     document, masks, _ = corrected_document
     document.set_mask(0, masks[0])
     not_a_checkpoint = tmp_path / "notes.safetensors"
     not_a_checkpoint.write_text("these are my notes, not weights")
-    with pytest.raises(CheckpointError, match="notes.safetensors"):
+    with pytest.raises(FinetuneError, match="notes.safetensors: not a Vivim checkpoint"):
         finetune_on_corrections(document, not_a_checkpoint, tmp_path / "run", device="cpu", **TINY)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

@@ -22,6 +22,7 @@ from typing import Any
 
 from vivim_core.errors import VivimError
 
+from .checkpoints import is_vivim_checkpoint
 from .jobs import Cancel, Progress, is_cancelled
 
 SELECTIONS = ("reviewed", "accepted")
@@ -67,9 +68,10 @@ def finetune_on_corrections(document, checkpoint: Path | str, run_dir: Path | st
         what = "edited or accepted" if selection == "reviewed" else "accepted"
         raise FinetuneError(f"no frame of {document.source.name} is {what} yet: correct a few frames (brush, "
                             f"eraser...) and accept them (A), then fine-tune")
-    from vivim_core.engine.checkpoint import read_checkpoint_info
-
-    read_checkpoint_info(checkpoint)  # a bad or missing file: CheckpointError now, before anything is written
+    if not is_vivim_checkpoint(Path(checkpoint)):  # a header read, no torch: before anything is written
+        raise FinetuneError(f"{checkpoint}: not a Vivim checkpoint (missing, unreadable or another kind of file); "
+                            f"choose a .safetensors checkpoint made by vivim-core or by the Studio. Nothing was "
+                            f"exported or trained")
     data_dir = run_dir / "corrections"
     result = FinetuneResult(run_dir=run_dir, data_dir=data_dir, frames_used=frames)
     try:
