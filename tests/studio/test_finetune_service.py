@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from vivim_core.errors import VivimError
 from vivim_studio.document import FrameStatus, VideoDocument
 from vivim_studio.services.finetune import FinetuneError, finetune_on_corrections
 
@@ -70,6 +71,6 @@ def test_a_bad_checkpoint_is_refused_before_anything_is_written(corrected_docume
     document.set_mask(0, masks[0])
     not_a_checkpoint = tmp_path / "notes.safetensors"
     not_a_checkpoint.write_text("these are my notes, not weights")
-    with pytest.raises(FinetuneError, match="notes.safetensors: not a Vivim checkpoint"):
+    with pytest.raises(VivimError, match="notes.safetensors"):
         finetune_on_corrections(document, not_a_checkpoint, tmp_path / "run", device="cpu", **TINY)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())

@@ -69,6 +69,9 @@ def finetune_on_corrections(document, checkpoint: Path | str, run_dir: Path | st
         raise FinetuneError(f"no frame of {document.source.name} is {what} yet: correct a few frames (brush, "
                             f"eraser...) and accept them (A), then fine-tune")
     if not is_vivim_checkpoint(Path(checkpoint)):  # a header read, no torch: before anything is written
+        from vivim_core.engine.checkpoint import read_checkpoint_info
+
+        read_checkpoint_info(checkpoint)  # says precisely what is wrong (a pickle, truncated...): CheckpointError
         raise FinetuneError(f"{checkpoint}: not a Vivim checkpoint (missing, unreadable or another kind of file); "
                             f"choose a .safetensors checkpoint made by vivim-core or by the Studio. Nothing was "
                             f"exported or trained")
