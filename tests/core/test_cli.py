@@ -15,7 +15,8 @@ def test_info_json_lists_backends_and_variant_parameter_count():
     result = run_cli("info", "--json", "--variant", "vivim-b3")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
-    assert info["chosen_scan_backend"]["cpu"] == "chunked"
+    assert info["chosen_scan_backend"]["cpu"] == "numba"  # inference
+    assert info["chosen_scan_backend"]["cpu_training"] == "chunked"
     assert info["scan_backends"]["reference"]["available"]
     assert info["variant"]["name"] == "vivim-b3"
     assert 55e6 < info["variant"]["parameters"] < 65e6

@@ -2,7 +2,8 @@
 
 Backends, in the order `auto` tries them (DESIGN.md section 4):
 
-scan:  mamba_ssm (official fused CUDA kernels, `[cuda]` extra) -> triton (ours, CUDA) -> chunked (PyTorch)
+scan:  mamba_ssm (official fused CUDA kernels, `[cuda]` extra) -> triton (ours, CUDA)
+       -> numba (ours, CPU, forward only: picked when no gradient is needed) -> chunked (PyTorch, any device)
        reference (the sequential recurrence) is the test oracle and is only used when asked for.
 conv:  causal_conv1d (official CUDA kernel, `[cuda]` extra) -> torch
 
@@ -36,6 +37,8 @@ class Backend:
     install_hint: str
     auto: bool = True  # whether `auto` may pick it
     package: str | None = None  # the third-party package it needs, looked up (not imported) at import time
+    cpu_only: bool = False
+    forward_only: bool = False  # no autograd: `auto` skips it when gradients are needed
 
 
 def _load_mamba_scan():
@@ -47,6 +50,12 @@ def _load_mamba_scan():
 def _load_triton_scan():
     module = importlib.import_module("vivim_core.ops.scan_triton")
     return module.selective_scan_triton
+
+
+def _load_numba_scan():
+    from .scan_numba import selective_scan_numba
+
+    return selective_scan_numba
 
 
 def _load_chunked_scan():
@@ -79,6 +88,8 @@ SCAN_BACKENDS: dict[str, Backend] = {
         Backend("mamba_ssm", True, _load_mamba_scan, INSTALL_CUDA_EXTRA, package="mamba_ssm"),
         Backend("triton", True, _load_triton_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)",
                 package="triton"),
+        Backend("numba", False, _load_numba_scan, "pip install numba", package="numba", cpu_only=True,
+                forward_only=True),
         Backend("chunked", False, _load_chunked_scan, "part of vivim-core"),
         Backend("reference", False, _load_reference_scan, "part of vivim-core", auto=False),
     )
@@ -154,8 +165,13 @@ def use_backends(scan: str | None = None, conv: str | None = None) -> Iterator[N
         _override.value = previous
 
 
-def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
-    """The backend name and kernel for a call whose tensors live on CUDA (on_cuda) or not."""
+def _runs_on(backend: Backend, on_cuda: bool) -> bool:
+    return not backend.cpu_only if on_cuda else not backend.needs_cuda
+
+
+def resolve(kind: str, name: str, on_cuda: bool, needs_grad: bool = False) -> tuple[str, Callable]:
+    """The backend name and kernel for a call whose tensors live on CUDA (on_cuda) or not, and that needs
+    gradients (needs_grad) or not."""
     table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
     if name == "auto":
         forced = getattr(_override, "value", (None, None))[0 if kind == "scan" else 1]
@@ -163,7 +179,7 @@ def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
             name = forced
         else:
             for candidate in table.values():
-                if candidate.auto and (on_cuda or not candidate.needs_cuda):
+                if candidate.auto and _runs_on(candidate, on_cuda) and not (needs_grad and candidate.forward_only):
                     fn, _ = _probe(kind, candidate.name)
                     if fn is not None:
                         return candidate.name, fn
@@ -177,6 +193,11 @@ def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
             f"{kind} backend {name!r} is not installed ({reason}). Install it with: {backend.install_hint}. "
             f"Or use backend='auto', which picks the fastest one that is installed."
         )
+    if backend.cpu_only and on_cuda:
+        raise BackendUnavailableError(
+            f"{kind} backend {name!r} runs on CPU tensors only; these tensors are on a CUDA GPU. "
+            f"Use backend='auto' or 'triton' on the GPU."
+        )
     if backend.needs_cuda and not on_cuda:
         raise BackendUnavailableError(
             f"{kind} backend {name!r} runs on CUDA tensors only; these tensors are on the CPU. "
@@ -185,6 +206,6 @@ def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
     return name, fn
 
 
-def chosen_backend(kind: str, on_cuda: bool) -> str:
-    """What `auto` picks for tensors on CUDA (on_cuda=True) or on the CPU."""
-    return resolve(kind, "auto", on_cuda)[0]
+def chosen_backend(kind: str, on_cuda: bool, needs_grad: bool = False) -> str:
+    """What `auto` picks for tensors on CUDA (on_cuda=True) or on the CPU, with or without gradients."""
+    return resolve(kind, "auto", on_cuda, needs_grad)[0]
