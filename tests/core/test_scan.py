@@ -87,8 +87,7 @@ def test_plan_fits_segments_in_cache_and_chunks_near_sqrt():
 
 
 def test_dispatch_auto_on_cpu_is_chunked_and_reference_never_auto():
-    assert ops.chosen_backend("scan", on_cuda=False) == "numba"  # forward only: inference
-    assert ops.chosen_backend("scan", on_cuda=False, needs_grad=True) == "chunked"
+    assert ops.chosen_backend("scan", on_cuda=False) == "numba"
     assert ops.chosen_backend("conv", on_cuda=False) == "torch"
     inputs = make_inputs(1, 4, 20, 3, requires_grad=False)
     with ops.use_backends(scan="reference"):

@@ -1,5 +1,4 @@
-"""The numba CPU scan (forward only, the CPU's inference path) against the sequential reference, and how
-`auto` chooses between it and the chunked scan."""
+"""The numba CPU scan (the CPU's scan, forward and backward) against the sequential reference."""
 
 from __future__ import annotations
 
@@ -50,16 +49,30 @@ def test_strong_decay_and_strided_bf16_inputs():
     assert out.dtype == torch.bfloat16 and rel_err(out.float(), ref) < 2e-2
 
 
-def test_forward_only_and_auto_uses_it_only_without_gradients():
-    inputs = make_inputs(1, 4, 40, 3)  # requires grad
-    with pytest.raises(ValueError, match="forward only.*chunked"):
-        scan_numba.selective_scan_numba(**inputs)
-    out = ops.selective_scan(**inputs, delta_softplus=True)  # auto: gradients needed -> chunked
-    assert out.grad_fn is not None
-    with torch.no_grad():
-        assert rel_err(ops.selective_scan(**inputs, delta_softplus=True),
-                       selective_scan_reference(**inputs, delta_softplus=True)) < RTOL
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"b{s[0]}d{s[1]}L{s[2]}N{s[3]}-{s[4]}" for s in SHAPES])
+@pytest.mark.parametrize("checkpoint_every", [64, 7], ids=["default", "short-stretches"])
+def test_gradients_match_reference(shape, checkpoint_every, monkeypatch):
+    monkeypatch.setattr(scan_numba, "CHECKPOINT_EVERY", checkpoint_every)
+    monkeypatch.setattr(scan_numba, "PARALLEL_MIN_WORK", 0)  # threads share B and C: their gradients add up
+    inputs = make_inputs(*shape)
+    names = list(inputs)
+    ref = selective_scan_reference(**inputs, delta_softplus=True)
+    out = scan_numba.selective_scan_numba(**inputs, delta_softplus=True)
+    grad_out = torch.randn_like(ref)
+    ref_grads = torch.autograd.grad(ref, [inputs[n] for n in names], grad_out)
+    grads = torch.autograd.grad(out, [inputs[n] for n in names], grad_out)
+    for name, g, g_ref in zip(names, grads, ref_grads):
+        assert g.shape == g_ref.shape and g.dtype == g_ref.dtype, name
+        assert rel_err(g, g_ref) < RTOL, f"gradient of {name}: relative error {rel_err(g, g_ref):.2e}"
+
+
+def test_auto_uses_it_on_the_cpu_with_and_without_gradients():
     assert ops.chosen_backend("scan", on_cuda=False) == "numba"
+    inputs = make_inputs(1, 4, 40, 3)
+    out = ops.selective_scan(**inputs, delta_softplus=True)
+    assert out.grad_fn is not None and "Numba" in type(out.grad_fn).__name__
+    with pytest.raises(ops.BackendUnavailableError, match="CPU tensors only"):
+        ops.backends.resolve("scan", "numba", on_cuda=True)
 
 
 def test_vivim_inference_on_the_cpu_matches_the_chunked_scan():

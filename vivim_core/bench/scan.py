@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..ops import SCAN_BACKENDS, backend_status
+from ..ops import backend_status
 from ..ops.backends import resolve
 from .common import time_call
 
@@ -61,9 +61,7 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
         if bandwidth == bandwidth:  # not NaN: a GPU
             row["roofline_ms"] = floor_bytes / (bandwidth * 1e9) * 1000
             row["x_roofline"] = fwd["median_ms"] / row["roofline_ms"]
-        if SCAN_BACKENDS[name].forward_only:
-            row["note"] = "forward only (inference)"
-        elif backward and name != "reference":
+        if backward and name != "reference":
             grads = scan_inputs(batch, dim, length, n_state, device, dtype, requires_grad=True)
             out_grad = torch.randn(batch, dim, length, device=device, dtype=dtype)
 

@@ -41,10 +41,7 @@ def collect(variant: str | None) -> dict:
         "cpu_threads": torch.get_num_threads(),
         "scan_backends": backend_status("scan"),
         "conv_backends": backend_status("conv"),
-        "chosen_scan_backend": {"cpu": chosen_backend("scan", False),
-                                "cpu_training": chosen_backend("scan", False, needs_grad=True),
-                                "cuda": chosen_backend("scan", True) if cuda else None,
-                                "cuda_training": chosen_backend("scan", True, needs_grad=True) if cuda else None},
+        "chosen_scan_backend": {"cpu": chosen_backend("scan", False), "cuda": chosen_backend("scan", True) if cuda else None},
         "chosen_conv_backend": {"cpu": chosen_backend("conv", False), "cuda": chosen_backend("conv", True) if cuda else None},
         "variants": {name: v.description for name, v in VARIANTS.items()},
     }
@@ -59,10 +56,7 @@ def _print_text(info: dict) -> None:
     print(f"device:       {info['device']}" + ("" if info["cuda_available"] else f", {info['cpu_threads']} threads"))
     for kind in ("scan", "conv"):
         chosen = info[f"chosen_{kind}_backend"]
-        where = ", ".join(
-            f"{device} -> {chosen[device]}" + (f" (training: {chosen[device + '_training']})"
-                                               if chosen.get(device + "_training", chosen[device]) != chosen[device] else "")
-            for device in ("cpu", "cuda") if chosen[device])
+        where = f"cpu -> {chosen['cpu']}" + (f", cuda -> {chosen['cuda']}" if chosen["cuda"] else "")
         print(f"{kind} backends: {where}")
         for name, status in info[f"{kind}_backends"].items():
             state = "available" if status["available"] else f"not available ({status['reason'] or 'needs CUDA'})"

@@ -9,7 +9,6 @@ The argument convention and shapes are those of `mamba_ssm`'s `selective_scan_fn
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from .backends import (
@@ -49,12 +48,10 @@ def selective_scan(
     """Selective scan (S6). u, delta, z: (batch, dim, L); A: (dim, N); B, C: (batch, N, L) (or (dim, N),
     (batch, G, N, L)); D, delta_bias: (dim,). Returns (batch, dim, L) in u's dtype.
 
-    backend: 'auto' (fastest available for the tensors' device and for whether gradients are needed),
-    'mamba_ssm', 'triton', 'numba' (CPU, forward only), 'chunked' or 'reference'.
+    backend: 'auto' (fastest available for the tensors' device), 'mamba_ssm', 'triton', 'numba' (CPU),
+    'chunked' or 'reference'.
     """
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (u, delta, A, B, C, D, z, delta_bias))
-    _, fn = resolve("scan", backend, u.is_cuda, needs_grad)
+    _, fn = resolve("scan", backend, u.is_cuda)
     return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
 
 

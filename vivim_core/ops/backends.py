@@ -3,7 +3,7 @@
 Backends, in the order `auto` tries them (DESIGN.md section 4):
 
 scan:  mamba_ssm (official fused CUDA kernels, `[cuda]` extra) -> triton (ours, CUDA)
-       -> numba (ours, CPU, forward only: picked when no gradient is needed) -> chunked (PyTorch, any device)
+       -> numba (ours, CPU) -> chunked (PyTorch, any device)
        reference (the sequential recurrence) is the test oracle and is only used when asked for.
 conv:  causal_conv1d (official CUDA kernel, `[cuda]` extra) -> torch
 
@@ -38,7 +38,6 @@ class Backend:
     auto: bool = True  # whether `auto` may pick it
     package: str | None = None  # the third-party package it needs, looked up (not imported) at import time
     cpu_only: bool = False
-    forward_only: bool = False  # no autograd: `auto` skips it when gradients are needed
 
 
 def _load_mamba_scan():
@@ -88,8 +87,7 @@ SCAN_BACKENDS: dict[str, Backend] = {
         Backend("mamba_ssm", True, _load_mamba_scan, INSTALL_CUDA_EXTRA, package="mamba_ssm"),
         Backend("triton", True, _load_triton_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)",
                 package="triton"),
-        Backend("numba", False, _load_numba_scan, "pip install numba", package="numba", cpu_only=True,
-                forward_only=True),
+        Backend("numba", False, _load_numba_scan, "pip install numba", package="numba", cpu_only=True),
         Backend("chunked", False, _load_chunked_scan, "part of vivim-core"),
         Backend("reference", False, _load_reference_scan, "part of vivim-core", auto=False),
     )
@@ -169,9 +167,8 @@ def _runs_on(backend: Backend, on_cuda: bool) -> bool:
     return not backend.cpu_only if on_cuda else not backend.needs_cuda
 
 
-def resolve(kind: str, name: str, on_cuda: bool, needs_grad: bool = False) -> tuple[str, Callable]:
-    """The backend name and kernel for a call whose tensors live on CUDA (on_cuda) or not, and that needs
-    gradients (needs_grad) or not."""
+def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
+    """The backend name and kernel for a call whose tensors live on CUDA (on_cuda) or not."""
     table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
     if name == "auto":
         forced = getattr(_override, "value", (None, None))[0 if kind == "scan" else 1]
@@ -179,7 +176,7 @@ def resolve(kind: str, name: str, on_cuda: bool, needs_grad: bool = False) -> tu
             name = forced
         else:
             for candidate in table.values():
-                if candidate.auto and _runs_on(candidate, on_cuda) and not (needs_grad and candidate.forward_only):
+                if candidate.auto and _runs_on(candidate, on_cuda):
                     fn, _ = _probe(kind, candidate.name)
                     if fn is not None:
                         return candidate.name, fn
@@ -206,6 +203,6 @@ def resolve(kind: str, name: str, on_cuda: bool, needs_grad: bool = False) -> tu
     return name, fn
 
 
-def chosen_backend(kind: str, on_cuda: bool, needs_grad: bool = False) -> str:
-    """What `auto` picks for tensors on CUDA (on_cuda=True) or on the CPU, with or without gradients."""
-    return resolve(kind, "auto", on_cuda, needs_grad)[0]
+def chosen_backend(kind: str, on_cuda: bool) -> str:
+    """What `auto` picks for tensors on CUDA (on_cuda=True) or on the CPU."""
+    return resolve(kind, "auto", on_cuda)[0]
