@@ -256,119 +256,6 @@ def _scan_bwd_kernel(
     tl.store(gbias_ptr + pid, tl.sum(g_bias, 0))
 
 
-@triton.jit
-def _seq_scan_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, state_ptr, seg_dt_ptr,
-    rows_total, dim, length, seg_len, n_segments, channels_per_group,
-    s_u_b, s_u_d, s_u_l, s_dl_b, s_dl_d, s_dl_l, s_A_d, s_A_n,
-    s_B_b, s_B_g, s_B_n, s_B_l, s_C_b, s_C_g, s_C_n, s_C_l,
-    s_z_b, s_z_d, s_z_l, s_o_b, s_o_d, s_o_l,
-    N_STATE: tl.constexpr, BLOCK_R: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr,
-    HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, OUTPUT: tl.constexpr,
-):
-    """Inference scan, step by step: each program runs BLOCK_R (batch, channel) rows through one segment of
-    the sequence, all N states of a row in registers, with no scan tree.
-
-    OUTPUT=False: from a zero state; writes the segment's end state and its sum of dt (state_ptr: (rows,
-    n_segments, N); seg_dt_ptr: (rows, n_segments)). OUTPUT=True: from the state entering the segment (read
-    from state_ptr); writes the final output."""
-    pid_r = tl.program_id(0)
-    segment = tl.program_id(1)
-    rows = pid_r * BLOCK_R + tl.arange(0, BLOCK_R)
-    row_ok = rows < rows_total
-    rows = tl.where(row_ok, rows, 0)
-    b = rows // dim
-    d = rows % dim
-    g = d // channels_per_group
-    n = tl.arange(0, N_STATE)
-    A = tl.load(A_ptr + d[:, None] * s_A_d + n[None, :] * s_A_n).to(tl.float32) * 1.4426950408889634  # log2 e
-    bias = tl.zeros([BLOCK_R], dtype=tl.float32)
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d).to(tl.float32)
-    skip = tl.zeros([BLOCK_R], dtype=tl.float32)
-    if HAS_D:
-        skip = tl.load(D_ptr + d).to(tl.float32)
-    u_base = u_ptr + b * s_u_b + d * s_u_d
-    dl_base = delta_ptr + b * s_dl_b + d * s_dl_d
-    B_base = B_ptr + b[:, None] * s_B_b + g[:, None] * s_B_g + n[None, :] * s_B_n
-    C_base = C_ptr + b[:, None] * s_C_b + g[:, None] * s_C_g + n[None, :] * s_C_n
-    state_at = state_ptr + (rows[:, None] * n_segments + segment) * N_STATE + n[None, :]
-    if OUTPUT:
-        h = tl.load(state_at)
-    else:
-        h = tl.zeros([BLOCK_R, N_STATE], dtype=tl.float32)
-    dt_sum = tl.zeros([BLOCK_R], dtype=tl.float32)
-    start = segment * seg_len
-    stop = tl.minimum(start + seg_len, length)
-    for t in range(start, stop):
-        dt = tl.load(dl_base + t * s_dl_l).to(tl.float32) + bias
-        if SOFTPLUS:
-            dt = _softplus(dt)
-        u = tl.load(u_base + t * s_u_l).to(tl.float32)
-        Bt = tl.load(B_base + t * s_B_l).to(tl.float32)
-        h = tl.exp2(dt[:, None] * A) * h + (dt * u)[:, None] * Bt
-        if OUTPUT:
-            Ct = tl.load(C_base + t * s_C_l).to(tl.float32)
-            y = tl.sum(h * Ct, 1) + skip * u
-            if HAS_Z:
-                zt = tl.load(z_ptr + b * s_z_b + d * s_z_d + t * s_z_l).to(tl.float32)
-                y = y * zt * tl.sigmoid(zt)
-            tl.store(out_ptr + b * s_o_b + d * s_o_d + t * s_o_l, y.to(out_ptr.dtype.element_ty), mask=row_ok)
-        else:
-            dt_sum += dt
-    if not OUTPUT:
-        tl.store(state_at, h, mask=row_ok[:, None])
-        tl.store(seg_dt_ptr + rows * n_segments + segment, dt_sum, mask=row_ok)
-
-
-@triton.jit
-def _seq_combine_kernel(state_ptr, seg_dt_ptr, A_ptr, rows_total, dim, n_segments, s_A_d, s_A_n,
-                        N_STATE: tl.constexpr, BLOCK_R: tl.constexpr):
-    """In place: the segments' local end states (rows, n_segments, N) become the states entering them."""
-    rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
-    row_ok = rows < rows_total
-    rows = tl.where(row_ok, rows, 0)
-    n = tl.arange(0, N_STATE)
-    A = tl.load(A_ptr + (rows % dim)[:, None] * s_A_d + n[None, :] * s_A_n).to(tl.float32) * 1.4426950408889634
-    carry = tl.zeros([BLOCK_R, N_STATE], dtype=tl.float32)
-    for segment in range(n_segments):
-        at = state_ptr + (rows[:, None] * n_segments + segment) * N_STATE + n[None, :]
-        end = tl.load(at)
-        dt_sum = tl.load(seg_dt_ptr + rows * n_segments + segment)
-        tl.store(at, carry, mask=row_ok[:, None])
-        carry = tl.exp2(dt_sum[:, None] * A) * carry + end
-
-
-def _sequential_inference(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out):
-    """`_seq_scan_kernel` over segments: end states in parallel, a short host-side combine across segments,
-    then the outputs in parallel from the right entering states."""
-    batch, dim, length = u.shape
-    rows, n_state = batch * dim, A.shape[1]
-    block_r = TUNING["seq_block_r"]
-    row_blocks = triton.cdiv(rows, block_r)
-    # segments: enough programs to fill the GPU, each segment at least seq_min_len steps
-    segments = max(1, min(triton.cdiv(TUNING["seq_programs"], row_blocks), length // TUNING["seq_min_len"]))
-    seg_len = triton.cdiv(length, segments)
-    segments = triton.cdiv(length, seg_len)
-    f32 = dict(device=u.device, dtype=torch.float32)
-    states = torch.empty(rows, segments, n_state, **f32)
-    seg_dt = torch.empty(rows, segments, **f32)
-    zz = z if z is not None else u
-    args = (u, delta, A, Bg, Cg, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out,
-            states, seg_dt, rows, dim, length, seg_len, segments, dim // Bg.shape[1],
-            *u.stride(), *delta.stride(), *A.stride(), *Bg.stride(), *Cg.stride(), *zz.stride(), *out.stride())
-    flags = dict(N_STATE=n_state, BLOCK_R=block_r, SOFTPLUS=bool(delta_softplus), HAS_D=D is not None,
-                 HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, num_warps=TUNING["seq_num_warps"])
-    if segments > 1:
-        _seq_scan_kernel[(row_blocks, segments)](*args, OUTPUT=False, **flags)
-        _seq_combine_kernel[(triton.cdiv(rows, 32),)](states, seg_dt, A, rows, dim, segments, *A.stride(),
-                                                      N_STATE=n_state, BLOCK_R=32, num_warps=1)
-    else:
-        states.zero_()
-    _seq_scan_kernel[(row_blocks, segments)](*args, OUTPUT=True, **flags)
-    return out
-
-
 def _segments(rows: int, n_chunks: int) -> int:
     """Segments per (batch, channel) row so that the grid has about TUNING['programs'] programs."""
     return max(1, min(n_chunks, TUNING["programs"] // max(rows, 1)))
@@ -395,9 +282,7 @@ def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
 # Launch parameters, measured with benchmarks/tune_triton_scan.py on an H100 at the vivim-b3 stage-1 shape
 # (benchmarks/results/): steps per chunk by input element size (fp32 128, bf16/fp16 256), warps per program,
 # and the grid size below which long sequences are split into segments scanned in parallel.
-TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512,
-          # the step-by-step inference kernel (`_seq_scan_kernel`), used without gradients when "sequential"
-          "sequential": False, "seq_block_r": 8, "seq_num_warps": 1, "seq_programs": 16384, "seq_min_len": 128}
+TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512}
 
 
 def _block_l(length: int, element_size: int = 4) -> int:
@@ -427,9 +312,6 @@ class _TritonScan(torch.autograd.Function):
                      HAS_Z=z is not None, HAS_BIAS=delta_bias is not None)
         D_arg = D if D is not None else A
         bias_arg = delta_bias if delta_bias is not None else A
-        if not need_grad and TUNING["sequential"]:
-            out = _sequential_inference(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
-            return out
         segments = 1 if need_grad else _segments(batch * dim, n_chunks)
         per_segment = triton.cdiv(n_chunks, segments)
         segments = triton.cdiv(n_chunks, per_segment)
