@@ -60,17 +60,16 @@ def run(args: argparse.Namespace) -> int:
     from ..data.layouts import find_prediction_inputs
     from ..engine.checkpoint import checkpoint_sha256, load_model, read_checkpoint_info
     from ..engine.distributed import resolve_device
-    from ..engine.predict import iter_predict
+    from ..engine.predict import iter_predict, settings_for_checkpoint
     from ..errors import VivimError
 
     if not 0 <= args.threshold <= 1:
         raise VivimError(f"--threshold {args.threshold}: give a probability between 0 and 1")
     inputs = find_prediction_inputs(args.input)  # fails early, before the model loads
     device = resolve_device(args.device)
-    provenance = read_checkpoint_info(args.checkpoint)["provenance"]
-    size = tuple(args.size or provenance.get("train_size") or (256, 256))
-    clip_length = args.clip_length or int(provenance.get("clip_length", 5))
-    overlap = args.overlap if args.overlap is not None else clip_length // 2
+    settings = settings_for_checkpoint(read_checkpoint_info(args.checkpoint)["provenance"], args.size,
+                                       args.clip_length, args.overlap)
+    size, clip_length, overlap = settings["size"], settings["clip_length"], settings["overlap"]
     model = load_model(args.checkpoint, device=device)
     args.out.mkdir(parents=True, exist_ok=True)
     written = {}

@@ -51,6 +51,16 @@ class PredictionError(VivimError, ValueError):
     """Frames or settings that prediction cannot use (the message says what and how to fix it)."""
 
 
+def settings_for_checkpoint(provenance: dict, size: tuple[int, int] | None = None, clip_length: int | None = None,
+                            overlap: int | None = None) -> dict[str, Any]:
+    """`iter_predict`'s size, clip_length and overlap: those given, else what the checkpoint was trained with
+    (its provenance's train_size and clip_length; a model trained at 352x352 proposes worse at 256x256), else
+    256x256 and 5 frames; overlap defaults to half a clip."""
+    clip_length = clip_length or int(provenance.get("clip_length") or 5)
+    return dict(size=tuple(size or provenance.get("train_size") or (256, 256)), clip_length=clip_length,
+                overlap=overlap if overlap is not None else clip_length // 2)
+
+
 def clip_schedule(num_frames: int, clip_length: int, overlap: int) -> list[list[int]]:
     """Frame indices of each clip (see the module docstring). Every frame is covered at least once."""
     if clip_length < 1 or not 0 <= overlap < clip_length:

@@ -70,7 +70,8 @@ class InferenceService:
         self.checkpoint_path = Path(checkpoint) if checkpoint is not None else find_default_checkpoint(task)
         self.uses_default_checkpoint = checkpoint is None
         self.requested_device = device
-        self._requested = dict(clip_length=clip_length, overlap=overlap, size=size, batch_size=batch_size)
+        self._requested = dict(size=size, clip_length=clip_length, overlap=overlap)
+        self._batch_size = batch_size
         self._options: dict[str, Any] | None = None
         self._model = None
         self._device: str | None = None
@@ -87,20 +88,14 @@ class InferenceService:
 
     @property
     def options(self) -> dict[str, Any]:
-        """`iter_predict` settings: those given, else the checkpoint's training size and clip length (a model
-        trained at 352x352 proposes worse at 256x256), else 256x256 and 5 frames. Reads the file's header."""
+        """`iter_predict` settings: those given, else the checkpoint's (`settings_for_checkpoint`). Reads the
+        file's header once."""
         if self._options is None:
             from vivim_core.engine.checkpoint import read_checkpoint_info
+            from vivim_core.engine.predict import settings_for_checkpoint
 
             provenance = read_checkpoint_info(self.checkpoint_path)["provenance"]
-            asked = self._requested
-            clip_length = asked["clip_length"] or int(provenance.get("clip_length") or 5)
-            self._options = dict(
-                clip_length=clip_length,
-                overlap=asked["overlap"] if asked["overlap"] is not None else clip_length // 2,
-                size=tuple(asked["size"] or provenance.get("train_size") or (256, 256)),
-                batch_size=asked["batch_size"],
-            )
+            self._options = dict(settings_for_checkpoint(provenance, **self._requested), batch_size=self._batch_size)
         return self._options
 
     @property
