@@ -3,9 +3,9 @@ and exported from Vivim Studio. The model (variant, widths) comes from the check
 
 The defaults are made for a few annotated frames (a Studio export with 3-10 accepted frames works as is):
 augmentation on, the first 2 of the encoder's 4 stages frozen, 100 steps of 2 clips, lr 2e-4 cosine to 1e-6,
-validation on the annotated frames themselves every 25 steps, early stop after 4 evaluations without a better Dice, at the frame size and clip
-length the checkpoint was trained with; best.safetensors is the checkpoint to use. With more data, give
---val-split videos (or frames) and more --steps.
+validation on the annotated frames themselves every 25 steps, early stop after 4 evaluations without a better
+Dice, at the frame size and clip length the checkpoint was trained with; best.safetensors is the checkpoint
+to use. With more data, give --val-split videos (or frames) and more --steps.
 
 data: the VTUS layout ROOT/Train/<video_id>/NNNN.jpg with ROOT/Train_GT/<video_id>/NNNN.png, as the Studio
 exports it (or a polyp dataset). A video shorter than a clip is used as one clip (its last frame repeats).

@@ -54,6 +54,11 @@ def check_scan_args(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D
         raise ValueError(f"selective_scan: z shape {tuple(z.shape)} must equal u shape {tuple(u.shape)}")
 
 
+def needs_grad(*tensors: Tensor | None) -> bool:
+    """Whether autograd will want gradients through a call on these tensors (None entries are skipped)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def per_channel(m: Tensor, dim: int) -> Tensor:
     """B or C as a float32 tensor broadcastable to (batch, dim, N, L).
 

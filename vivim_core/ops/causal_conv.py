@@ -34,7 +34,8 @@ def causal_conv1d_torch(x: Tensor, weight: Tensor, bias: Tensor | None = None, a
     return F.silu(out) if activation in ("silu", "swish") else out
 
 
-def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                         activation: str | None = None) -> Tensor:
     """The same function as a sum of `width` shifted, scaled copies of x, computed in float32.
 
     Used under torch.compile: these are pointwise ops, which Inductor fuses with the copies into scan order

@@ -13,7 +13,8 @@ is linear in h, so it is solved in two levels instead of L sequential steps:
 3. h = h_local + P * H_c (P is a product of numbers in (0, 1]: nothing overflows, unlike the exp(-cumsum)
    factorisation).
 
-Long sequences are processed in *segments* sized for the CPU cache, the state carried from segment to segment. The backward pass runs the adjoint recurrence
+Long sequences are processed in *segments* sized for the CPU cache, the state carried from segment to
+segment. The backward pass runs the adjoint recurrence
 lambda_t = C_t g_t + a_{t+1} lambda_{t+1} the same way, in reverse, recomputing states segment by segment,
 so memory stays at O(batch * dim * L) plus one segment of states, never O(batch * dim * L * N).
 
@@ -101,7 +102,8 @@ class _Segment:
         """(b, d, L) slice -> (K, b, G, 1, nc, dg), zero-padded to whole chunks."""
         x = self._cut(x)
         b, d, _ = x.shape
-        return x.reshape(b, self.groups, d // self.groups, self.n_chunks, self.chunk).permute(4, 0, 1, 3, 2)[:, :, :, None].contiguous()
+        x = x.reshape(b, self.groups, d // self.groups, self.n_chunks, self.chunk).permute(4, 0, 1, 3, 2)
+        return x[:, :, :, None].contiguous()
 
     def per_group(self, m: Tensor) -> Tensor:
         """(b, G, N, L) slice -> (K, b, G, N, nc, 1)."""

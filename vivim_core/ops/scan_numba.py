@@ -9,8 +9,9 @@ One (batch, channel) row at a time, the recurrence runs step by step with the N 
 so each state element is touched once, in registers, instead of ~16 passes over memory as PyTorch operations
 need. With gradients, the forward also saves the state every CHECKPOINT_EVERY steps; the backward recomputes
 each stretch of states from its checkpoint and runs the adjoint recurrence lambda_t = C_t g_t + a_{t+1}
-lambda_{t+1} backwards through it. exp is a degree-6 polynomial after Cody-Waite range reduction (relative error ~1e-7) so that the loop over
-the N states vectorises; libm's exp would not. Rows are split across threads (the kernel releases the GIL).
+lambda_{t+1} backwards through it. exp is a degree-6 polynomial after Cody-Waite range reduction (relative
+error ~1e-7) so that the loop over the N states vectorises; libm's exp would not. Rows are split across
+threads (the kernel releases the GIL).
 States below 1e-30 are flushed to zero: subnormal arithmetic is ~100x slower on x86 and such values do not
 change any output.
 
@@ -28,7 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_scan_args
+from ._checks import check_scan_args, needs_grad
+from .scan_chunked import _grad_from_groups, _regroup
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)  # ln 2 split in two for an exact range reduction (Cody-Waite)
@@ -199,19 +201,9 @@ def _time_major(m: Tensor, batch: int) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(m.float().transpose(2, 3).numpy()), 1
 
 
-def _grad_in_shape(g: np.ndarray, like: Tensor, groups: int) -> Tensor:
+def _grad_in_shape(g: np.ndarray, like: Tensor, dim: int) -> Tensor:
     """A (batch, G, L or 1, N) gradient of B or C back in the shape (and dtype) the caller gave it."""
-    if g.shape[1] != groups:  # undo the per-channel regrouping of mixed conventions
-        b, _, lb, n = g.shape
-        g = g.reshape(b, groups, -1, lb, n).sum(2)
-    grad = torch.from_numpy(np.ascontiguousarray(g))
-    if like.dim() == 2:
-        grad = grad.sum(0)[:, 0]  # (dim, N)
-    elif like.dim() == 3:
-        grad = grad[:, 0].transpose(1, 2)
-    else:
-        grad = grad.transpose(2, 3)
-    return grad.contiguous().to(like.dtype)
+    return _grad_from_groups(_regroup(torch.from_numpy(g).transpose(2, 3), like, dim), like)
 
 
 class _Inputs:
@@ -227,7 +219,6 @@ class _Inputs:
         self.bias = None if delta_bias is None else delta_bias.detach().float().numpy()
         self.B, self.b_varies = _time_major(B.detach(), self.batch)
         self.C, self.c_varies = _time_major(C.detach(), self.batch)
-        self.groups = (self.B.shape[1], self.C.shape[1])
         if self.B.shape[1] != self.C.shape[1]:  # mixed conventions: a group per channel for both
             self.B = np.ascontiguousarray(np.repeat(self.B, self.dim // self.B.shape[1], axis=1))
             self.C = np.ascontiguousarray(np.repeat(self.C, self.dim // self.C.shape[1], axis=1))
@@ -317,7 +308,7 @@ class _NumbaScan(torch.autograd.Function):
             return g_B, g_C
 
         shares = _in_parallel(job, ranges)
-        g_B, g_C = sum(s[0] for s in shares[1:]) + shares[0][0], sum(s[1] for s in shares[1:]) + shares[0][1]
+        g_B, g_C = sum(share[0] for share in shares), sum(share[1] for share in shares)
         shape = (x.batch, x.dim, x.length)
         g_raw = torch.from_numpy(g_dt).view(shape)
         as_torch = lambda a: torch.from_numpy(a).view(shape)  # noqa: E731
@@ -329,8 +320,8 @@ class _NumbaScan(torch.autograd.Function):
             as_torch(g_u).to(u.dtype),
             g_raw.to(delta.dtype),
             torch.from_numpy(g_A).view(x.batch, x.dim, n_state).sum(0).to(A.dtype),
-            _grad_in_shape(g_B, B, x.groups[0]),
-            _grad_in_shape(g_C, C, x.groups[1]),
+            _grad_in_shape(g_B, B, x.dim),
+            _grad_in_shape(g_C, C, x.dim),
             grad_D,
             as_torch(g_z).to(z.dtype) if z is not None else None,
             grad_bias,
@@ -353,7 +344,7 @@ def selective_scan_numba(
     check_scan_args(u, delta, A, B, C, D, z, delta_bias)
     if u.is_cuda:
         raise ValueError("the numba scan runs on CPU tensors; use backend='auto' on the GPU")
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (u, delta, A, B, C, D, z, delta_bias)):
+    if needs_grad(u, delta, A, B, C, D, z, delta_bias):
         return _NumbaScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     out, _, _ = _forward(_Inputs(u, delta, A, B, C, D, z, delta_bias, delta_softplus), every=0)
     return torch.from_numpy(out).view(u.shape).to(u.dtype)

@@ -23,7 +23,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ._checks import check_scan_args
+from ._checks import check_scan_args, needs_grad
 
 
 @triton.jit
@@ -408,13 +408,9 @@ def selective_scan_triton(
 ) -> Tensor:
     """Triton selective scan on CUDA tensors; same arguments and result as `selective_scan_reference`."""
     check_scan_args(u, delta, A, B, C, D, z, delta_bias)
-    if torch.compiler.is_compiling() and not _needs_grad(u, delta, A, B, C, D, z, delta_bias):
+    if torch.compiler.is_compiling() and not needs_grad(u, delta, A, B, C, D, z, delta_bias):
         return torch.ops.vivim.selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     return _TritonScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-
-
-def _needs_grad(*tensors) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
 
 # torch.compile: the inference scan as an opaque custom op, so Dynamo traces the model around it in one graph
