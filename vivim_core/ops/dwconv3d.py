@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._checks import needs_grad
+
 
 def depthwise_conv3d_gelu_torch(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     b, t, h, w, c = x.shape
@@ -34,8 +36,7 @@ def depthwise_conv3d_gelu_torch(x: Tensor, weight: Tensor, bias: Tensor | None) 
 
 def depthwise_conv3d_gelu(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """GELU(depthwise 3x3x3 conv(x) + bias) on a (B, T, H, W, C) clip; see the module docstring."""
-    needs_grad = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
-    if x.is_cuda and not needs_grad:
+    if x.is_cuda and not needs_grad(x, weight, bias):
         kernel = _triton_kernel()
         if kernel is not None:
             if torch.compiler.is_compiling():  # an opaque op keeps the compiled graph whole
