@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scan-backends", default=None,
                         help="comma-separated scan backends (default: every available one, reference included)")
     parser.add_argument("--no-backward", action="store_true", help="scan suite: time the forward only")
+    parser.add_argument("--reference-repeats", type=int, default=5, metavar="N",
+                        help="scan suite: timed runs of the slow sequential reference, the median kept (default 5)")
     parser.add_argument("--variants", default="vivim-tiny,vivim-b3", help="model variants (comma-separated)")
     parser.add_argument("--modes", default=None,
                         help="model precisions: fp32, bf16 (autocast), bf16-weights (bf16 weights + channels-last); "
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         rows = []
         for dtype in ((torch.float32, torch.bfloat16) if device.type == "cuda" else (torch.float32,)):
             backends = args.scan_backends.split(",") if args.scan_backends else None
-            rows += bench_scan(device, b, d, length, n, dtype, backends, backward=not args.no_backward)
+            rows += bench_scan(device, b, d, length, n, dtype, backends, backward=not args.no_backward,
+                              reference_repeats=args.reference_repeats)
         report["results"]["scan"] = rows
         print_table("selective scan", rows, ["backend", "shape", "dtype", "fwd_ms", "fwd_bwd_ms", "fwd_GB/s",
                                              "roofline_ms", "x_roofline", "x_vs_reference", "note"])

@@ -6,22 +6,25 @@ The recurrence (per batch b, channel d, state n; a_t = exp(dt_t A), x_t = dt_t u
 
 is linear in h, so it is solved in two levels instead of L sequential steps:
 
-1. the sequence is cut into chunks of K steps; inside every chunk at once, K in-place multiply-adds from a
-   zero state give local states. The same multiply-add also carries P, the running product of a inside the
-   chunk: the pair (h, P) is one tensor, so each step is one operation;
-2. across chunks, one multiply-add per chunk gives the true state entering each chunk, H_c;
-3. h = h_local + P * H_c (P is a product of numbers in (0, 1]: nothing overflows, unlike the exp(-cumsum)
-   factorisation).
+1. the sequence is cut into chunks of K steps; inside every chunk at once, K - 1 in-place multiply-adds from a
+   zero state give local states;
+2. across chunks, one multiply-add per chunk gives the true state entering each chunk, E_c;
+3. h = h_local + P * E_c, where P_k = exp(A * (dt_1 + ... + dt_k)) is the decay from the chunk's start. P comes
+   from an in-chunk cumulative sum of dt (per channel, cheap) and one exp: its exponent is <= 0, so nothing
+   overflows (unlike factorisations through exp(-cumsum), which divide by vanishing numbers).
 
-Long sequences are processed in *segments* sized for the CPU cache, the state carried from segment to
-segment. The backward pass runs the adjoint recurrence
-lambda_t = C_t g_t + a_{t+1} lambda_{t+1} the same way, in reverse, recomputing states segment by segment,
-so memory stays at O(batch * dim * L) plus one segment of states, never O(batch * dim * L * N).
+Exponents are clamped at -80 before exp: exp(-80) ~ 2e-35 is zero for every purpose here, and x86 CPUs take a
+~70x slower path for exp results that underflow.
 
-Inside, tensors of a segment have shape (K, b, G, N, nc, dg): K steps per chunk, batch, G groups of dg
-channels sharing B and C (G = 1 for Mamba's (batch, N, L) B and C), N states, nc chunks. The channels are
-innermost so that every elementwise operation runs over long contiguous rows (a state-innermost layout
-made PyTorch loop over rows of 16 and ran 2x slower on a CPU).
+Long sequences are processed in *segments* of several chunks, the state carried from segment to segment, so
+the (N times larger) state tensors exist for one segment at a time. The backward pass runs the adjoint
+recurrence lambda_t = C_t g_t + a_{t+1} lambda_{t+1} the same way in reverse, recomputing states segment by
+segment, so memory stays at O(batch * dim * L) plus one segment of states, never O(batch * dim * L * N).
+
+Inputs are rearranged once, for the whole sequence, into blocks (see `_Blocks`): segment s, step k of a chunk,
+batch, G groups of dg channels sharing B and C (G = 1 for Mamba's (batch, N, L) B and C), N states, chunk c of
+the segment, channel. Channels are innermost so that every elementwise operation runs over long contiguous
+rows (a state-innermost layout made PyTorch loop over rows of 16 and ran 2x slower on a CPU).
 """
 
 from __future__ import annotations
@@ -35,10 +38,13 @@ from torch import Tensor
 
 from ._checks import check_scan_args
 
-# Elements of one segment's (K, b, G, N, nc, dg) state tensor on the CPU: 2**19 floats = 2 MiB, an L2 cache.
-# Measured on a 2-core Xeon at (b 1, d 64, L 4096, N 16): 2**18 and 2**20 were both ~1.5x slower (more
-# PyTorch calls; memory traffic beyond the cache).
-CPU_SEGMENT_ELEMENTS = 2**19
+# State elements (K * batch * dim * N * chunks) of one segment on the CPU. Measured on a 2-core Xeon at (b 1,
+# d 64, L 4096, N 16): 2**20 (1024 steps) beat 2**18 and 2**19 (more, smaller PyTorch calls, each running on
+# one thread) and 2**22 (memory traffic beyond the caches).
+CPU_SEGMENT_ELEMENTS = 2**20
+
+# Exponents below this are clamped: exp(-80) ~ 1.8e-35 (see the module docstring).
+MIN_EXPONENT = -80.0
 
 
 def _pow2_near_sqrt(n: int) -> int:
@@ -81,52 +87,75 @@ def _grad_from_groups(g: Tensor, like: Tensor) -> Tensor:
 
 
 def _A_layout(A: Tensor, groups: int) -> Tensor:
-    """(dim, N) -> (1, 1, G, N, 1, dg) float32."""
+    """(dim, N) -> (1, 1, G, N, 1, dg) float32, broadcasting against a segment's (K, b, G, N, nc, dg) states."""
     dim, n_state = A.shape
     return A.float().reshape(groups, dim // groups, n_state).permute(0, 2, 1)[None, None, :, :, None, :].contiguous()
 
 
-class _Segment:
-    """One segment's inputs in the (K, b, G, N, nc, dg) layout, and its results back in sequence order."""
+class _Blocks:
+    """The whole sequence rearranged once for segment-by-segment work: S segments of nc chunks of K steps,
+    zero-padded at the end (a padded step has x = 0 and a = 1, so it changes nothing before it)."""
 
-    def __init__(self, start: int, stop: int, chunk: int, groups: int):
-        self.start, self.stop, self.chunk, self.groups = start, stop, chunk, groups
-        self.n_chunks = -(-(stop - start) // chunk)
-        self.pad = self.n_chunks * chunk - (stop - start)
+    def __init__(self, length: int, chunk: int, segment_length: int, groups: int):
+        self.length, self.chunk, self.groups = length, chunk, groups
+        self.chunks_per_segment = segment_length // chunk
+        self.segments = -(-length // segment_length)
+        self.padded_length = self.segments * segment_length
 
-    def _cut(self, x: Tensor) -> Tensor:
-        x = x[..., self.start : self.stop]
-        return F.pad(x, (0, self.pad)) if self.pad else x
+    def _pad(self, x: Tensor) -> Tensor:
+        pad = self.padded_length - x.shape[-1]
+        return F.pad(x, (0, pad)) if pad else x
+
+    def chunk_cumsum(self, x: Tensor, reverse: bool = False) -> Tensor:
+        """(..., L) -> (..., padded L): inclusive running sums inside each chunk, or with reverse=True the sums
+        of the steps *after* each step in its chunk (exclusive, so no subtraction loses precision)."""
+        x = self._pad(x)
+        steps = x.reshape(*x.shape[:-1], -1, self.chunk)
+        if not reverse:
+            return steps.cumsum(-1).reshape(x.shape)
+        after = steps.flip(-1).cumsum(-1).flip(-1)[..., 1:]
+        return F.pad(after, (0, 1)).reshape(x.shape)
 
     def per_channel(self, x: Tensor) -> Tensor:
-        """(b, d, L) slice -> (K, b, G, 1, nc, dg), zero-padded to whole chunks."""
-        x = self._cut(x)
-        b, d, _ = x.shape
-        x = x.reshape(b, self.groups, d // self.groups, self.n_chunks, self.chunk).permute(4, 0, 1, 3, 2)
-        return x[:, :, :, None].contiguous()
+        """(*lead, b, d, L) -> (S, *lead, K, b, G, 1, nc, dg), contiguous."""
+        x = self._pad(x)
+        *lead, b, d, _ = x.shape
+        x = x.reshape(*lead, b, self.groups, d // self.groups, self.segments, self.chunks_per_segment, self.chunk)
+        n = len(lead)
+        order = (n + 3, *range(n), n + 5, n, n + 1, n + 4, n + 2)  # S, lead, K, b, G, nc, dg
+        return x.permute(order).unsqueeze(-3).contiguous()
 
     def per_group(self, m: Tensor) -> Tensor:
-        """(b, G, N, L) slice -> (K, b, G, N, nc, 1)."""
-        m = self._cut(m)
+        """(b, G, N, L) -> (S, K, b, G, N, nc, 1), contiguous."""
+        m = self._pad(m)
         b, g, n, _ = m.shape
-        return m.reshape(b, g, n, self.n_chunks, self.chunk).permute(4, 0, 1, 2, 3)[..., None].contiguous()
+        m = m.reshape(b, g, n, self.segments, self.chunks_per_segment, self.chunk)
+        return m.permute(3, 5, 0, 1, 2, 4)[..., None].contiguous()
 
     def to_sequence(self, y: Tensor) -> Tensor:
-        """(K, b, G, nc, dg) -> (b, d, stop - start)."""
-        k, b, g, nc, dg = y.shape
-        return y.permute(1, 2, 4, 3, 0).reshape(b, g * dg, nc * k)[..., : self.stop - self.start]
+        """(S, K, b, G, nc, dg) -> (b, d, L)."""
+        _, _, b, g, _, dg = y.shape
+        return y.permute(2, 3, 5, 0, 4, 1).reshape(b, g * dg, self.padded_length)[..., : self.length]
 
     def group_to_sequence(self, g: Tensor) -> Tensor:
-        """(K, b, G, N, nc) -> (b, G, N, stop - start)."""
-        k, b, groups, n, nc = g.shape
-        return g.permute(1, 2, 3, 4, 0).reshape(b, groups, n, nc * k)[..., : self.stop - self.start]
+        """(S, K, b, G, N, nc) -> (b, G, N, L)."""
+        _, _, b, groups, n, _ = g.shape
+        return g.permute(2, 3, 4, 0, 5, 1).reshape(b, groups, n, self.padded_length)[..., : self.length]
 
 
 class _Workspace:
-    """Buffers reused from segment to segment: fresh multi-MiB tensors per segment cost page faults."""
+    """Buffers reused from segment to segment (fresh multi-MiB tensors per segment cost page faults), and their
+    per-step views (creating ~1,000 views per segment cost ~10 % of a CPU forward)."""
 
     def __init__(self, device: torch.device):
-        self.device, self.buffers = device, {}
+        self.device, self.buffers, self.views = device, {}, {}
+
+    def unbind(self, t: Tensor, dim: int) -> tuple[Tensor, ...]:
+        """t.unbind(dim), made once per view of a workspace buffer."""
+        key = (t.data_ptr(), t.shape, t.stride(), dim)
+        if key not in self.views:
+            self.views[key] = t.unbind(dim)
+        return self.views[key]
 
     def get(self, name: str, shape) -> Tensor:
         shape = torch.Size(shape)
@@ -136,40 +165,43 @@ class _Workspace:
         return buf
 
 
-def _chunk_recurrence(pair: Tensor, a: Tensor, reverse: bool) -> None:
-    """In place, inside every chunk: pair[k] += a[k] * pair[k - 1] (or, reversed, pair[k] += a[k + 1] *
-    pair[k + 1]). pair: (K, 2, ...) holding two recurrences that share the decay a: (K, ...)."""
-    steps = pair.shape[0]
+def _decays(exponents: Tensor, A6: Tensor, out: Tensor) -> Tensor:
+    """exp(clamp(exponents * A, MIN_EXPONENT)) into `out`; exponents (..., K, b, G, 1, nc, dg) are sums of dt."""
+    return torch.mul(exponents, A6, out=out).clamp_min_(MIN_EXPONENT).exp_()
+
+
+def _in_chunk_recurrence(x: Tensor, a: Tensor, reverse: bool, ws: _Workspace) -> None:
+    """In place, inside every chunk: x[k] += a[k] * x[k - 1] or, reversed, x[k] += a[k + 1] * x[k + 1].
+    x, a: (K, ...) workspace buffers."""
+    xs, steps = ws.unbind(x, 0), ws.unbind(a, 0)
     if reverse:
-        for k in range(steps - 2, -1, -1):
-            pair[k].addcmul_(a[k + 1], pair[k + 1])
+        for k in range(len(xs) - 2, -1, -1):
+            xs[k].addcmul_(steps[k + 1], xs[k + 1])
     else:
-        for k in range(1, steps):
-            pair[k].addcmul_(a[k], pair[k - 1])
+        for k in range(1, len(xs)):
+            xs[k].addcmul_(steps[k], xs[k - 1])
 
 
-def _segment_states(dt: Tensor, du: Tensor, A6: Tensor, Bk: Tensor, carry: Tensor, ws: _Workspace):
-    """States of one segment. dt, du: (K,b,G,1,nc,dg); A6: (1,1,G,N,1,dg); Bk: (K,b,G,N,nc,1); carry: (b,G,N,dg).
+class _States:
+    """One segment's decays a, decays from each chunk's start P, true states h (all (K, b, G, N, nc, dg), in
+    the workspace), the true state entering each chunk (nc, b, G, N, dg), and the state leaving the segment."""
 
-    Returns (a, h, entering, carry_out): decays a and true states h (K,b,G,N,nc,dg), the state entering each
-    chunk (b,G,N,nc,dg) and the state leaving the segment (b,G,N,dg). a and h live in the workspace.
-    """
-    shape = torch.broadcast_shapes(dt.shape, A6.shape, Bk.shape)
-    a = torch.mul(dt, A6, out=ws.get("a", shape)).exp_()
-    pair = ws.get("h_and_prod", (shape[0], 2, *shape[1:]))  # [:, 0] states, [:, 1] running products of a
-    torch.mul(du, Bk, out=pair[:, 0])
-    pair[1:, 1].zero_()
-    pair[0, 1].copy_(a[0])
-    _chunk_recurrence(pair, a, reverse=False)
-    h, prod = pair[:, 0], pair[:, 1]
-    h_end, prod_end = h[-1].movedim(3, 0), prod[-1].movedim(3, 0)  # (nc, b, G, N, dg)
-    entering = []
-    for c in range(shape[4]):  # true state entering each chunk
-        entering.append(carry)
-        carry = torch.addcmul(h_end[c], prod_end[c], carry)
-    entering = torch.stack(entering, dim=3)
-    h.addcmul_(prod, entering)
-    return a, h, entering, carry
+    def __init__(self, exponents: Tensor, A6: Tensor, du: Tensor, Bk: Tensor, carry: Tensor, ws: _Workspace):
+        """exponents: (2, K, b, G, 1, nc, dg), dt and its in-chunk running sum; du: (K, b, G, 1, nc, dg);
+        Bk: (K, b, G, N, nc, 1); carry: (b, G, N, dg), the state entering the segment."""
+        shape = torch.broadcast_shapes(exponents.shape[1:], A6.shape, Bk.shape)
+        self.a, self.from_start = ws.unbind(_decays(exponents, A6, ws.get("decays", (2, *shape))), 0)
+        self.h = torch.mul(du, Bk, out=ws.get("h", shape))
+        _in_chunk_recurrence(self.h, self.a, reverse=False, ws=ws)
+        # Across chunks: E_c = P_end[c-1] E_{c-1} + h_local_end[c-1], from the local (uncorrected) chunk ends.
+        self.entering = ws.get("entering", (shape[4], *carry.shape))
+        ends, end_decays = ws.unbind(self.h[-1], 3), ws.unbind(self.from_start[-1], 3)
+        entering = ws.unbind(self.entering, 0)
+        entering[0].copy_(carry)
+        for c in range(1, len(entering)):
+            torch.addcmul(ends[c - 1], end_decays[c - 1], entering[c - 1], out=entering[c])
+        self.carry_out = torch.addcmul(ends[-1], end_decays[-1], entering[-1])
+        self.h.addcmul_(self.from_start, self.entering.movedim(0, 3))
 
 
 @contextlib.contextmanager
@@ -218,18 +250,23 @@ class _ChunkedScan(torch.autograd.Function):
         n_state = A.shape[1]
         Bg, Cg, groups, _, dt, uf, du, A6 = _ChunkedScan._prepare(u, delta, A, B, C, delta_bias, delta_softplus)
         chunk, seg_len = plan_chunks(length, batch * dim * n_state, u.is_cuda)
+        blocks = _Blocks(length, chunk, seg_len, groups)
+        exponents = blocks.per_channel(torch.stack([blocks._pad(dt), blocks.chunk_cumsum(dt)]))
+        du_b, B_b, C_b = blocks.per_channel(du), blocks.per_group(Bg), blocks.per_group(Cg)
 
-        y = torch.empty(batch, dim, length, dtype=torch.float32, device=u.device)
+        y_b = torch.empty(blocks.segments, chunk, batch, groups, blocks.chunks_per_segment, dim // groups,
+                          dtype=torch.float32, device=u.device)
         carry = torch.zeros(batch, groups, n_state, dim // groups, dtype=torch.float32, device=u.device)
         carries = []
         ws = _Workspace(u.device)
-        for start in range(0, length, seg_len):
-            seg = _Segment(start, min(start + seg_len, length), chunk, groups)
+        for s in range(blocks.segments):
             carries.append(carry)
-            _, h, _, carry = _segment_states(seg.per_channel(dt), seg.per_channel(du), A6, seg.per_group(Bg), carry, ws)
-            y[..., seg.start : seg.stop] = seg.to_sequence(h.mul_(seg.per_group(Cg)).sum(3))
+            states = _States(exponents[s], A6, du_b[s], B_b[s], carry, ws)
+            carry = states.carry_out
+            torch.sum(states.h.mul_(C_b[s]), dim=3, out=y_b[s])
+        y = blocks.to_sequence(y_b)
         if D is not None:
-            y += uf * D.float()[:, None]
+            y = y + uf * D.float()[:, None]
         out = y * F.silu(z.float()) if z is not None else y
 
         ctx.delta_softplus = delta_softplus
@@ -242,7 +279,6 @@ class _ChunkedScan(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias, y, carries = ctx.saved_tensors
         chunk, seg_len, groups = ctx.plan
         batch, dim, length = u.shape
-        n_state = A.shape[1]
         Bg, Cg, _, raw, dt, uf, du, A6 = _ChunkedScan._prepare(u, delta, A, B, C, delta_bias, ctx.delta_softplus,
                                                              groups)
 
@@ -256,54 +292,53 @@ class _ChunkedScan(torch.autograd.Function):
         else:
             g_y = g_out
 
-        g_dt = torch.zeros_like(dt)
-        g_du = torch.zeros_like(dt)
+        blocks = _Blocks(length, chunk, seg_len, groups)
+        # dt, its running sum from the chunk's start, and the sum of the steps after each step in its chunk.
+        exponents = blocks.per_channel(torch.stack([blocks._pad(dt), blocks.chunk_cumsum(dt),
+                                                    blocks.chunk_cumsum(dt, reverse=True)]))
+        du_b, B_b, C_b, gy_b = (blocks.per_channel(du), blocks.per_group(Bg), blocks.per_group(Cg),
+                                blocks.per_channel(g_y))
+        g_dt_b = torch.empty_like(du_b[:, :, :, :, 0])  # (S, K, b, G, nc, dg)
+        g_du_b = torch.empty_like(g_dt_b)
+        g_B_b = torch.empty_like(B_b[..., 0])  # (S, K, b, G, N, nc)
+        g_C_b = torch.empty_like(g_B_b)
         g_A = torch.zeros_like(A6[0, 0, :, :, 0])  # (G, N, dg)
-        g_B = torch.zeros_like(Bg)
-        g_C = torch.zeros_like(Cg)
-        right = torch.zeros(batch, groups, n_state, dim // groups, dtype=torch.float32, device=u.device)
-        starts = list(range(0, length, seg_len))
+        right = torch.zeros_like(carries[0])  # adjoint flowing into the segment from its right
         ws = _Workspace(u.device)
-        for index in reversed(range(len(starts))):
-            seg = _Segment(starts[index], min(starts[index] + seg_len, length), chunk, groups)
-            dt_k, du_k, Bk, Ck = seg.per_channel(dt), seg.per_channel(du), seg.per_group(Bg), seg.per_group(Cg)
-            a, h, entering, _ = _segment_states(dt_k, du_k, A6, Bk, carries[index], ws)
-            gy_k = seg.per_channel(g_y)
+        for s in reversed(range(blocks.segments)):
+            states = _States(exponents[s, :2], A6, du_b[s], B_b[s], carries[s], ws)
+            a, h = states.a, states.h
+            # P is no longer needed: its buffer takes after_k = prod of a over the chunk's steps after k.
+            after = _decays(exponents[s, 2], A6, out=states.from_start)
 
-            # Adjoint lambda_t = C_t g_t + a_{t+1} lambda_{t+1}: in-chunk (reverse) together with
-            # after_t = prod_{j>t} a_j inside the chunk, then across chunks.
-            shape = a.shape
-            pair = ws.get("lam_and_after", (shape[0], 2, *shape[1:]))
-            torch.mul(gy_k, Ck, out=pair[:, 0])
-            pair[:-1, 1].zero_()
-            pair[-1, 1].fill_(1.0)
-            _chunk_recurrence(pair, a, reverse=True)
-            lam, after = pair[:, 0], pair[:, 1]
-            lam_first, after_first, a_first = (t[0].movedim(3, 0) for t in (lam, after, a))  # (nc, b, G, N, dg)
-            from_right = [right] * seg.n_chunks
-            for c in reversed(range(seg.n_chunks)):
-                from_right[c] = right
-                right = a_first[c] * (lam_first[c] + after_first[c] * right)
-            lam.addcmul_(after, torch.stack(from_right, dim=3))
+            # Adjoint lambda_t = C_t g_t + a_{t+1} lambda_{t+1}: locally inside chunks (in reverse), then the
+            # adjoint entering each chunk from its right, F_c = a_first[c+1] lambda_first[c+1], right to left.
+            lam = torch.mul(gy_b[s], C_b[s], out=ws.get("lam", a.shape))
+            _in_chunk_recurrence(lam, a, reverse=True, ws=ws)
+            from_right = ws.get("from_right", states.entering.shape)  # (nc, b, G, N, dg)
+            firsts, after_firsts, a_firsts = (ws.unbind(t[0], 3) for t in (lam, after, a))
+            flows = ws.unbind(from_right, 0)
+            flows[-1].copy_(right)
+            for c in range(len(flows) - 1, 0, -1):
+                torch.addcmul(firsts[c], after_firsts[c], flows[c], out=flows[c - 1]).mul_(a_firsts[c])
+            right = torch.addcmul(firsts[0], after_firsts[0], flows[0]).mul_(a_firsts[0])
+            lam.addcmul_(after, from_right.movedim(0, 3))
 
             # Gradients of this segment's inputs (tmp: one scratch buffer for the products).
-            tmp = ws.get("tmp", shape)
-            g_C_k = torch.mul(gy_k, h, out=tmp).sum(5)  # (K, b, G, N, nc)
-            h_prev = ws.get("h_prev", shape)
-            h_prev[0] = entering
+            tmp = ws.get("tmp", a.shape)
+            dt_k, du_k = exponents[s, 0], du_b[s]
+            torch.sum(torch.mul(gy_b[s], h, out=tmp), dim=5, out=g_C_b[s])
+            h_prev = ws.get("h_prev", a.shape)
+            h_prev[0] = states.entering.movedim(0, 3)
             h_prev[1:] = h[:-1]
             g_log = h_prev.mul_(lam).mul_(a)  # d loss / d (dt A)
             g_A += torch.mul(g_log, dt_k, out=tmp).sum(dim=(0, 1, 4))
-            g_dt_k = torch.mul(g_log, A6, out=tmp).sum(3)  # (K, b, G, nc, dg)
-            g_B_k = torch.mul(lam, du_k, out=tmp).sum(5)
-            g_du_k = torch.mul(lam, Bk, out=tmp).sum(3)
-            sl = slice(seg.start, seg.stop)
-            g_dt[..., sl] = seg.to_sequence(g_dt_k)
-            g_du[..., sl] = seg.to_sequence(g_du_k)
-            g_B[..., sl] = seg.group_to_sequence(g_B_k)
-            g_C[..., sl] = seg.group_to_sequence(g_C_k)
+            torch.sum(torch.mul(g_log, A6, out=tmp), dim=3, out=g_dt_b[s])
+            torch.sum(torch.mul(lam, du_k, out=tmp), dim=5, out=g_B_b[s])
+            torch.sum(torch.mul(lam, B_b[s], out=tmp), dim=3, out=g_du_b[s])
 
-        g_dt += g_du * uf
+        g_du = blocks.to_sequence(g_du_b)
+        g_dt = blocks.to_sequence(g_dt_b) + g_du * uf
         grad_u = g_du * dt
         grad_D = None
         if D is not None:
@@ -312,12 +347,13 @@ class _ChunkedScan(torch.autograd.Function):
                 grad_D = (g_y * uf).sum(dim=(0, 2)).to(D.dtype)
         g_raw = g_dt * torch.sigmoid(raw) if ctx.delta_softplus else g_dt
         grad_bias = g_raw.sum(dim=(0, 2)).to(delta_bias.dtype) if delta_bias is not None else None
+        n_state = A.shape[1]
         return (
             grad_u.to(u.dtype),
             g_raw.to(delta.dtype),
             g_A.permute(0, 2, 1).reshape(dim, n_state).to(A.dtype),
-            _grad_from_groups(_regroup(g_B, B, dim), B),
-            _grad_from_groups(_regroup(g_C, C, dim), C),
+            _grad_from_groups(_regroup(blocks.group_to_sequence(g_B_b), B, dim), B),
+            _grad_from_groups(_regroup(blocks.group_to_sequence(g_C_b), C, dim), C),
             grad_D,
             grad_z,
             grad_bias,
