@@ -97,10 +97,45 @@ def test_model_on_gpu_matches_cpu():
     assert rel_err(gpu, cpu) < 1e-3  # TF32/cuDNN convolutions on the GPU
 
 
-def test_triton_inference_path_splits_long_sequences_and_matches():
-    """Without gradients the Triton scan runs segments of the sequence in parallel; same result."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
+                                   (1, 64, 5 * 64 * 64, 16, "variable")])
+def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
+    """The inference kernel with a thread per row, with one segment and with many (L not a multiple of 4,
+    rows not a multiple of 32, grouped B and C), against the sequential reference."""
+    from vivim_core.ops import scan_triton, scan_triton_rows
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
+    x = {k: v.detach() for k, v in inputs(*shape).items()}
+    if dtype != torch.float32:
+        x = {k: (v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v) for k, v in x.items()}
+    with torch.no_grad():
+        ref = (selective_scan_reference if shape[2] < 5000 else selective_scan_chunked)(
+            **{k: v.float() for k, v in x.items()}, delta_softplus=True)
+        for threads in (1, scan_triton_rows.ROWS_TUNING["threads"]):
+            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
+            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+            assert out.dtype == dtype
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), threads
+
+
+def test_inference_kernel_auto_policy():
+    """'auto': the row kernel for 16-bit inputs without gradients, the chunk kernel for float32 and for
+    time-invariant B and C (which the row kernel does not take)."""
     from vivim_core.ops import scan_triton
 
+    assert scan_triton.TUNING["inference_kernel"] == "auto"
+    x = {k: v.detach() for k, v in inputs(1, 4, 64, 16).items()}
+    assert scan_triton._row_kernel_for(x["u"].bfloat16(), 16, x["B"], x["C"])
+    assert not scan_triton._row_kernel_for(x["u"], 16, x["B"], x["C"])
+    assert not scan_triton._row_kernel_for(x["u"].bfloat16(), 16, x["B"][0, :, :4].T.contiguous(), x["C"])
+
+
+def test_triton_inference_path_splits_long_sequences_and_matches(monkeypatch):
+    """Without gradients the chunk kernel runs segments of the sequence in parallel; same result."""
+    from vivim_core.ops import scan_triton
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "chunks")
     x = {k: v.detach() for k, v in inputs(2, 16, 5 * 64 * 64, 16).items()}
     assert scan_triton._segments(2 * 16, 5 * 64 * 64 // scan_triton._block_l(5 * 64 * 64)) > 1
     with torch.no_grad():

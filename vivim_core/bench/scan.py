@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..ops import backend_status
-from ..ops.backends import resolve
+from ..ops.backends import SCAN_BACKENDS, runs_on, resolve
 from .common import time_call
 
 
@@ -42,7 +42,8 @@ def measured_bandwidth_gbs(device: torch.device, mib: int = 1024) -> float:
 def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state: int, dtype=torch.float32,
                backends: list[str] | None = None, backward: bool = True, reference_repeats: int = 1) -> list[dict]:
     status = backend_status("scan")
-    names = backends or [n for n, s in status.items() if s["available"]]
+    on_device = {n for n, b in SCAN_BACKENDS.items() if runs_on(b, device.type == "cuda")}
+    names = backends or [n for n, s in status.items() if s["available"] and n in on_device]
     # The reference first; numba last: its worker threads keep spinning after a call and slow the PyTorch
     # backends timed after it on a small CPU (~1.5x on 2 cores).
     names = sorted(names, key=lambda n: (n != "reference", n == "numba"))

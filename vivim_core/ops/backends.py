@@ -163,7 +163,8 @@ def use_backends(scan: str | None = None, conv: str | None = None) -> Iterator[N
         _override.value = previous
 
 
-def _runs_on(backend: Backend, on_cuda: bool) -> bool:
+def runs_on(backend: Backend, on_cuda: bool) -> bool:
+    """Whether a backend can take tensors on a CUDA GPU (on_cuda) or on the CPU."""
     return not backend.cpu_only if on_cuda else not backend.needs_cuda
 
 
@@ -176,7 +177,7 @@ def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
             name = forced
         else:
             for candidate in table.values():
-                if candidate.auto and _runs_on(candidate, on_cuda):
+                if candidate.auto and runs_on(candidate, on_cuda):
                     fn, _ = _probe(kind, candidate.name)
                     if fn is not None:
                         return candidate.name, fn

@@ -14,6 +14,9 @@ chunk-start state, then loads the chunk in *reversed* time order, where the adjo
 lambda_t = C_t g_t + a_{t+1} lambda_{t+1} is again a forward scan (Triton's reverse scans are avoided:
 triton-lang/triton#4362). a_t h_{t-1} is formed as h_t - x_t, so no shifted state is needed.
 Gradients of B and C (shared by all channels) are accumulated with atomic adds.
+
+Inference (no gradients) with 16-bit inputs goes to `scan_triton_rows` instead: a thread per (batch, channel)
+row, states in registers, no scan tree (see TUNING['inference_kernel']).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from . import scan_triton_rows
 from ._checks import check_scan_args, needs_grad
 
 
@@ -282,7 +286,21 @@ def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
 # Launch parameters, measured with benchmarks/tune_triton_scan.py on an H100 at the vivim-b3 stage-1 shape
 # (benchmarks/results/): steps per chunk by input element size (fp32 128, bf16/fp16 256), warps per program,
 # and the grid size below which long sequences are split into segments scanned in parallel.
-TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512}
+TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512,
+          # without gradients: "rows" (scan_triton_rows, a thread per row), "chunks" (the kernels above) or
+          # "auto": rows for 16-bit inputs, chunks for float32. Measured on an H200 (h200_triton_row_kernel.log):
+          # with bf16 inputs the row kernel is 0-10 % faster (vivim-b3 compiled: 1,907 against 1,838 frames/s);
+          # with float32 its kernels take less GPU time but its extra launches and the B/C transposes make it
+          # no faster end to end.
+          "inference_kernel": "auto"}
+
+
+def _row_kernel_for(u: Tensor, n_state: int, B: Tensor, C: Tensor) -> bool:
+    """Whether an inference (no-gradient) scan goes to the row kernel, per TUNING['inference_kernel']."""
+    choice = TUNING["inference_kernel"]
+    if choice == "auto":
+        choice = "rows" if u.element_size() == 2 else "chunks"
+    return choice == "rows" and scan_triton_rows.supports(n_state, B, C)
 
 
 def _block_l(length: int, element_size: int = 4) -> int:
@@ -312,6 +330,8 @@ class _TritonScan(torch.autograd.Function):
                      HAS_Z=z is not None, HAS_BIAS=delta_bias is not None)
         D_arg = D if D is not None else A
         bias_arg = delta_bias if delta_bias is not None else A
+        if not need_grad and _row_kernel_for(u, n_state, B, C):
+            return scan_triton_rows.scan_by_rows(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         segments = 1 if need_grad else _segments(batch * dim, n_chunks)
         per_segment = triton.cdiv(n_chunks, segments)
         segments = triton.cdiv(n_chunks, per_segment)

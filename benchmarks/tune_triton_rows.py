@@ -1,0 +1,69 @@
+"""Time the Triton inference scans at one shape (GPU): the row kernel (`scan_triton_rows`) over its launch
+parameters, beside the chunk kernel in the same run. Prints a table; used to pick ROWS_TUNING.
+
+    python benchmarks/tune_triton_rows.py --shape 4,128,20480,16
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+
+import torch
+
+from vivim_core.bench.common import print_table, time_call
+from vivim_core.bench.scan import measured_bandwidth_gbs, minimum_bytes, scan_inputs
+from vivim_core.ops import scan_triton, scan_triton_rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shape", default="4,128,20480,16", help="batch,dim,L,N")
+    parser.add_argument("--groups", type=int, default=1, help="groups of channels sharing B and C")
+    parser.add_argument("--warps", default="1,2,4")
+    parser.add_argument("--threads", default="67584,135168,270336,540672", help="threads to aim for")
+    parser.add_argument("--min-segment", default="64", help="shortest segments, in steps")
+    parser.add_argument("--maxnreg", default="0", help="register caps to try (0: none)")
+    args = parser.parse_args()
+    b, d, length, n = (int(v) for v in args.shape.split(","))
+    device = torch.device("cuda")
+    bandwidth = measured_bandwidth_gbs(device)
+    rows = []
+    for dtype in (torch.float32, torch.bfloat16):
+        x = scan_inputs(b, d, length, n, device, dtype)
+        if args.groups > 1:
+            x["B"] = x["B"][:, None].expand(b, args.groups, n, length).contiguous()
+            x["C"] = x["C"][:, None].expand(b, args.groups, n, length).contiguous()
+        floor = minimum_bytes(b, d, length, n, torch.finfo(dtype).bits // 8) / (bandwidth * 1e9) * 1000
+
+        def run():
+            return scan_triton.selective_scan_triton(**x, delta_softplus=True)
+
+        with torch.no_grad():
+            scan_triton.TUNING["inference_kernel"] = "chunks"
+            reference = run().float()
+            t = time_call(run, device, repeats=30)
+            rows.append({"dtype": str(dtype).split(".")[-1], "kernel": "chunks", "fwd_ms": t["median_ms"],
+                         "x_roofline": t["median_ms"] / floor})
+            scan_triton.TUNING["inference_kernel"] = "rows"
+            for warps, threads, min_segment, maxnreg in itertools.product(
+                    map(int, args.warps.split(",")), map(int, args.threads.split(",")),
+                    map(int, args.min_segment.split(",")), map(int, args.maxnreg.split(","))):
+                scan_triton_rows.ROWS_TUNING.update(num_warps=warps, threads=threads, min_segment=min_segment,
+                                                    maxnreg=maxnreg or None)
+                seg_len, segments = scan_triton_rows.plan_segments(b * d, length)
+                out = run().float()
+                error = float((out - reference).norm() / reference.norm())
+                t = time_call(run, device, repeats=30)
+                rows.append({"dtype": str(dtype).split(".")[-1], "kernel": "rows", "warps": warps, "maxnreg": maxnreg,
+                             "threads": threads, "segments": segments, "seg_len": seg_len,
+                             "fwd_ms": t["median_ms"], "x_roofline": t["median_ms"] / floor,
+                             "rel_diff_vs_chunks": error})
+    print(f"{torch.cuda.get_device_name()}, measured copy bandwidth {bandwidth:.0f} GB/s, shape b{b} d{d} L{length} "
+          f"N{n}, {args.groups} group(s)")
+    print_table("triton inference scan", rows, ["dtype", "kernel", "warps", "maxnreg", "threads", "segments", "seg_len",
+                                                "fwd_ms", "x_roofline", "rel_diff_vs_chunks"])
+
+
+if __name__ == "__main__":
+    main()
