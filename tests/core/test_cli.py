@@ -29,3 +29,18 @@ def test_info_text_and_unknown_variant_error():
     bad = run_cli("info", "--variant", "vivim-giant")
     assert bad.returncode == 2
     assert "unknown variant 'vivim-giant'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_benchmark_scan_suite_writes_a_table_and_json(tmp_path):
+    """The scan suite on the CPU at a tiny shape: every CPU backend timed against the reference, table and JSON."""
+    out = tmp_path / "scan.json"
+    result = run_cli("benchmark", "--suite", "scan", "--device", "cpu", "--scan-shape", "1,8,64,4", "--no-backward",
+                     "--reference-repeats", "1", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "selective scan" in result.stdout and "x_vs_reference" in result.stdout
+    report = json.loads(out.read_text())
+    rows = {row["backend"]: row for row in report["results"]["scan"]}
+    assert list(rows)[0] == "reference" and "triton" not in rows  # reference timed first; no GPU kernels on a CPU
+    assert rows["reference"]["x_vs_reference"] == 1.0
+    assert rows["chunked"]["fwd_ms"] > 0 and rows["chunked"]["x_vs_reference"] > 0
+    assert report["environment"]["device"] == "cpu"

@@ -20,6 +20,20 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def gpu_ms_per_call(fn: Callable[[], object], calls: int = 20) -> float:
+    """GPU time per call in ms: CUDA events around `calls` back-to-back calls, queued without a sync in between,
+    so host-side launch overhead overlaps the GPU work (time_call's per-call sync exposes it)."""
+    fn()
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(calls):
+        fn()
+    stop.record()
+    stop.synchronize()
+    return start.elapsed_time(stop) / calls
+
+
 def time_call(fn: Callable[[], object], device: torch.device, warmup: int = 3, repeats: int = 10,
               min_seconds: float = 0.0) -> dict:
     """Median/min wall time of fn() in ms after `warmup` calls, device-synchronised around each call."""

@@ -6,7 +6,7 @@ import torch
 
 from ..ops import backend_status
 from ..ops.backends import SCAN_BACKENDS, runs_on, resolve
-from .common import time_call
+from .common import gpu_ms_per_call, time_call
 
 
 def scan_inputs(batch: int, dim: int, length: int, n_state: int, device: torch.device, dtype=torch.float32,
@@ -65,6 +65,9 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
         if bandwidth == bandwidth:  # not NaN: a GPU
             row["roofline_ms"] = floor_bytes / (bandwidth * 1e9) * 1000
             row["x_roofline"] = fwd["median_ms"] / row["roofline_ms"]
+            if name != "reference":  # back-to-back calls: the kernels' time without per-call host overhead
+                row["gpu_ms"] = gpu_ms_per_call(lambda: fn(**inputs, delta_softplus=True))
+                row["x_roofline_gpu"] = row["gpu_ms"] / row["roofline_ms"]
         if backward and name != "reference":
             grads = scan_inputs(batch, dim, length, n_state, device, dtype, requires_grad=True)
             out_grad = torch.randn(batch, dim, length, device=device, dtype=dtype)
