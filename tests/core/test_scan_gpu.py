@@ -119,6 +119,22 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
             assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), threads
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, monkeypatch):
+    """B and C as the model's x_proj gives them, transposed slices of a (batch, G, L, r+2N) tensor: read in place."""
+    from vivim_core.ops import scan_triton, scan_triton_rows
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
+    x = {k: v.detach() for k, v in inputs(2, 48, 2003, 16, "grouped", dtype=dtype).items()}
+    buf = torch.randn(2, 2, 2003, 4 + 32, device="cuda", dtype=dtype)
+    x["B"], x["C"] = buf[..., 4:20].transpose(-1, -2), buf[..., 20:].transpose(-1, -2)
+    assert scan_triton_rows.token_major(x["B"]).data_ptr() == x["B"].data_ptr()
+    with torch.no_grad():
+        ref = selective_scan_chunked(**{k: v.float() for k, v in x.items()}, delta_softplus=True)
+        out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+    assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2)
+
+
 def test_inference_kernel_auto_policy():
     """'auto': the row kernel for 16-bit inputs without gradients, the chunk kernel for float32 and for
     time-invariant B and C (which the row kernel does not take)."""

@@ -23,8 +23,8 @@ Forward only, no gradients: `scan_triton` uses it for inference.
 
 Where the time goes (Nsight Compute on an H200, b4 d128 L20480 N16 fp32, h200_triton_row_kernel_ncu.log): the
 three launches take ~25 % less GPU time than the chunk kernel, but the output pass is still latency-bound:
-130 registers a thread (states, A, and B and C of the next step) leave 16 % occupancy. Next steps: B and C
-token-major straight from the model's x_proj (no transposes here), and fewer registers.
+130 registers a thread (states, A, and B and C of the next step) leave 16 % occupancy, and the host work per
+call (three launches, B/C transposes) exceeds the kernels' time. Next steps: fewer registers, less host work.
 """
 
 from __future__ import annotations
@@ -96,12 +96,13 @@ def _tile(c0, c1, c2, c3):
 
 
 @triton.jit
-def _step_values(row_ptr, t, N_STATE: tl.constexpr):
-    """The N values of step t (in range: no mask) of a (.., L, N) token-major tensor: a tuple of N (R,) tensors."""
+def _step_values(row_ptr, t, step_stride, N_STATE: tl.constexpr):
+    """The N values of step t (in range: no mask) of a token-major tensor (N contiguous, `step_stride` apart
+    from step to step): a tuple of N (R,) tensors."""
     quad = tl.arange(0, 4)[None, :]
     values = ()
     for q in tl.static_range(N_STATE // 4):
-        values = values + _columns(tl.load(row_ptr + t * N_STATE + 4 * q + quad).to(tl.float32))
+        values = values + _columns(tl.load(row_ptr + t * step_stride + 4 * q + quad).to(tl.float32))
     return values
 
 
@@ -109,7 +110,7 @@ def _step_values(row_ptr, t, N_STATE: tl.constexpr):
 def _rows_scan_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, state_ptr, seg_dt_ptr,
     rows_total, dim, length, seg_len, n_segments, channels_per_group,
-    s_u_b, s_u_d, s_u_l, s_dl_b, s_dl_d, s_dl_l, s_A_d, s_A_n, s_B_b, s_B_g, s_C_b, s_C_g,
+    s_u_b, s_u_d, s_u_l, s_dl_b, s_dl_d, s_dl_l, s_A_d, s_A_n, s_B_b, s_B_g, s_B_l, s_C_b, s_C_g, s_C_l,
     s_z_b, s_z_d, s_z_l, s_o_b, s_o_d, s_o_l,
     N_STATE: tl.constexpr, BLOCK_R: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, OUTPUT: tl.constexpr, WHOLE_GROUPS: tl.constexpr,
@@ -117,8 +118,8 @@ def _rows_scan_kernel(
     """One program: BLOCK_R rows (one per thread), one segment of `seg_len` steps (a multiple of 4).
     WHOLE_GROUPS: L is a multiple of 4, so no load needs a mask (masked loads cost a zeroing each).
 
-    B and C are token-major, (batch, G, L, N) with N contiguous, so one step's N values are N/4 vector loads
-    at fixed offsets from one pointer. state_ptr: (rows, n_segments, N) float32. OUTPUT=False: scans from a
+    B and C are token-major, (batch, G, L, N) with N contiguous (any step stride), so one step's N values are
+    N/4 vector loads at fixed offsets from one pointer. state_ptr: (rows, n_segments, N) float32. OUTPUT=False: scans from a
     zero state, writes each segment's end state there and its sum of dt to seg_dt_ptr (rows, n_segments).
     OUTPUT=True: scans from the entering state read there and writes the output."""
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
@@ -162,9 +163,9 @@ def _rows_scan_kernel(
         z_next = tl.load(z_row + t * s_z_l, mask=t < stop, other=0.0)
     # B and C likewise, one step ahead (N values each; these loads hit the cache, shared by all rows).
     last = length - 1  # steps past the end are read at the last step (in bounds), their values unused
-    B_next = _step_values(B_row, tl.minimum(start, last), N_STATE)
+    B_next = _step_values(B_row, tl.minimum(start, last), s_B_l, N_STATE)
     if OUTPUT:
-        C_next = _step_values(C_row, tl.minimum(start, last), N_STATE)
+        C_next = _step_values(C_row, tl.minimum(start, last), s_C_l, N_STATE)
     for t0 in range(start, stop, 4):
         t = t0 + steps
         valid = (t < length) | WHOLE_GROUPS
@@ -195,10 +196,10 @@ def _rows_scan_kernel(
         ys = ()
         for j in tl.static_range(4):
             B_j = B_next
-            B_next = _step_values(B_row, tl.minimum(t0 + j + 1, last), N_STATE)
+            B_next = _step_values(B_row, tl.minimum(t0 + j + 1, last), s_B_l, N_STATE)
             if OUTPUT:
                 C_j = C_next
-                C_next = _step_values(C_row, tl.minimum(t0 + j + 1, last), N_STATE)
+                C_next = _step_values(C_row, tl.minimum(t0 + j + 1, last), s_C_l, N_STATE)
             y = skip_cols[j]
             new_h = ()
             for n in tl.static_range(N_STATE):
@@ -256,9 +257,10 @@ def plan_segments(rows: int, length: int) -> tuple[int, int]:
 
 
 def token_major(m: Tensor) -> Tensor:
-    """(batch, G, N, L) -> the same values as a contiguous (batch, G, L, N) tensor (no copy when already so)."""
+    """(batch, G, N, L) -> the same values as a (batch, G, L, N) tensor with N contiguous (a view when they
+    already are, as the model's x_proj gives them; else a copy)."""
     t = m.transpose(-1, -2)
-    return t if t.is_contiguous() else t.contiguous()
+    return t if t.stride(-1) == 1 and t.stride(-2) % 4 == 0 else t.contiguous()
 
 
 def supports(n_state: int, B: Tensor, C: Tensor) -> bool:
@@ -282,7 +284,7 @@ def scan_by_rows(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D:
     Bt, Ct = token_major(Bg), token_major(Cg)
     inputs = (u, delta, A, Bt, Ct, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out)
     sizes_and_strides = (rows, dim, length, seg_len, segments, dim // Bg.shape[1], *u.stride(), *delta.stride(),
-                         *A.stride(), *Bt.stride()[:2], *Ct.stride()[:2], *zz.stride(), *out.stride())
+                         *A.stride(), *Bt.stride()[:3], *Ct.stride()[:3], *zz.stride(), *out.stride())
     flags = dict(N_STATE=n_state, BLOCK_R=block_r, SOFTPLUS=bool(delta_softplus), HAS_D=D is not None,
                  HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, WHOLE_GROUPS=length % 4 == 0,
                  num_warps=num_warps)
