@@ -116,6 +116,14 @@ class _Blocks:
         after = steps.flip(-1).cumsum(-1).flip(-1)[..., 1:]
         return F.pad(after, (0, 1)).reshape(x.shape)
 
+    def decay_exponents(self, dt: Tensor, with_after: bool = False) -> Tensor:
+        """(S, 2 or 3, K, b, G, 1, nc, dg) from dt (b, d, L): dt, its running sum from the chunk's start, and with
+        with_after the sum of the steps after each step in its chunk (the adjoint's decays)."""
+        parts = [self._pad(dt), self.chunk_cumsum(dt)]
+        if with_after:
+            parts.append(self.chunk_cumsum(dt, reverse=True))
+        return self.per_channel(torch.stack(parts))
+
     def per_channel(self, x: Tensor) -> Tensor:
         """(*lead, b, d, L) -> (S, *lead, K, b, G, 1, nc, dg), contiguous."""
         x = self._pad(x)
@@ -251,7 +259,7 @@ class _ChunkedScan(torch.autograd.Function):
         Bg, Cg, groups, _, dt, uf, du, A6 = _ChunkedScan._prepare(u, delta, A, B, C, delta_bias, delta_softplus)
         chunk, seg_len = plan_chunks(length, batch * dim * n_state, u.is_cuda)
         blocks = _Blocks(length, chunk, seg_len, groups)
-        exponents = blocks.per_channel(torch.stack([blocks._pad(dt), blocks.chunk_cumsum(dt)]))
+        exponents = blocks.decay_exponents(dt)
         du_b, B_b, C_b = blocks.per_channel(du), blocks.per_group(Bg), blocks.per_group(Cg)
 
         y_b = torch.empty(blocks.segments, chunk, batch, groups, blocks.chunks_per_segment, dim // groups,
@@ -293,9 +301,7 @@ class _ChunkedScan(torch.autograd.Function):
             g_y = g_out
 
         blocks = _Blocks(length, chunk, seg_len, groups)
-        # dt, its running sum from the chunk's start, and the sum of the steps after each step in its chunk.
-        exponents = blocks.per_channel(torch.stack([blocks._pad(dt), blocks.chunk_cumsum(dt),
-                                                    blocks.chunk_cumsum(dt, reverse=True)]))
+        exponents = blocks.decay_exponents(dt, with_after=True)
         du_b, B_b, C_b, gy_b = (blocks.per_channel(du), blocks.per_group(Bg), blocks.per_group(Cg),
                                 blocks.per_channel(g_y))
         g_dt_b = torch.empty_like(du_b[:, :, :, :, 0])  # (S, K, b, G, nc, dg)

@@ -27,13 +27,8 @@ import triton.language as tl
 from torch import Tensor
 
 from . import scan_triton_rows
+from ._triton_common import recurrence_combine
 from ._checks import check_scan_args, needs_grad
-
-
-@triton.jit
-def _recurrence_combine(a_left, x_left, a_right, x_right):
-    """(a_l, x_l) then (a_r, x_r): h -> a_r (a_l h + x_l) + x_r."""
-    return a_left * a_right, a_right * x_left + x_right
 
 
 @triton.jit
@@ -91,7 +86,7 @@ def _scan_fwd_kernel(
         Ct = tl.load(C_base + t[None, :] * s_C_l, mask=valid[None, :], other=0.0).to(tl.float32)
         a = tl.exp(dt[None, :] * A[:, None])
         x = (dt * u)[None, :] * Bt
-        a_run, h = tl.associative_scan((a, x), 1, _recurrence_combine)
+        a_run, h = tl.associative_scan((a, x), 1, recurrence_combine)
         h = h + a_run * h_in[:, None]
         h_in = tl.sum(tl.where(steps[None, :] == BLOCK_L - 1, h, 0.0), 1)
         if SEGMENTED:
@@ -205,7 +200,7 @@ def _scan_bwd_kernel(
         u = tl.load(u_base + t * s_u_l, mask=valid, other=0.0).to(tl.float32)
         Bt = tl.load(B_base + t[None, :] * s_B_l, mask=valid[None, :], other=0.0).to(tl.float32)
         a_run, h = tl.associative_scan((tl.exp(dt[None, :] * A[:, None]), (dt * u)[None, :] * Bt), 1,
-                                       _recurrence_combine)
+                                       recurrence_combine)
         h_in = tl.load(states_ptr + (pid * n_chunks + chunk) * N_STATE + n)
         h = tl.flip(h + a_run * h_in[:, None], 1)  # now in reversed time order
 
@@ -234,7 +229,7 @@ def _scan_bwd_kernel(
         if SOFTPLUS:
             dt_next = _softplus(dt_next)
         a_next = tl.where(nxt < length, tl.exp(dt_next[None, :] * A[:, None]), 0.0)
-        a_run, lam = tl.associative_scan((a_next, g_y[None, :] * Ct), 1, _recurrence_combine)
+        a_run, lam = tl.associative_scan((a_next, g_y[None, :] * Ct), 1, recurrence_combine)
         lam = lam + a_run * lam_in[:, None]
         lam_in = tl.sum(tl.where(steps[None, :] == BLOCK_L - 1, lam, 0.0), 1)
 

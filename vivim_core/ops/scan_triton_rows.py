@@ -36,6 +36,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from ._triton_common import recurrence_combine
+
 # Launch parameters, measured with benchmarks/tune_triton_rows.py on an H200 (results/h200_triton_row_kernel.log):
 # warps per program (32 rows each); the number of threads to aim for, which sets the number of segments
 # (135k and 270k were equal at the model's shape; 2 warps and register caps were slower); segments of at
@@ -119,9 +121,9 @@ def _rows_scan_kernel(
     WHOLE_GROUPS: L is a multiple of 4, so no load needs a mask (masked loads cost a zeroing each).
 
     B and C are token-major, (batch, G, L, N) with N contiguous (any step stride), so one step's N values are
-    N/4 vector loads at fixed offsets from one pointer. state_ptr: (rows, n_segments, N) float32. OUTPUT=False: scans from a
-    zero state, writes each segment's end state there and its sum of dt to seg_dt_ptr (rows, n_segments).
-    OUTPUT=True: scans from the entering state read there and writes the output."""
+    N/4 vector loads at fixed offsets from one pointer. state_ptr: (rows, n_segments, N) float32.
+    OUTPUT=False: scans from a zero state, writes each segment's end state there and its sum of dt to
+    seg_dt_ptr (rows, n_segments). OUTPUT=True: scans from the entering state read there and writes the output."""
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     row_ok = rows < rows_total
     rows = tl.where(row_ok, rows, 0)
@@ -221,12 +223,6 @@ def _rows_scan_kernel(
 
 
 @triton.jit
-def _recurrence_combine(a_left, x_left, a_right, x_right):
-    """(a_l, x_l) then (a_r, x_r): h -> a_r (a_l h + x_l) + x_r."""
-    return a_left * a_right, a_right * x_left + x_right
-
-
-@triton.jit
 def _rows_combine_kernel(end_ptr, seg_dt_ptr, A_ptr, entering_ptr, dim, n_segments, s_A_d, s_A_n,
                          N_STATE: tl.constexpr, SEGMENTS: tl.constexpr):
     """One program per row: segments' local end states (rows, n_segments, N) -> the states entering them.
@@ -242,7 +238,7 @@ def _rows_combine_kernel(end_ptr, seg_dt_ptr, A_ptr, entering_ptr, dim, n_segmen
     dt_sum = tl.load(seg_dt_ptr + row * n_segments + seg, mask=seg < n_segments, other=0.0)
     A = tl.load(A_ptr + (row % dim) * s_A_d + n * s_A_n).to(tl.float32) * 1.4426950408889634
     decay = tl.exp2(dt_sum[:, None] * A[None, :])
-    _, after = tl.associative_scan((decay, end), 0, _recurrence_combine)
+    _, after = tl.associative_scan((decay, end), 0, recurrence_combine)
     tl.store(entering_ptr + at + N_STATE, after, mask=seg[:, None] + 1 < n_segments)
     tl.store(entering_ptr + at, tl.zeros_like(after), mask=seg[:, None] == 0)
 
