@@ -49,8 +49,11 @@ SHAPES = [  # (batch, dim, L, N, B/C form)
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"b{s[0]}d{s[1]}L{s[2]}N{s[3]}-{s[4]}" for s in SHAPES])
 @pytest.mark.parametrize("segment_elements", [64 * 6 * 5, scan_chunked.CPU_SEGMENT_ELEMENTS], ids=["many-segments", "default"])
-def test_chunked_matches_reference_forward_and_gradients(shape, segment_elements, monkeypatch):
+@pytest.mark.parametrize("step_by_step", [True, False], ids=["cpu-sweeps", "gpu-sweeps"])
+def test_chunked_matches_reference_forward_and_gradients(shape, segment_elements, step_by_step, monkeypatch):
+    """Both sweep strategies (step by step, as on the CPU; whole tensors, as on a GPU) on the CPU."""
     monkeypatch.setattr(scan_chunked, "CPU_SEGMENT_ELEMENTS", segment_elements)
+    monkeypatch.setattr(scan_chunked, "_fuse_steps", lambda device: step_by_step)
     inputs = make_inputs(*shape)
     names = list(inputs)
     ref = selective_scan_reference(**inputs, delta_softplus=True)
@@ -68,6 +71,53 @@ def test_chunked_matches_reference_forward_and_gradients(shape, segment_elements
             assert g.abs().max() < 1e-6, name
 
 
+def test_chunked_with_decays_that_underflow_matches_reference():
+    """Large dt and A: a chunk's decay exponents fall far below what float32 can represent (the clamped path)."""
+    inputs = make_inputs(1, 8, 400, 16)
+    with torch.no_grad():
+        inputs["A"].mul_(4.0)  # A down to -16.4
+        inputs["delta_bias"].add_(8.0)  # dt ~ 8: dt * A down to ~ -130 per step
+    A6 = scan_chunked._A_layout(inputs["A"].detach(), 1)
+    assert scan_chunked._steps_may_underflow(torch.full((1,), 8.0), A6)  # the per-step clamp is on
+    ref = selective_scan_reference(**inputs, delta_softplus=True)
+    out = selective_scan_chunked(**inputs, delta_softplus=True)
+    assert torch.isfinite(out).all() and rel_err(out, ref) < RTOL
+    grads = torch.autograd.grad(out.sum(), [inputs["u"], inputs["delta"], inputs["A"]])
+    ref_grads = torch.autograd.grad(ref.sum(), [inputs["u"], inputs["delta"], inputs["A"]])
+    for g, g_ref in zip(grads, ref_grads):
+        assert torch.isfinite(g).all() and rel_err(g, g_ref) < RTOL
+
+
+def test_chunked_reuses_its_workspace_across_shapes_modes_and_threads():
+    """The CPU workspace outlives a call: calls of other shapes in between, inference mode, and other threads
+    must not change any result (nor fail: a buffer made under inference mode cannot be written outside it)."""
+    shapes = [(1, 16, 1500, 16), (2, 8, 37, 4), (1, 32, 700, 8)]
+    cases = [make_inputs(*s, requires_grad=False) for s in shapes]
+    expected = [selective_scan_reference(**x, delta_softplus=True) for x in cases]
+    for x, ref in zip(cases * 2, expected * 2):
+        with torch.inference_mode():
+            assert rel_err(selective_scan_chunked(**x, delta_softplus=True), ref) < RTOL
+        assert rel_err(selective_scan_chunked(**x, delta_softplus=True), ref) < RTOL
+    trainable = make_inputs(2, 8, 37, 4)
+    out = selective_scan_chunked(**trainable, delta_softplus=True)
+    out.sum().backward()  # after inference-mode calls filled the workspace
+    assert torch.isfinite(trainable["u"].grad).all()
+
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda x: selective_scan_chunked(**x, delta_softplus=True), cases * 3))
+    for out, ref in zip(results, expected * 3):
+        assert rel_err(out, ref) < RTOL
+
+
+def test_chunked_at_the_benchmark_shape_matches_reference():
+    """b1 d64 L4096 N16 (the README's CPU figure): one segment of 128 chunks of 32 steps."""
+    inputs = make_inputs(1, 64, 4096, 16, requires_grad=False)
+    assert plan_chunks(4096, 64 * 16, on_cuda=False) == (32, 4096)
+    out = selective_scan_chunked(**inputs, delta_softplus=True)
+    assert rel_err(out, selective_scan_reference(**inputs, delta_softplus=True)) < RTOL
+
+
 def test_chunked_without_optional_arguments_matches_reference():
     inputs = make_inputs(2, 5, 64, 3)
     args = (inputs["u"], inputs["delta"], inputs["A"], inputs["B"], inputs["C"])
@@ -83,9 +133,10 @@ def test_low_precision_inputs_compute_in_float32():
     assert rel_err(out.float(), ref) < 2e-2
 
 
-def test_plan_fits_segments_in_cache_and_chunks_near_sqrt():
+def test_plan_bounds_cpu_segments_and_chunks_near_sqrt():
     chunk, segment = plan_chunks(4096, 1 * 64 * 16, on_cuda=False)
     assert segment % chunk == 0 and segment * 64 * 16 <= scan_chunked.CPU_SEGMENT_ELEMENTS
+    assert chunk <= scan_chunked.CPU_CHUNK
     chunk, segment = plan_chunks(4096, 64, on_cuda=True)
     assert segment >= 4096 and 32 <= chunk <= 128
 

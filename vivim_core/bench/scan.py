@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import torch
 
 from ..ops import backend_status
 from ..ops.backends import SCAN_BACKENDS, runs_on, resolve
-from .common import gpu_ms_per_call, time_call
+from .common import gpu_ms_per_call, synchronize, time_call
 
 
 def scan_inputs(batch: int, dim: int, length: int, n_state: int, device: torch.device, dtype=torch.float32,
@@ -39,6 +42,27 @@ def measured_bandwidth_gbs(device: torch.device, mib: int = 1024) -> float:
     return 2 * src.numel() / (t["median_ms"] / 1000) / 1e9
 
 
+def _paired_speedups(fns: dict, inputs: dict, device: torch.device, rounds: int, calls: int = 3) -> dict:
+    """Speed-up over the reference of each backend, from paired timings: each round times one reference call,
+    then `calls` calls of every backend; the result is the median over rounds of the reference's time over the
+    backend's median. On a shared machine whose speed drifts by 1.5x over seconds (this project's 2-core CI VM),
+    timing the reference first and the backends later compares different machine states; pairs do not."""
+    ratios = {name: [] for name in fns if name != "reference"}
+
+    def once(fn) -> float:
+        synchronize(device)
+        start = time.perf_counter()
+        fn(**inputs, delta_softplus=True)
+        synchronize(device)
+        return time.perf_counter() - start
+
+    for _ in range(max(rounds, 1)):
+        reference_s = once(fns["reference"])
+        for name in ratios:
+            ratios[name].append(reference_s / statistics.median(once(fns[name]) for _ in range(calls)))
+    return {name: statistics.median(r) for name, r in ratios.items()}
+
+
 def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state: int, dtype=torch.float32,
                backends: list[str] | None = None, backward: bool = True, reference_repeats: int = 1) -> list[dict]:
     status = backend_status("scan")
@@ -51,12 +75,13 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
     elem = torch.finfo(dtype).bits // 8
     floor_bytes = minimum_bytes(batch, dim, length, n_state, elem)
     bandwidth = measured_bandwidth_gbs(device)
-    rows, reference_ms = [], None
+    rows, reference_ms, fns = [], None, {}
     for name in names:
         if not status.get(name, {}).get("available"):
             rows.append({"backend": name, "note": "not available: " + status.get(name, {}).get("reason", "?")})
             continue
         _, fn = resolve("scan", name, device.type == "cuda")
+        fns[name] = fn
         repeats = reference_repeats if name == "reference" else 20
         fwd = time_call(lambda: fn(**inputs, delta_softplus=True), device, warmup=1 if name == "reference" else 3,
                         repeats=repeats)
@@ -80,9 +105,11 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
         if name == "reference":
             reference_ms = fwd["median_ms"]
         rows.append(row)
+    paired = _paired_speedups(fns, inputs, device, reference_repeats) if reference_ms else {}
     for row in rows:
         if reference_ms and "fwd_ms" in row:
-            row["x_vs_reference"] = reference_ms / row["fwd_ms"]
+            row["x_vs_reference"] = paired.get(row["backend"], 1.0)
+            row["x_vs_reference_unpaired"] = reference_ms / row["fwd_ms"]
     for row in rows:
         row["hbm_GB/s_measured"] = bandwidth
     return rows

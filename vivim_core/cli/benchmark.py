@@ -32,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated scan backends (default: every available one, reference included)")
     parser.add_argument("--no-backward", action="store_true", help="scan suite: time the forward only")
     parser.add_argument("--reference-repeats", type=int, default=5, metavar="N",
-                        help="scan suite: timed runs of the slow sequential reference, the median kept (default 5)")
+                        help="scan suite: timed runs of the slow sequential reference, the median kept, and as many "
+                             "rounds of paired timings (a reference call, then each backend) for x_vs_reference "
+                             "(default 5)")
     parser.add_argument("--variants", default="vivim-tiny,vivim-b3", help="model variants (comma-separated)")
     parser.add_argument("--modes", default=None,
                         help="model precisions: fp32, bf16 (autocast), bf16-weights (bf16 weights + channels-last); "
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         report["results"]["scan"] = rows
         print_table("selective scan", rows, ["backend", "shape", "dtype", "fwd_ms", "fwd_bwd_ms", "fwd_GB/s",
                                              "roofline_ms", "x_roofline", "gpu_ms", "x_roofline_gpu",
-                                             "x_vs_reference", "note"])
+                                             "x_vs_reference", "x_vs_reference_unpaired", "note"])
 
     modes = args.modes.split(",") if args.modes else (["fp32", "bf16", "bf16-weights"] if device.type == "cuda" else ["fp32"])
     if "model" in suites:
