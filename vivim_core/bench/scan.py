@@ -43,11 +43,12 @@ def measured_bandwidth_gbs(device: torch.device, mib: int = 1024) -> float:
 
 
 def _paired_speedups(fns: dict, inputs: dict, device: torch.device, rounds: int, calls: int = 3) -> dict:
-    """Speed-up over the reference of each backend, from paired timings: each round times one reference call,
-    then `calls` calls of every backend; the result is the median over rounds of the reference's time over the
-    backend's median. On a shared machine whose speed drifts by 1.5x over seconds (this project's 2-core CI VM),
-    timing the reference first and the backends later compares different machine states; pairs do not."""
-    ratios = {name: [] for name in fns if name != "reference"}
+    """Speed-up over the reference of each backend, from paired timings: for one backend after another, each
+    round times one reference call and then `calls` calls of the backend; the result is the median over rounds
+    of the reference's time over the backend's median. On a shared machine whose speed drifts by 1.5x over
+    seconds (this project's 2-core CI VM), timing the reference first and the backends later compares different
+    machine states; pairs do not. Backends go in the order given (numba last: its idle threads keep spinning
+    for a while after each call and slow whatever runs next)."""
 
     def once(fn) -> float:
         synchronize(device)
@@ -56,11 +57,16 @@ def _paired_speedups(fns: dict, inputs: dict, device: torch.device, rounds: int,
         synchronize(device)
         return time.perf_counter() - start
 
-    for _ in range(max(rounds, 1)):
-        reference_s = once(fns["reference"])
-        for name in ratios:
-            ratios[name].append(reference_s / statistics.median(once(fns[name]) for _ in range(calls)))
-    return {name: statistics.median(r) for name, r in ratios.items()}
+    speedups = {}
+    for name, fn in fns.items():
+        if name == "reference":
+            continue
+        ratios = []
+        for _ in range(max(rounds, 1)):
+            reference_s = once(fns["reference"])
+            ratios.append(reference_s / statistics.median(once(fn) for _ in range(calls)))
+        speedups[name] = statistics.median(ratios)
+    return speedups
 
 
 def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state: int, dtype=torch.float32,
