@@ -163,14 +163,22 @@ def test_ddp_with_two_cpu_processes(dataset, tmp_path):
     """torchrun, gloo: every rank takes half of the clips, replicas stay identical, only rank 0 writes."""
     script = tmp_path / "ddp_worker.py"
     script.write_text(DDP_WORKER)
-    out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                             str(script), str(dataset), str(out)], capture_output=True, text=True, env=env,
-                            timeout=300)
+    for attempt in range(2):
+        out = tmp_path / f"ddp{attempt}"
+        result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                                 str(script), str(dataset), str(out)], capture_output=True, text=True, env=env,
+                                timeout=300)
+        done = "rank 0 main=True steps=2" in result.stdout and "rank 1 main=False steps=2" in result.stdout
+        # Rarely (2 full CI-machine runs in ~8), a rank that had finished, checked and printed everything
+        # aborted while the process was tearing down ("terminate called without an active exception": a C++
+        # thread destroyed while joinable, in gloo's or a runtime's teardown, not in our code). Only that case is
+        # run again; NOTES.md records it.
+        if result.returncode == 0 or not (done and "terminate called without an active exception" in result.stderr):
+            break
     log = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 0, log
-    assert "rank 0 main=True steps=2" in result.stdout and "rank 1 main=False steps=2" in result.stdout, log
+    assert done, log
     resolved = json.loads((out / "config.json").read_text())["resolved"]
     assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 2 and resolved["steps_per_epoch"] == 8
     assert len(metrics(out)) == 1  # one writer
