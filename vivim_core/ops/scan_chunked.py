@@ -184,6 +184,8 @@ class _Workspace:
         ~10 % of a CPU forward)."""
         key = (t.data_ptr(), t.shape, t.stride(), dim)
         if key not in self.views:
+            if len(self.views) >= MAX_CACHED_VIEWS:  # calls of ever new shapes (a long-lived CPU workspace)
+                self.views.clear()
             self.views[key] = t.unbind(dim)
         return self.views[key]
 
@@ -199,6 +201,7 @@ class _Workspace:
 
 
 _cpu_workspaces = threading.local()
+MAX_CACHED_VIEWS = 256  # unbound tuples kept per workspace; one forward of a segment uses ~15
 
 
 def _workspace(device: torch.device) -> _Workspace:
