@@ -11,7 +11,7 @@ import itertools
 
 import torch
 
-from vivim_core.bench.common import print_table, time_call
+from vivim_core.bench.common import gpu_ms_per_call, print_table, time_call
 from vivim_core.bench.scan import measured_bandwidth_gbs, minimum_bytes, scan_inputs
 from vivim_core.ops import scan_triton, scan_triton_rows
 
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--threads", default="67584,135168,270336,540672", help="threads to aim for")
     parser.add_argument("--min-segment", default="64", help="shortest segments, in steps")
     parser.add_argument("--maxnreg", default="0", help="register caps to try (0: none)")
+    parser.add_argument("--prefetch", default="1", help="prefetch B and C a step ahead: 1, 0 or 1,0")
     args = parser.parse_args()
     b, d, length, n = (int(v) for v in args.shape.split(","))
     device = torch.device("cuda")
@@ -43,26 +44,30 @@ def main() -> None:
             scan_triton.TUNING["inference_kernel"] = "chunks"
             reference = run().float()
             t = time_call(run, device, repeats=30)
+            gpu = gpu_ms_per_call(run)
             rows.append({"dtype": str(dtype).split(".")[-1], "kernel": "chunks", "fwd_ms": t["median_ms"],
-                         "x_roofline": t["median_ms"] / floor})
+                         "x_roofline": t["median_ms"] / floor, "gpu_ms": gpu, "x_roofline_gpu": gpu / floor})
             scan_triton.TUNING["inference_kernel"] = "rows"
-            for warps, threads, min_segment, maxnreg in itertools.product(
+            for warps, threads, min_segment, maxnreg, prefetch in itertools.product(
                     map(int, args.warps.split(",")), map(int, args.threads.split(",")),
-                    map(int, args.min_segment.split(",")), map(int, args.maxnreg.split(","))):
+                    map(int, args.min_segment.split(",")), map(int, args.maxnreg.split(",")),
+                    map(int, args.prefetch.split(","))):
                 scan_triton_rows.ROWS_TUNING.update(num_warps=warps, threads=threads, min_segment=min_segment,
-                                                    maxnreg=maxnreg or None)
+                                                    maxnreg=maxnreg or None, prefetch_bc=bool(prefetch))
                 seg_len, segments = scan_triton_rows.plan_segments(b * d, length)
                 out = run().float()
                 error = float((out - reference).norm() / reference.norm())
                 t = time_call(run, device, repeats=30)
+                gpu = gpu_ms_per_call(run)
                 rows.append({"dtype": str(dtype).split(".")[-1], "kernel": "rows", "warps": warps, "maxnreg": maxnreg,
-                             "threads": threads, "segments": segments, "seg_len": seg_len,
-                             "fwd_ms": t["median_ms"], "x_roofline": t["median_ms"] / floor,
-                             "rel_diff_vs_chunks": error})
+                             "prefetch": prefetch, "threads": threads, "segments": segments, "seg_len": seg_len,
+                             "fwd_ms": t["median_ms"], "x_roofline": t["median_ms"] / floor, "gpu_ms": gpu,
+                             "x_roofline_gpu": gpu / floor, "rel_diff_vs_chunks": error})
     print(f"{torch.cuda.get_device_name()}, measured copy bandwidth {bandwidth:.0f} GB/s, shape b{b} d{d} L{length} "
           f"N{n}, {args.groups} group(s)")
-    print_table("triton inference scan", rows, ["dtype", "kernel", "warps", "maxnreg", "threads", "segments", "seg_len",
-                                                "fwd_ms", "x_roofline", "rel_diff_vs_chunks"])
+    print_table("triton inference scan", rows, ["dtype", "kernel", "warps", "maxnreg", "prefetch", "threads", "segments",
+                                                "seg_len", "fwd_ms", "x_roofline", "gpu_ms", "x_roofline_gpu",
+                                                "rel_diff_vs_chunks"])
 
 
 if __name__ == "__main__":

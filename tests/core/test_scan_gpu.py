@@ -125,10 +125,12 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
         ref = (selective_scan_reference if shape[2] < 5000 else selective_scan_chunked)(
             **{k: v.float() for k, v in x.items()}, delta_softplus=True)
         for threads in (1, scan_triton_rows.ROWS_TUNING["threads"]):
-            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
-            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-            assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), threads
+            for prefetch in (True, False):  # B and C loaded a step ahead, or at their step
+                monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
+                monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "prefetch_bc", prefetch)
+                out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+                assert out.dtype == dtype
+                assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (threads, prefetch)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

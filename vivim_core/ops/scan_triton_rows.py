@@ -43,7 +43,8 @@ from ._triton_common import recurrence_combine
 # (135k and 270k were equal at the model's shape; 2 warps and register caps were slower); segments of at
 # least min_segment steps, and at most max_segments of them (the combine kernel holds a row's segments in
 # registers).
-ROWS_TUNING = {"num_warps": 1, "threads": 132 * 1024, "min_segment": 64, "max_segments": 1024, "maxnreg": None}
+ROWS_TUNING = {"num_warps": 1, "threads": 132 * 1024, "min_segment": 64, "max_segments": 1024, "maxnreg": None,
+               "prefetch_bc": True}
 
 
 if os.environ.get("TRITON_INTERPRET") == "1":  # Triton's CPU interpreter runs no PTX
@@ -116,6 +117,7 @@ def _rows_scan_kernel(
     s_z_b, s_z_d, s_z_l, s_o_b, s_o_d, s_o_l,
     N_STATE: tl.constexpr, BLOCK_R: tl.constexpr, SOFTPLUS: tl.constexpr, HAS_D: tl.constexpr,
     HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, OUTPUT: tl.constexpr, WHOLE_GROUPS: tl.constexpr,
+    PREFETCH_BC: tl.constexpr = True,
 ):
     """One program: BLOCK_R rows (one per thread), one segment of `seg_len` steps (a multiple of 4).
     WHOLE_GROUPS: L is a multiple of 4, so no load needs a mask (masked loads cost a zeroing each).
@@ -163,11 +165,13 @@ def _rows_scan_kernel(
     u_next = tl.load(u_row + t * s_u_l, mask=t < stop, other=0.0)
     if OUTPUT and HAS_Z:
         z_next = tl.load(z_row + t * s_z_l, mask=t < stop, other=0.0)
-    # B and C likewise, one step ahead (N values each; these loads hit the cache, shared by all rows).
+    # B and C likewise, one step ahead (N values each; these loads hit the cache, shared by all rows), unless
+    # PREFETCH_BC is off: 2N fewer registers held across a step, the loads' latency exposed instead.
     last = length - 1  # steps past the end are read at the last step (in bounds), their values unused
-    B_next = _step_values(B_row, tl.minimum(start, last), s_B_l, N_STATE)
-    if OUTPUT:
-        C_next = _step_values(C_row, tl.minimum(start, last), s_C_l, N_STATE)
+    if PREFETCH_BC:
+        B_next = _step_values(B_row, tl.minimum(start, last), s_B_l, N_STATE)
+        if OUTPUT:
+            C_next = _step_values(C_row, tl.minimum(start, last), s_C_l, N_STATE)
     for t0 in range(start, stop, 4):
         t = t0 + steps
         valid = (t < length) | WHOLE_GROUPS
@@ -197,11 +201,16 @@ def _rows_scan_kernel(
             dt_sum += tl.sum(dt, 1)
         ys = ()
         for j in tl.static_range(4):
-            B_j = B_next
-            B_next = _step_values(B_row, tl.minimum(t0 + j + 1, last), s_B_l, N_STATE)
-            if OUTPUT:
-                C_j = C_next
-                C_next = _step_values(C_row, tl.minimum(t0 + j + 1, last), s_C_l, N_STATE)
+            if PREFETCH_BC:
+                B_j = B_next
+                B_next = _step_values(B_row, tl.minimum(t0 + j + 1, last), s_B_l, N_STATE)
+                if OUTPUT:
+                    C_j = C_next
+                    C_next = _step_values(C_row, tl.minimum(t0 + j + 1, last), s_C_l, N_STATE)
+            else:
+                B_j = _step_values(B_row, tl.minimum(t0 + j, last), s_B_l, N_STATE)
+                if OUTPUT:
+                    C_j = _step_values(C_row, tl.minimum(t0 + j, last), s_C_l, N_STATE)
             y = skip_cols[j]
             new_h = ()
             for n in tl.static_range(N_STATE):
@@ -283,7 +292,7 @@ def scan_by_rows(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D:
                          *A.stride(), *Bt.stride()[:3], *Ct.stride()[:3], *zz.stride(), *out.stride())
     flags = dict(N_STATE=n_state, BLOCK_R=block_r, SOFTPLUS=bool(delta_softplus), HAS_D=D is not None,
                  HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, WHOLE_GROUPS=length % 4 == 0,
-                 num_warps=num_warps)
+                 PREFETCH_BC=bool(ROWS_TUNING["prefetch_bc"]), num_warps=num_warps)
     if ROWS_TUNING["maxnreg"]:
         flags["maxnreg"] = ROWS_TUNING["maxnreg"]
     grid = (triton.cdiv(rows, block_r), segments)
