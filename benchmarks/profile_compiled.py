@@ -1,23 +1,65 @@
-"""Where a torch.compile'd vivim-b3 (bf16 weights, batch 8, T=5, 256x256) spends its time, on a CUDA GPU.
+"""Where a torch.compile'd vivim-b3 (bf16 weights, batch 8, T=5, 256x256) spends its time, on a CUDA GPU, beside
+its "basic" ablation (no Mamba).
 
-    python benchmarks/profile_compiled.py default reduce-overhead
+    python benchmarks/profile_compiled.py default reduce-overhead [--rows 40]
 
-Times each compile mode given; for "default", also prints the kernels of one forward by CUDA time.
+Times each compile mode given, for the model and for the ablation; for "default", also prints the kernels of one
+forward of each by CUDA time, and the CUDA time by kind of kernel (scan, DSF conv, matmul, ...), so that the
+difference between the two says what the Temporal Mamba blocks cost.
 """
-import sys, time
+import collections
+import sys
+
 import torch
 from torch.profiler import ProfilerActivity, profile
-from vivim_core.bench.model import prepare_model
-from vivim_core.bench.common import time_call
 
-dev = torch.device("cuda")
-for mode in sys.argv[1:]:
-    model, ctx, dtype = prepare_model("vivim-b3", dev, "bf16-weights", None, mode)
-    clip = torch.randn(8, 5, 3, 256, 256, device=dev, dtype=dtype)
-    with torch.inference_mode():
-        t = time_call(lambda: model(clip), dev, warmup=5, repeats=10)
-        print(f"== {mode}: {t['median_ms']:.2f} ms/batch, {40 / t['median_ms'] * 1000:.0f} frames/s", flush=True)
-        if mode == "default":
-            with profile(activities=[ProfilerActivity.CUDA]) as prof:
-                model(clip); torch.cuda.synchronize()
-            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=40, max_name_column_width=90))
+from vivim_core.bench.common import time_call
+from vivim_core.bench.model import prepare_model
+
+KINDS = [  # (kind, substrings of kernel names), first match wins
+    ("scan", ("scan",)),
+    ("DSF depthwise conv3d", ("dwconv3d",)),
+    ("matmul / conv (cuBLAS, cuDNN, cutlass)", ("gemm", "nvjet", "cutlass", "xmma", "sm90", "cudnn", "conv2d",
+                                                "convolve", "sdpa", "flash")),
+    ("layout conversions", ("nchwToNhwc", "nhwcToNchw", "tensorTransform")),
+    ("fused pointwise (Inductor)", ("triton_poi", "triton_per", "triton_red")),
+]
+
+
+def kind_of(name: str) -> str:
+    for kind, keys in KINDS:
+        if any(k in name for k in keys):
+            return kind
+    return "other"
+
+
+def main() -> None:
+    modes = [a for a in sys.argv[1:] if not a.startswith("--")]
+    rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 40
+    dev = torch.device("cuda")
+    for mode in modes:
+        for ablation in (None, "basic"):
+            label = "vivim-b3" + (" (basic)" if ablation else "")
+            model, _, dtype = prepare_model("vivim-b3", dev, "bf16-weights", ablation, mode)
+            clip = torch.randn(8, 5, 3, 256, 256, device=dev, dtype=dtype)
+            with torch.inference_mode():
+                t = time_call(lambda: model(clip), dev, warmup=5, repeats=10)
+                print(f"== {label}, {mode}: {t['median_ms']:.2f} ms/batch, {40 / t['median_ms'] * 1000:.0f} frames/s",
+                      flush=True)
+                if mode != "default":
+                    continue
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    model(clip)
+                    torch.cuda.synchronize()
+            by_kind = collections.Counter()
+            for event in prof.key_averages():
+                by_kind[kind_of(event.key)] += getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
+            total = sum(by_kind.values())
+            print(f"   CUDA time of one forward: {total / 1000:.2f} ms")
+            for kind, us in by_kind.most_common():
+                print(f"   {kind:42s} {us / 1000:7.2f} ms  {100 * us / total:5.1f} %")
+            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows, max_name_column_width=90))
+
+
+if __name__ == "__main__":
+    main()
