@@ -53,7 +53,8 @@ def main() -> None:
                     torch.cuda.synchronize()
             by_kind = collections.Counter()
             for event in prof.key_averages():
-                by_kind[kind_of(event.key)] += getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
+                us = getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
+                by_kind[kind_of(event.key)] += us
             total = sum(by_kind.values())
             print(f"   CUDA time of one forward: {total / 1000:.2f} ms")
             for kind, us in by_kind.most_common():
