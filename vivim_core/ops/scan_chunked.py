@@ -312,10 +312,11 @@ class _States:
         dts = ws.unbind(dt)
 
         ends = torch.mul(dus[0], Bs[0], out=ws.get("ends", slab))
-        for k in range(1, K):
-            if streamed:
+        if streamed:
+            for k in range(1, K):
                 ends.mul_(_decays(dts[k], A, a_steps[k % 2], clamp)).addcmul_(dus[k], Bs[k])
-            else:
+        else:
+            for k in range(1, K):
                 torch.addcmul(h_steps[k], a_steps[k], ends, out=ends)
 
         self.entering, self.carry_out = _across_chunks(ends, chunk_dt, A, carry, ws)
