@@ -12,7 +12,7 @@ import itertools
 import torch
 
 from vivim_core.bench.common import gpu_ms_per_call, print_table, time_call
-from vivim_core.bench.scan import measured_bandwidth_gbs, minimum_bytes, scan_inputs
+from vivim_core.bench.scan import measured_bandwidth_gbs, tuning_cases
 from vivim_core.ops import scan_triton, scan_triton_rows
 
 
@@ -30,12 +30,7 @@ def main() -> None:
     device = torch.device("cuda")
     bandwidth = measured_bandwidth_gbs(device)
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
-        x = scan_inputs(b, d, length, n, device, dtype)
-        if args.groups > 1:
-            x["B"] = x["B"][:, None].expand(b, args.groups, n, length).contiguous()
-            x["C"] = x["C"][:, None].expand(b, args.groups, n, length).contiguous()
-        floor = minimum_bytes(b, d, length, n, torch.finfo(dtype).bits // 8) / (bandwidth * 1e9) * 1000
+    for dtype, x, floor in tuning_cases(args.shape, device, bandwidth, args.groups):
 
         def run():
             return scan_triton.selective_scan_triton(**x, delta_softplus=True)

@@ -11,7 +11,7 @@ import itertools
 import torch
 
 from vivim_core.bench.common import print_table, time_call
-from vivim_core.bench.scan import measured_bandwidth_gbs, minimum_bytes, scan_inputs
+from vivim_core.bench.scan import measured_bandwidth_gbs, tuning_cases
 from vivim_core.ops import scan_triton
 
 
@@ -24,13 +24,10 @@ def main() -> None:
     parser.add_argument("--programs", default="1,2048,4096,8192",
                         help="target grid sizes (1 = never split the sequence)")
     args = parser.parse_args()
-    b, d, length, n = (int(v) for v in args.shape.split(","))
     device = torch.device("cuda")
     bandwidth = measured_bandwidth_gbs(device)
     rows = []
-    for dtype in (torch.float32, torch.bfloat16):
-        x = scan_inputs(b, d, length, n, device, dtype)
-        floor = minimum_bytes(b, d, length, n, torch.finfo(dtype).bits // 8) / (bandwidth * 1e9) * 1000
+    for dtype, x, floor in tuning_cases(args.shape, device, bandwidth):
         for block, warps, programs, stages in itertools.product(
                 map(int, args.block_l.split(",")), map(int, args.warps.split(",")),
                 map(int, args.programs.split(",")), map(int, args.stages.split(","))):

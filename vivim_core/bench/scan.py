@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import statistics
-import time
 
 import torch
 
 from ..ops import backend_status
 from ..ops.backends import SCAN_BACKENDS, runs_on, resolve
-from .common import gpu_ms_per_call, synchronize, time_call
+from .common import gpu_ms_per_call, time_call
 
 
 def scan_inputs(batch: int, dim: int, length: int, n_state: int, device: torch.device, dtype=torch.float32,
@@ -42,6 +41,23 @@ def measured_bandwidth_gbs(device: torch.device, mib: int = 1024) -> float:
     return 2 * src.numel() / (t["median_ms"] / 1000) / 1e9
 
 
+def roofline_ms(batch: int, dim: int, length: int, n_state: int, dtype: torch.dtype, bandwidth_gbs: float) -> float:
+    """Time to move the forward's fewest bytes (`minimum_bytes`) at the measured copy rate, in ms."""
+    return minimum_bytes(batch, dim, length, n_state, torch.finfo(dtype).bits // 8) / (bandwidth_gbs * 1e9) * 1000
+
+
+def tuning_cases(shape: str, device: torch.device, bandwidth_gbs: float, groups: int = 1):
+    """For the tune scripts: yields (dtype, inputs, roofline ms) at `shape` ("batch,dim,L,N") for float32 and
+    bfloat16; with groups > 1, B and C as (batch, groups, N, L)."""
+    b, d, length, n = (int(v) for v in shape.split(","))
+    for dtype in (torch.float32, torch.bfloat16):
+        x = scan_inputs(b, d, length, n, device, dtype)
+        if groups > 1:
+            x["B"] = x["B"][:, None].expand(b, groups, n, length).contiguous()
+            x["C"] = x["C"][:, None].expand(b, groups, n, length).contiguous()
+        yield dtype, x, roofline_ms(b, d, length, n, dtype, bandwidth_gbs)
+
+
 def _paired_speedups(fns: dict, inputs: dict, device: torch.device, rounds: int, calls: int = 3) -> dict:
     """Speed-up over the reference of each backend, from paired timings: for one backend after another, each
     round times one reference call and then `calls` calls of the backend; the result is the median over rounds
@@ -50,21 +66,14 @@ def _paired_speedups(fns: dict, inputs: dict, device: torch.device, rounds: int,
     machine states; pairs do not. Backends go in the order given (numba last: its idle threads keep spinning
     for a while after each call and slow whatever runs next)."""
 
-    def once(fn) -> float:
-        synchronize(device)
-        start = time.perf_counter()
-        fn(**inputs, delta_softplus=True)
-        synchronize(device)
-        return time.perf_counter() - start
+    def median_ms(fn, repeats: int) -> float:
+        return time_call(lambda: fn(**inputs, delta_softplus=True), device, warmup=0, repeats=repeats)["median_ms"]
 
     speedups = {}
     for name, fn in fns.items():
         if name == "reference":
             continue
-        ratios = []
-        for _ in range(max(rounds, 1)):
-            reference_s = once(fns["reference"])
-            ratios.append(reference_s / statistics.median(once(fn) for _ in range(calls)))
+        ratios = [median_ms(fns["reference"], 1) / median_ms(fn, calls) for _ in range(max(rounds, 1))]
         speedups[name] = statistics.median(ratios)
     return speedups
 
@@ -78,8 +87,7 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
     # backends timed after it on a small CPU (~1.5x on 2 cores).
     names = sorted(names, key=lambda n: (n != "reference", n == "numba"))
     inputs = scan_inputs(batch, dim, length, n_state, device, dtype)
-    elem = torch.finfo(dtype).bits // 8
-    floor_bytes = minimum_bytes(batch, dim, length, n_state, elem)
+    floor_bytes = minimum_bytes(batch, dim, length, n_state, torch.finfo(dtype).bits // 8)
     bandwidth = measured_bandwidth_gbs(device)
     rows, reference_ms, fns = [], None, {}
     for name in names:
@@ -94,7 +102,7 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
         row = {"backend": name, "shape": f"b{batch} d{dim} L{length} N{n_state}", "dtype": str(dtype).split(".")[-1],
                "fwd_ms": fwd["median_ms"], "fwd_GB/s": floor_bytes / (fwd["median_ms"] / 1000) / 1e9}
         if bandwidth == bandwidth:  # not NaN: a GPU
-            row["roofline_ms"] = floor_bytes / (bandwidth * 1e9) * 1000
+            row["roofline_ms"] = roofline_ms(batch, dim, length, n_state, dtype, bandwidth)
             row["x_roofline"] = fwd["median_ms"] / row["roofline_ms"]
             if name != "reference":  # back-to-back calls: the kernels' time without per-call host overhead
                 row["gpu_ms"] = gpu_ms_per_call(lambda: fn(**inputs, delta_softplus=True))
