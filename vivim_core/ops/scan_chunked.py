@@ -253,6 +253,21 @@ def _in_chunk_recurrence(x: Tensor, a: Tensor, reverse: bool, ws: _Workspace) ->
             xs[k].addcmul_(steps[k], xs[k - 1])
 
 
+def _local_end(xs: tuple[Tensor, ...], steps: tuple[Tensor, ...], out: Tensor, reverse: bool = False) -> Tensor:
+    """The recurrence from zero over every chunk's steps with only the running state kept, into `out`: each
+    chunk's local end state (x[k] += a[k] x[k-1], ending at the last step) or, reversed, its local value at the
+    first step (x[k] += a[k+1] x[k+1], ending at step 0). xs, steps: per-step slabs, as `_Workspace.unbind`."""
+    if reverse:
+        out.copy_(xs[-1])
+        for k in range(len(xs) - 2, -1, -1):
+            torch.addcmul(xs[k], steps[k + 1], out, out=out)
+    else:
+        out.copy_(xs[0])
+        for k in range(1, len(xs)):
+            torch.addcmul(xs[k], steps[k], out, out=out)
+    return out
+
+
 def _across_chunks(ends: Tensor, chunk_dt: Tensor, A: Tensor, carry: Tensor, ws: _Workspace) -> tuple[Tensor, Tensor]:
     """The true state entering every chunk of a segment, (nc, b, G, N, dg), and the state leaving it:
     entering[0] = carry, entering[c] = P_{c-1} entering[c-1] + ends[c-1], with P_c = exp(A * chunk_dt[c]) the
@@ -311,18 +326,18 @@ class _States:
         a_steps, h_steps = ws.unbind(self.a), ws.unbind(self.h)
         dts = ws.unbind(dt)
 
-        ends = torch.mul(dus[0], Bs[0], out=ws.get("ends", slab))
+        ends = ws.get("ends", slab)
         if streamed:
+            torch.mul(dus[0], Bs[0], out=ends)
             for k in range(1, K):
                 ends.mul_(_decays(dts[k], A, a_steps[k % 2], clamp)).addcmul_(dus[k], Bs[k])
         else:
-            for k in range(1, K):
-                torch.addcmul(h_steps[k], a_steps[k], ends, out=ends)
+            _local_end(h_steps, a_steps, ends)
 
         self.entering, self.carry_out = _across_chunks(ends, chunk_dt, A, carry, ws)
 
-        previous = self.entering
         if streamed:  # y_k = <C_k, h_k> as (1, N) @ (N, dg) over the slab's positions
+            previous = self.entering
             Cs, ys = ws.unbind(C.view(K, -1, 1, C.shape[-1])), ws.unbind(y.view(K, -1, 1, y.shape[-1]))
             h_matrices = ws.unbind(self.h.view(2, -1, *slab[-2:]))
             for k in range(K):
@@ -332,9 +347,8 @@ class _States:
                 torch.bmm(Cs[k], h_matrices[k % 2], out=ys[k])
                 previous = h_k
             return
-        for k in range(K):
-            h_steps[k].addcmul_(a_steps[k], previous)
-            previous = h_steps[k]
+        h_steps[0].addcmul_(a_steps[0], self.entering)
+        _in_chunk_recurrence(self.h, self.a, reverse=False, ws=ws)
         if C is not None:
             _contract(C[..., None, :], self.h, out=y)
 
@@ -452,11 +466,8 @@ class _ChunkedScan(torch.autograd.Function):
             # step from its right, F_{c-1} = a_first[c] (first[c] + after_first[c] F_c), right to left; then
             # the reverse recurrence again inside every chunk, from F_c, in place.
             lam = torch.mul(gy_b[s], C_b[s][..., None], out=ws.get("lam", a.shape))
-            lams, steps = ws.unbind(lam), ws.unbind(a)
-            firsts = ws.get("firsts", a.shape[1:])
-            firsts.copy_(lams[-1])
-            for k in range(len(lams) - 2, -1, -1):
-                torch.addcmul(lams[k], steps[k + 1], firsts, out=firsts)
+            lams = ws.unbind(lam)
+            firsts = _local_end(lams, ws.unbind(a), ws.get("firsts", a.shape[1:]), reverse=True)
             after_first = _decays(after_first_dt[s], A6[0], ws.get("after_first", a.shape[1:]))
             from_right = ws.get("from_right", a.shape[1:])  # (nc, b, G, N, dg)
             firsts, after_first, a_firsts = ws.unbind(firsts), ws.unbind(after_first), ws.unbind(a[0])
