@@ -127,14 +127,12 @@ class _Blocks:
         pad = self.padded_length - x.shape[-1]
         return F.pad(x, (0, pad)) if pad else x
 
-    def chunk_sums(self, x: Tensor, skip_first: bool = False) -> Tensor:
-        """(b, d, L) -> (S, nc, b, G, 1, dg): the sum of x over each chunk's steps (with skip_first, over the
-        steps after the chunk's first)."""
-        x = self._pad(x)
-        b, d, _ = x.shape
-        x = x.reshape(b, self.groups, d // self.groups, self.segments, self.chunks_per_segment, self.chunk)
-        sums = (x[..., 1:] if skip_first else x).sum(-1)
-        return sums.permute(3, 4, 0, 1, 2).unsqueeze(-2).contiguous()
+    @staticmethod
+    def chunk_sums(x_blocks: Tensor, skip_first: bool = False) -> Tensor:
+        """(S, K, nc, b, G, 1, dg) -> (S, nc, b, G, 1, dg): the sum of x over each chunk's steps (with
+        skip_first, over the steps after the chunk's first). A sum over an outer axis of the block layout: ~5x
+        faster on a CPU than summing the sequence layout's innermost axis and rearranging."""
+        return (x_blocks[:, 1:] if skip_first else x_blocks).sum(dim=1)
 
     def per_channel(self, x: Tensor, ws: _Workspace | None = None, name: str = "") -> Tensor:
         """(*lead, b, d, L) -> (S, *lead, K, nc, b, G, 1, dg), contiguous (in workspace buffer `name` if given)."""
@@ -152,13 +150,18 @@ class _Blocks:
         m = m.reshape(b, g, n, self.segments, self.chunks_per_segment, self.chunk)
         return _laid_out(m.permute(3, 5, 4, 0, 1, 2), ws, name)
 
-    def to_sequence(self, y: Tensor, ws: _Workspace | None = None) -> Tensor:
-        """(S, K, nc, b, G, dg) -> (b, d, L): a tensor of its own, or with ws in scratch buffer "y_seq"."""
+    def to_sequence(self, y: Tensor, ws: _Workspace | None = None, u: Tensor | None = None,
+                    D: Tensor | None = None) -> Tensor:
+        """(S, K, nc, b, G, dg) -> (b, d, L): a tensor of its own, or with ws in scratch buffer "y_seq". Given
+        u (b, d, L) and D (d,), returns y + D u, added while rearranging (one pass instead of two)."""
         b, g, dg = y.shape[3:]
-        y = y.permute(3, 4, 5, 0, 2, 1)
-        if ws is not None:
-            y = ws.get("y_seq", y.shape).copy_(y)
-        return y.reshape(b, g * dg, self.padded_length)[..., : self.length]
+        y = y.permute(3, 4, 5, 0, 2, 1)  # (b, G, dg, S, nc, K): the sequence's order
+        out = ws.get("y_seq", y.shape) if ws is not None else torch.empty(y.shape, dtype=y.dtype, device=y.device)
+        if D is None:
+            out.copy_(y)
+        else:
+            torch.addcmul(y, self._pad(u).view(y.shape), D.float().view(1, g, dg, 1, 1, 1), out=out)
+        return out.view(b, g * dg, self.padded_length)[..., : self.length]
 
     def group_to_sequence(self, g: Tensor) -> Tensor:
         """(S, K, nc, b, G, N) -> (b, G, N, L)."""
@@ -214,14 +217,15 @@ def _workspace(device: torch.device) -> _Workspace:
     return ws
 
 
-def _steps_may_underflow(dt: Tensor, A: Tensor) -> bool:
+def _steps_may_underflow(dt: Tensor, A: Tensor, nonnegative: bool = False) -> bool:
     """Whether some step's exponent dt * A may fall below MIN_EXPONENT, so that the per-step decays need the
-    clamp (a pass over the state). A bound from two maxima; always True on a GPU, where the clamp is cheap and
-    asking would wait for the device. (The decays over whole chunks are always clamped: they are small.)"""
+    clamp (a pass over the state). A bound from the largest |dt| and |A| (nonnegative: dt >= 0, as after
+    softplus, so one reduction instead of two); always True on a GPU, where the clamp is cheap and asking would
+    wait for the device. (The decays over whole chunks are always clamped: they are small.)"""
     if dt.is_cuda:
         return True
-    low, high = torch.aminmax(dt)
-    return max(float(high), -float(low)) * float(A.abs().amax()) > -MIN_EXPONENT
+    largest = float(dt.amax()) if nonnegative else max(float(dt.amax()), -float(dt.amin()))
+    return largest * float(A.abs().amax()) > -MIN_EXPONENT
 
 
 def _decays(exponents: Tensor, A: Tensor, out: Tensor, clamp: bool = True) -> Tensor:
@@ -404,9 +408,10 @@ class _ChunkedScan(torch.autograd.Function):
         Bg, Cg, groups, _, dt, uf, du, A6 = _ChunkedScan._prepare(u, delta, A, B, C, delta_bias, delta_softplus, ws)
         chunk, seg_len = plan_chunks(length, batch * dim * n_state, u.is_cuda)
         blocks = _Blocks(length, chunk, seg_len, groups)
-        dt_b, chunk_dt = blocks.per_channel(dt, ws, "dt"), blocks.chunk_sums(dt)
+        dt_b = blocks.per_channel(dt, ws, "dt")
+        chunk_dt = blocks.chunk_sums(dt_b)
         du_b, B_b, C_b = blocks.per_channel(du, ws, "du"), blocks.per_group(Bg, ws, "B"), blocks.per_group(Cg, ws, "C")
-        clamp = _steps_may_underflow(dt, A6)
+        clamp = _steps_may_underflow(dt_b, A6, nonnegative=delta_softplus)
 
         y_b = ws.get("y", du_b.shape)  # (S, K, nc, b, G, 1, dg)
         carry = torch.zeros(batch, groups, n_state, dim // groups, dtype=torch.float32, device=u.device)
@@ -416,9 +421,7 @@ class _ChunkedScan(torch.autograd.Function):
             carry = _States(dt_b[s], chunk_dt[s], A6, du_b[s], B_b[s], carry, ws, clamp, C=C_b[s], y=y_b[s]).carry_out
         # y is saved for the backward or returned as it is: then a tensor of its own, else scratch.
         own_y = z is None or any(ctx.needs_input_grad)
-        y = blocks.to_sequence(y_b[..., 0, :], None if own_y else ws)
-        if D is not None:
-            y.addcmul_(uf, D.float()[:, None])
+        y = blocks.to_sequence(y_b[..., 0, :], None if own_y else ws, uf, D)  # y + D u
         out = torch.mul(y, torch.ops.aten.silu.out(z.float(), out=ws.get("gate", z.shape))) if z is not None else y
 
         ctx.delta_softplus = delta_softplus
@@ -446,11 +449,12 @@ class _ChunkedScan(torch.autograd.Function):
             g_y = g_out
 
         blocks = _Blocks(length, chunk, seg_len, groups)
-        dt_b, chunk_dt = blocks.per_channel(dt, ws, "dt"), blocks.chunk_sums(dt)
-        after_first_dt = blocks.chunk_sums(dt, skip_first=True)  # decay from a chunk's first step to its end
+        dt_b = blocks.per_channel(dt, ws, "dt")
+        chunk_dt = blocks.chunk_sums(dt_b)
+        after_first_dt = blocks.chunk_sums(dt_b, skip_first=True)  # decay from a chunk's first step to its end
         du_b, B_b, C_b, gy_b = (blocks.per_channel(du, ws, "du"), blocks.per_group(Bg, ws, "B"),
                                 blocks.per_group(Cg, ws, "C"), blocks.per_channel(g_y, ws, "g_y"))
-        clamp = _steps_may_underflow(dt, A6)
+        clamp = _steps_may_underflow(dt_b, A6, nonnegative=ctx.delta_softplus)
         g_dt_b = ws.get("g_dt", du_b.shape)  # (S, K, nc, b, G, 1, dg)
         g_du_b = ws.get("g_du", du_b.shape)
         g_B_b = ws.get("g_B", B_b.shape)  # (S, K, nc, b, G, N)
