@@ -1,7 +1,7 @@
 """Where a torch.compile'd vivim-b3 (bf16 weights, batch 8, T=5, 256x256) spends its time, on a CUDA GPU, beside
 its "basic" ablation (no Mamba).
 
-    python benchmarks/profile_compiled.py default reduce-overhead [--rows 40]
+    python benchmarks/profile_compiled.py default reduce-overhead [--rows 40] [--layouts tokens,channels]
 
 Times each compile mode given, for the model and for the ablation; for "default", also prints the kernels of one
 forward of each by CUDA time, and the CUDA time by kind of kernel (scan, DSF conv, matmul, ...), so that the
@@ -15,6 +15,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from vivim_core.bench.common import time_call
 from vivim_core.bench.model import prepare_model
+from vivim_core.model.temporal_mamba import SpatioTemporalMamba
 
 KINDS = [  # (kind, substrings of kernel names), first match wins
     ("scan", ("scan",)),
@@ -34,12 +35,17 @@ def kind_of(name: str) -> str:
 
 
 def main() -> None:
-    modes = [a for a in sys.argv[1:] if not a.startswith("--")]
+    args = sys.argv[1:]
+    flag_values = {i + 1 for i, a in enumerate(args) if a.startswith("--")}
+    modes = [a for i, a in enumerate(args) if not a.startswith("--") and i not in flag_values]
     rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 40
     dev = torch.device("cuda")
+    layouts = sys.argv[sys.argv.index("--layouts") + 1].split(",") if "--layouts" in sys.argv else ["auto"]
+    runs = [(layout, None) for layout in layouts] + [("auto", "basic")]
     for mode in modes:
-        for ablation in (None, "basic"):
-            label = "vivim-b3" + (" (basic)" if ablation else "")
+        for layout, ablation in runs:
+            SpatioTemporalMamba.layout = layout  # the Temporal Mamba blocks' layout (see temporal_mamba.py)
+            label = "vivim-b3" + (" (basic)" if ablation else f" ({layout} layout)")
             model, _, dtype = prepare_model("vivim-b3", dev, "bf16-weights", ablation, mode)
             clip = torch.randn(8, 5, 3, 256, 256, device=dev, dtype=dtype)
             with torch.inference_mode():

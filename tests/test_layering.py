@@ -42,7 +42,7 @@ def test_importing_every_core_module_loads_no_qt():
     code = (
         "import importlib, pkgutil, sys, vivim_core\n"
         "for m in pkgutil.walk_packages(vivim_core.__path__, 'vivim_core.'):\n"
-        "    if not m.name.endswith(('scan_triton',)):\n"
+        "    if not m.name.endswith('__main__') and 'triton' not in m.name:  # __main__ runs the CLI; Triton is optional\n"
         "        importlib.import_module(m.name)\n"
         f"bad = [m for m in sys.modules if m.split('.')[0] in {QT!r}]\n"
         "assert not bad, bad\n"

@@ -196,3 +196,15 @@ def test_causal_conv_shift_form_matches_conv1d(activation):
     assert torch.allclose(causal_conv1d_shifts(x, weight, bias, activation), expected, atol=1e-6)
     assert torch.allclose(causal_conv1d_shifts(x, weight, None, activation),
                           causal_conv1d_torch(x, weight, None, activation), atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", [None, "silu"])
+def test_token_major_causal_conv_matches_conv1d(activation):
+    """The token-major form ((batch, L, dim) in and out) is the same function."""
+    from vivim_core.ops.causal_conv import causal_conv1d_tokens
+
+    g = torch.Generator().manual_seed(4)
+    x, weight, bias = torch.randn(2, 37, 6, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, generator=g)
+    expected = causal_conv1d_torch(x.transpose(1, 2), weight, bias, activation).transpose(1, 2)
+    out = causal_conv1d_tokens(x, weight, bias, activation)
+    assert out.shape == x.shape and torch.allclose(out, expected, atol=1e-6)

@@ -49,14 +49,41 @@ def explicit_st_mamba(module: SpatioTemporalMamba, hidden: torch.Tensor, clip_sh
 
 @pytest.mark.parametrize("clip_shape", [(1, 2, 3), (3, 2, 2), (5, 4, 4), (7, 1, 3)])
 @pytest.mark.parametrize("branches", [SCAN_BRANCHES, ("forward",), ("forward", "backward"), ("spatial",)])
-def test_st_mamba_equals_explicit_per_branch_computation(clip_shape, branches):
+@pytest.mark.parametrize("layout", ["channels", "tokens"])
+def test_st_mamba_equals_explicit_per_branch_computation(clip_shape, branches, layout):
     module = SpatioTemporalMamba(d_model=12, d_state=4, branches=branches)
+    module.layout = layout  # channel-major (B, D, L) or token-major (B, L, D) all the way to the scan
     hidden = torch.randn(2, math.prod(clip_shape), 12)
     expected = explicit_st_mamba(module, hidden, clip_shape)
     for backend in ("reference", "chunked"):
         with use_backends(scan=backend):
             out = module(hidden, clip_shape)
         assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5), backend
+
+
+@pytest.mark.parametrize("d_model", [12, 64])  # dt_rank 1 and 4: the projection's zero padding differs
+def test_token_projection_holds_every_branch_x_proj(d_model):
+    module = SpatioTemporalMamba(d_model=d_model, d_state=4)
+    x = torch.randn(5, 3 * module.d_inner)
+    W = module._token_projection()
+    k, n, r = 3, module.d_state, module.dt_rank
+    assert W.shape[1] % 8 == 0 and W.shape[1] >= k * (r + 2 * n)
+    out = x @ W
+    for i, suffix in enumerate(("", "_b", "_s")):
+        own = x[:, i * module.d_inner : (i + 1) * module.d_inner] @ getattr(module, "x_proj" + suffix).weight.T
+        dt, B, C = own.split([r, n, n], dim=-1)
+        assert torch.allclose(out[:, i * n : (i + 1) * n], B, atol=1e-5)
+        assert torch.allclose(out[:, k * n + i * n : k * n + (i + 1) * n], C, atol=1e-5)
+        assert torch.allclose(out[:, 2 * k * n + i * r : 2 * k * n + (i + 1) * r], dt, atol=1e-5)
+    assert not out[:, k * (r + 2 * n) :].any()  # padding columns are zero
+
+
+def test_token_layout_is_chosen_for_inference_on_cuda_only():
+    module = SpatioTemporalMamba(d_model=12, d_state=4)
+    hidden = torch.randn(1, 6, 12)
+    assert not module.uses_token_layout(hidden)  # CPU
+    with torch.no_grad():
+        assert not module.uses_token_layout(hidden)
 
 
 @pytest.mark.parametrize("branch", SCAN_BRANCHES)

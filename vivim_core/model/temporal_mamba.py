@@ -11,7 +11,13 @@ dt_proj, A_log and D (Mamba v1 parameterisation) and reads the sequence in its o
     spatial   (H, W, T) order: each pixel's T frames are consecutive (any T >= 1)
 
 Each branch output is gated by SiLU(z) (inside the scan), the branches are averaged, then one output
-projection. Parameter names are those of `mamba_ssm.Mamba` (forward branch: conv1d, x_proj, dt_proj, A_log,
+projection.
+
+Two memory layouts, the same function: channel-major (B, D, L), Mamba's, used for training and on the CPU; and
+token-major (B, L, D), used for inference on CUDA with the Triton scan (`SpatioTemporalMamba.layout`). There
+the row scan kernel's neighbouring threads read neighbouring channels (coalesced): 1.7-1.8x less GPU time at
+vivim-b3's stage-1 shape on an H200 (benchmarks/row_kernel_layouts.py), and the input projection's output
+needs no transposes. Parameter names are those of `mamba_ssm.Mamba` (forward branch: conv1d, x_proj, dt_proj, A_log,
 D) with suffixes _b and _s for the other branches, as in the reference code, so weights move both ways.
 """
 
@@ -24,7 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import SCAN_BRANCHES
-from ..ops import causal_conv1d, selective_scan
+from ..ops import causal_conv1d, chosen_backend, selective_scan
+from ..ops.causal_conv import causal_conv1d_tokens
 from ..ops.dwconv3d import depthwise_conv3d_gelu
 from .layers import DropPath
 
@@ -53,8 +60,34 @@ def from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int]) ->
     return y.reshape(b, d, h * w, t).transpose(2, 3).reshape(b, d, -1)
 
 
+def tokens_in_scan_order(x: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
+    """`to_scan_order` for token-major tensors: (B, L, C) in (T, H, W) order -> (B, L, C) in scan order."""
+    if branch == "forward":
+        return x
+    if branch == "backward":
+        return x.flip(1)
+    b, _, c = x.shape
+    t, h, w = clip_shape
+    return x.reshape(b, t, h * w, c).transpose(1, 2).reshape(b, -1, c)
+
+
+def tokens_from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
+    """Inverse of `tokens_in_scan_order`."""
+    if branch == "forward":
+        return y
+    if branch == "backward":
+        return y.flip(1)
+    b, _, c = y.shape
+    t, h, w = clip_shape
+    return y.reshape(b, h * w, t, c).transpose(1, 2).reshape(b, -1, c)
+
+
 class SpatioTemporalMamba(nn.Module):
     """ST-Mamba mixer. forward(x (B, L, C), clip_shape (T, H, W)) -> (B, L, C), L = T*H*W."""
+
+    # "auto": token-major for inference on CUDA when the Triton scan serves it, else channel-major;
+    # "tokens" or "channels" forces one (tests and A/B benchmarks set it on an instance).
+    layout = "auto"
 
     def __init__(
         self,
@@ -140,10 +173,56 @@ class SpatioTemporalMamba(nn.Module):
             delta_bias=self._stacked("dt_proj", "bias").float(), delta_softplus=True,
         )
 
+    def uses_token_layout(self, hidden: Tensor) -> bool:
+        """Whether this call runs token-major (see `layout`)."""
+        if self.layout != "auto":
+            return self.layout == "tokens"
+        return hidden.is_cuda and not torch.is_grad_enabled() and chosen_backend("scan", True) == "triton"
+
+    def _token_projection(self) -> Tensor:
+        """Every branch's x_proj as one (k*d_inner, P) matrix for token-major x: columns [B of each branch | C
+        of each | dt of each | zeros], block-diagonal per branch; P is padded to a multiple of 8 so that each
+        token's row, and each branch's B and C in it, start 16-byte aligned (the row kernel's vector loads)."""
+        n, r = self.d_state, self.dt_rank
+        weights = [getattr(self, "x_proj" + BRANCH_SUFFIX[b]).weight for b in self.branches]  # (r + 2N, d)
+        parts = [torch.block_diag(*[w[rows].T for w in weights]) for rows in (slice(r, r + n), slice(r + n, None),
+                                                                             slice(0, r))]
+        pad = -sum(p.shape[1] for p in parts) % 8
+        if pad:
+            parts.append(weights[0].new_zeros(parts[0].shape[0], pad))
+        return torch.cat(parts, dim=1)
+
+    def scan_branches_tokens(self, x: Tensor, z: Tensor) -> Tensor:
+        """`scan_branches` on token-major tensors: x, z (B, L, k*d_inner), branch i in channels
+        [i*d_inner, (i+1)*d_inner), already in scan orders -> (B, L, k*d_inner)."""
+        k, n, r = len(self.branches), self.d_state, self.dt_rank
+        conv_bias = self._stacked("conv1d", "bias") if self.conv1d_bias else None
+        x = causal_conv1d_tokens(x, self._stacked("conv1d", "weight").squeeze(1), conv_bias, activation="silu")
+        x_dbl = torch.matmul(x, self._token_projection())  # (B, L, P)
+        dt_weights = [getattr(self, "dt_proj" + BRANCH_SUFFIX[b]).weight.T for b in self.branches]  # (r, d)
+        dt = torch.matmul(x_dbl[..., 2 * k * n : 2 * k * n + k * r], torch.block_diag(*dt_weights))
+        B = x_dbl[..., : k * n].unflatten(-1, (k, n)).permute(0, 2, 3, 1)  # (B, k, N, L) views
+        C = x_dbl[..., k * n : 2 * k * n].unflatten(-1, (k, n)).permute(0, 2, 3, 1)
+        A = -torch.exp(self._stacked("A_log").float())
+        y = selective_scan(
+            x.transpose(1, 2), dt.transpose(1, 2), A, B, C, self._stacked("D").float(), z=z.transpose(1, 2),
+            delta_bias=self._stacked("dt_proj", "bias").float(), delta_softplus=True,
+        )
+        return y.transpose(1, 2)
+
     def forward(self, hidden: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
         batch, length, _ = hidden.shape
         if length != math.prod(clip_shape):
             raise ValueError(f"ST-Mamba got {length} tokens for a clip of shape (T, H, W) = {clip_shape}")
+        if self.uses_token_layout(hidden):
+            x, z = self.in_proj(hidden).chunk(2, dim=-1)  # (B, L, d_inner) each
+            xs = torch.cat([tokens_in_scan_order(x, b, clip_shape) for b in self.branches], dim=-1)
+            zs = torch.cat([tokens_in_scan_order(z, b, clip_shape) for b in self.branches], dim=-1)
+            ys = self.scan_branches_tokens(xs, zs).split(self.d_inner, dim=-1)
+            total = tokens_from_scan_order(ys[0], self.branches[0], clip_shape)
+            for y, branch in zip(ys[1:], self.branches[1:]):
+                total = total + tokens_from_scan_order(y, branch, clip_shape)
+            return self.out_proj(total / len(self.branches))
         xz = self.in_proj(hidden).transpose(1, 2)  # (B, 2*d_inner, L)
         x, z = xz.chunk(2, dim=1)
         xs = torch.cat([to_scan_order(x, b, clip_shape) for b in self.branches], dim=1)

@@ -17,6 +17,7 @@ from .backends import (
     BackendUnavailableError,
     backend_status,
     chosen_backend,
+    load_backends,
     resolve,
     use_backends,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "use_backends",
     "backend_status",
     "chosen_backend",
+    "load_backends",
     "BackendUnavailableError",
     "SCAN_BACKENDS",
     "CONV_BACKENDS",

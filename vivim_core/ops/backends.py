@@ -125,6 +125,23 @@ def _probe(kind: str, name: str) -> tuple[Callable | None, str]:
     return _PROBED[key]
 
 
+def load_backends(on_cuda: bool) -> None:
+    """Probe every backend that can run here, and import the lazily loaded GPU kernels, now rather than at the
+    first call. torch.compile traces those first calls: a probe or an import inside the trace broke the compiled
+    vivim-b3 into a graph per block and guarded each on the caches (recompiled later; ~3 ms more host time per
+    forward on an H200). Call it before compiling a model."""
+    for kind, table in (("scan", SCAN_BACKENDS), ("conv", CONV_BACKENDS)):
+        for name, backend in table.items():
+            if runs_on(backend, on_cuda):
+                _probe(kind, name)
+    if on_cuda:
+        from .causal_conv import _triton_tokens_kernel
+        from .dwconv3d import _triton_kernel
+
+        _triton_kernel()
+        _triton_tokens_kernel()
+
+
 def _cuda_available() -> bool:
     import torch
 

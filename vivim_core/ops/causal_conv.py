@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._optional import optional_kernel
+
 ACTIVATIONS = (None, "silu", "swish")
 
 
@@ -51,3 +53,30 @@ def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     if bias is not None:
         out = out + bias.float()[:, None]
     return (F.silu(out) if activation in ("silu", "swish") else out).to(x.dtype)
+
+
+def causal_conv1d_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
+                         activation: str | None = None) -> Tensor:
+    """The same convolution on token-major input: x (batch, L, dim) -> (batch, L, dim), token-major.
+
+    Eager on CUDA: a Triton kernel reading and writing along channels (`causal_conv_triton`), one pass.
+    Otherwise (CPU, under torch.compile where Inductor fuses pointwise ops with the copies around them, or no
+    Triton) a sum of shifted, scaled copies along L, in float32.
+    """
+    check_conv_args(x.transpose(1, 2), weight, bias, activation)
+    silu = activation in ("silu", "swish")
+    if x.is_cuda and not torch.compiler.is_compiling() and _triton_tokens_kernel() is not None:
+        return _triton_tokens_kernel()(x, weight, bias, silu)
+    width, length = weight.shape[1], x.shape[1]
+    padded = F.pad(x, (0, 0, width - 1, 0)).float()
+    taps = weight.float()
+    out = padded[:, :length] * taps[:, 0]
+    for k in range(1, width):
+        out = out + padded[:, k : k + length] * taps[:, k]
+    if bias is not None:
+        out = out + bias.float()
+    return (F.silu(out) if silu else out).to(x.dtype)
+
+
+def _triton_tokens_kernel():
+    return optional_kernel("causal_conv_triton", "causal_conv1d_tokens_triton")

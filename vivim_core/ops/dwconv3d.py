@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import needs_grad
+from ._optional import optional_kernel
 
 
 def depthwise_conv3d_gelu_torch(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -45,14 +46,5 @@ def depthwise_conv3d_gelu(x: Tensor, weight: Tensor, bias: Tensor | None) -> Ten
     return depthwise_conv3d_gelu_torch(x, weight, bias)
 
 
-_TRITON = []
-
-
 def _triton_kernel():
-    if not _TRITON:
-        try:
-            from .dwconv3d_triton import depthwise_conv3d_gelu_triton
-        except Exception:  # no Triton on this CUDA install: the PyTorch path still works
-            depthwise_conv3d_gelu_triton = None
-        _TRITON.append(depthwise_conv3d_gelu_triton)
-    return _TRITON[0]
+    return optional_kernel("dwconv3d_triton", "depthwise_conv3d_gelu_triton")

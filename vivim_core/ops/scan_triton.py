@@ -286,7 +286,9 @@ TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num
           # "auto": rows for 16-bit inputs, chunks for float32. Measured on an H200 (h200_triton_row_kernel.log):
           # with bf16 inputs the row kernel is 0-10 % faster (vivim-b3 compiled: 1,907 against 1,838 frames/s);
           # with float32 its kernels take less GPU time but its extra launches and the B/C transposes make it
-          # no faster end to end.
+          # no faster end to end. Token-major inputs (the model's layout for inference, stride 1 along channels)
+          # go to the row kernel in any dtype: it reads them coalesced (at vivim-b3's stage-1 shape on an H200,
+          # float32: 1.17 ms against 1.94 for channel-major rows; benchmarks/row_kernel_layouts.py).
           "inference_kernel": "auto"}
 
 
@@ -294,7 +296,8 @@ def _row_kernel_for(u: Tensor, n_state: int, B: Tensor, C: Tensor) -> bool:
     """Whether an inference (no-gradient) scan goes to the row kernel, per TUNING['inference_kernel']."""
     choice = TUNING["inference_kernel"]
     if choice == "auto":
-        choice = "rows" if u.element_size() == 2 else "chunks"
+        token_major = u.stride(1) == 1 and u.shape[1] > 1
+        choice = "rows" if u.element_size() == 2 or token_major else "chunks"
     return choice == "rows" and scan_triton_rows.supports(n_state, B, C)
 
 
