@@ -1,6 +1,8 @@
 """A/B of the Temporal Mamba blocks' two inference layouts inside a whole model (GPU): channel-major (B, D, L)
 and token-major (B, L, D) (`SpatioTemporalMamba.layout`), timed alternately in one process, with the "basic"
-ablation (no Mamba) in the same run for the vivim/basic ratio. Prints frames/s per layout.
+ablation (no Mamba) in the same run for the vivim/basic ratio; token-major also with the SiLU(z) gate once after
+the branch sum (`gate_after_branches` True) instead of inside each branch's scan (the default on CUDA).
+Prints frames/s per setting.
 
     python benchmarks/ab_token_layout.py [--compile reduce-overhead] [--batch 8] [--rounds 2]
 """
@@ -30,12 +32,13 @@ def main() -> None:
           flush=True)
     for round_ in range(args.rounds):
         results = {}
-        for layout in ("channels", "tokens", "basic"):
-            SpatioTemporalMamba.layout = "auto" if layout == "basic" else layout
+        for layout in ("channels", "tokens", "tokens_gate_after_sum", "basic"):
+            SpatioTemporalMamba.layout = "auto" if layout == "basic" else layout.split("_")[0]
+            SpatioTemporalMamba.gate_after_branches = True if layout == "tokens_gate_after_sum" else None
             row = bench_model(args.variant, device, args.mode, batch=args.batch, compile=args.compile, repeats=20,
                               ablation="basic" if layout == "basic" else None)
             results[layout] = row["frames_per_s"]
-            print(f"  round {round_}  {layout:9s} {row['ms_per_batch']:.2f} ms/batch  {row['frames_per_s']:.0f} "
+            print(f"  round {round_}  {layout:20s} {row['ms_per_batch']:.2f} ms/batch  {row['frames_per_s']:.0f} "
                   f"frames/s", flush=True)
             torch.cuda.empty_cache()
         summary = {"round": round_, "compile": args.compile, **results,
@@ -47,6 +50,7 @@ def main() -> None:
             with open(args.out, "a") as f:
                 f.write(json.dumps(summary) + "\n")
     SpatioTemporalMamba.layout = "auto"
+    SpatioTemporalMamba.gate_after_branches = None
 
 
 if __name__ == "__main__":

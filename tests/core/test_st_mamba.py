@@ -50,9 +50,11 @@ def explicit_st_mamba(module: SpatioTemporalMamba, hidden: torch.Tensor, clip_sh
 @pytest.mark.parametrize("clip_shape", [(1, 2, 3), (3, 2, 2), (5, 4, 4), (7, 1, 3)])
 @pytest.mark.parametrize("branches", [SCAN_BRANCHES, ("forward",), ("forward", "backward"), ("spatial",)])
 @pytest.mark.parametrize("layout", ["channels", "tokens"])
-def test_st_mamba_equals_explicit_per_branch_computation(clip_shape, branches, layout):
+@pytest.mark.parametrize("gate_after_branches", [True, False])
+def test_st_mamba_equals_explicit_per_branch_computation(clip_shape, branches, layout, gate_after_branches):
     module = SpatioTemporalMamba(d_model=12, d_state=4, branches=branches)
     module.layout = layout  # channel-major (B, D, L) or token-major (B, L, D) all the way to the scan
+    module.gate_after_branches = gate_after_branches  # silu(z) once after the branch sum, or inside each scan
     hidden = torch.randn(2, math.prod(clip_shape), 12)
     expected = explicit_st_mamba(module, hidden, clip_shape)
     for backend in ("reference", "chunked"):
