@@ -193,8 +193,8 @@ class SpatioTemporalMamba(nn.Module):
         token's row, and each branch's B and C in it, start 16-byte aligned (the row kernel's vector loads)."""
         n, r = self.d_state, self.dt_rank
         weights = [getattr(self, "x_proj" + BRANCH_SUFFIX[b]).weight for b in self.branches]  # (r + 2N, d)
-        parts = [torch.block_diag(*[w[rows].T for w in weights]) for rows in (slice(r, r + n), slice(r + n, None),
-                                                                             slice(0, r))]
+        columns = (slice(r, r + n), slice(r + n, None), slice(0, r))  # B, C, dt rows of each x_proj weight
+        parts = [torch.block_diag(*[w[rows].T for w in weights]) for rows in columns]
         pad = -sum(p.shape[1] for p in parts) % 8
         if pad:
             parts.append(weights[0].new_zeros(parts[0].shape[0], pad))
@@ -202,7 +202,8 @@ class SpatioTemporalMamba(nn.Module):
 
     def scan_branches_tokens(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         """`scan_branches` on token-major tensors: x, z (B, L, k*d_inner), branch i in channels
-        [i*d_inner, (i+1)*d_inner), already in scan orders -> (B, L, k*d_inner)."""
+        [i*d_inner, (i+1)*d_inner), already in scan orders -> (B, L, k*d_inner), gated by silu(z) when z is
+        given. The tensors reach the scan as (B, k*d_inner, L) views of token-major memory."""
         k, n, r = len(self.branches), self.d_state, self.dt_rank
         conv_bias = self._stacked("conv1d", "bias") if self.conv1d_bias else None
         x = causal_conv1d_tokens(x, self._stacked("conv1d", "weight").squeeze(1), conv_bias, activation="silu")
@@ -232,8 +233,7 @@ class SpatioTemporalMamba(nn.Module):
             to_order, from_order, axis, scan = to_scan_order, from_scan_order, 1, self.scan_branches
         gate_after = not hidden.is_cuda if self.gate_after_branches is None else self.gate_after_branches
         xs = torch.cat([to_order(x, b, clip_shape) for b in self.branches], dim=axis)
-        zs = None if gate_after else torch.cat([to_order(z, b, clip_shape) for b in self.branches],
-                                                             dim=axis)
+        zs = None if gate_after else torch.cat([to_order(z, b, clip_shape) for b in self.branches], dim=axis)
         ys = scan(xs, zs).split(self.d_inner, dim=axis)
         total = from_order(ys[0], self.branches[0], clip_shape)
         for y, branch in zip(ys[1:], self.branches[1:]):
