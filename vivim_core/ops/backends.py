@@ -128,8 +128,8 @@ def _probe(kind: str, name: str) -> tuple[Callable | None, str]:
 def load_backends(on_cuda: bool) -> None:
     """Probe every backend that can run here, and import the lazily loaded GPU kernels, now rather than at the
     first call. torch.compile traces those first calls: a probe or an import inside the trace broke the compiled
-    vivim-b3 into a graph per block and guarded each on the caches (recompiled later; ~3 ms more host time per
-    forward on an H200). Call it before compiling a model."""
+    vivim-b3 into a graph per block, guarded each on the caches and recompiled 15 times (H200,
+    benchmarks/results/h200_compiled_host_overhead_*). Call it before compiling a model."""
     for kind, table in (("scan", SCAN_BACKENDS), ("conv", CONV_BACKENDS)):
         for name, backend in table.items():
             if runs_on(backend, on_cuda):

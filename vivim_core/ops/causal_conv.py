@@ -44,15 +44,23 @@ def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     around them and the SiLU into one pass over memory (on an H100 the separate depthwise-convolution kernel
     took 10 % of a vivim-b3 forward). In eager mode it would be width passes over memory: F.conv1d is used.
     """
-    width, length = weight.shape[1], x.shape[-1]
-    padded = F.pad(x, (width - 1, 0)).float()
-    taps = weight.float()
-    out = padded[..., :length] * taps[:, 0, None]
+    return _shifted_sum(x, weight, bias, activation in ("silu", "swish"), tokens=False)
+
+
+def _shifted_sum(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, tokens: bool) -> Tensor:
+    """sum_k weight[:, k] * x shifted by width - 1 - k steps (+ bias, SiLU), in float32, cast back to x's dtype.
+    x: (batch, dim, L), or (batch, L, dim) with tokens."""
+    width = weight.shape[1]
+    length = x.shape[1] if tokens else x.shape[-1]
+    padded = F.pad(x, (0, 0, width - 1, 0) if tokens else (width - 1, 0)).float()
+    taps = weight.float() if tokens else weight.float()[:, None, :]  # channels broadcast along their own axis
+    steps = (lambda k: padded[:, k : k + length]) if tokens else (lambda k: padded[..., k : k + length])
+    out = steps(0) * taps[..., 0]
     for k in range(1, width):
-        out = out + padded[..., k : k + length] * taps[:, k, None]
+        out = out + steps(k) * taps[..., k]
     if bias is not None:
-        out = out + bias.float()[:, None]
-    return (F.silu(out) if activation in ("silu", "swish") else out).to(x.dtype)
+        out = out + (bias.float() if tokens else bias.float()[:, None])
+    return (F.silu(out) if silu else out).to(x.dtype)
 
 
 def causal_conv1d_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
@@ -67,15 +75,7 @@ def causal_conv1d_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     silu = activation in ("silu", "swish")
     if x.is_cuda and not torch.compiler.is_compiling() and _triton_tokens_kernel() is not None:
         return _triton_tokens_kernel()(x, weight, bias, silu)
-    width, length = weight.shape[1], x.shape[1]
-    padded = F.pad(x, (0, 0, width - 1, 0)).float()
-    taps = weight.float()
-    out = padded[:, :length] * taps[:, 0]
-    for k in range(1, width):
-        out = out + padded[:, k : k + length] * taps[:, k]
-    if bias is not None:
-        out = out + bias.float()
-    return (F.silu(out) if silu else out).to(x.dtype)
+    return _shifted_sum(x, weight, bias, silu, tokens=True)
 
 
 def _triton_tokens_kernel():
