@@ -50,14 +50,13 @@ def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 def _shifted_sum(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, tokens: bool) -> Tensor:
     """sum_k weight[:, k] * x shifted by width - 1 - k steps (+ bias, SiLU), in float32, cast back to x's dtype.
     x: (batch, dim, L), or (batch, L, dim) with tokens."""
-    width = weight.shape[1]
-    length = x.shape[1] if tokens else x.shape[-1]
+    width, time_dim = weight.shape[1], (1 if tokens else 2)
+    length = x.shape[time_dim]
     padded = F.pad(x, (0, 0, width - 1, 0) if tokens else (width - 1, 0)).float()
     taps = weight.float() if tokens else weight.float()[:, None, :]  # channels broadcast along their own axis
-    steps = (lambda k: padded[:, k : k + length]) if tokens else (lambda k: padded[..., k : k + length])
-    out = steps(0) * taps[..., 0]
+    out = padded.narrow(time_dim, 0, length) * taps[..., 0]
     for k in range(1, width):
-        out = out + steps(k) * taps[..., k]
+        out = out + padded.narrow(time_dim, k, length) * taps[..., k]
     if bias is not None:
         out = out + (bias.float() if tokens else bias.float()[:, None])
     return (F.silu(out) if silu else out).to(x.dtype)
