@@ -135,7 +135,7 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
 
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_token_major_causal_conv_on_cuda_matches_conv1d(activation):
-    """cuDNN's channels-last depthwise conv2d path of causal_conv1d_tokens."""
+    """The Triton kernel that causal_conv1d_tokens runs in eager mode on CUDA."""
     from vivim_core.ops.causal_conv import causal_conv1d_tokens, causal_conv1d_torch
 
     x, weight = torch.randn(2, 300, 24, device="cuda"), torch.randn(24, 4, device="cuda")

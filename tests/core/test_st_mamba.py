@@ -94,6 +94,9 @@ def test_scan_order_round_trip(branch):
     assert torch.equal(from_scan_order(to_scan_order(x, branch, (4, 5, 6)), branch, (4, 5, 6)), x)
     order = scan_order_indices(branch, 4, 5, 6)
     assert torch.equal(to_scan_order(x, branch, (4, 5, 6)), x[:, :, order])
+    tokens = x.transpose(1, 2).contiguous()  # token-major (B, L, D): the sequence on axis 1
+    assert torch.equal(to_scan_order(tokens, branch, (4, 5, 6), dim=1), tokens[:, order])
+    assert torch.equal(from_scan_order(to_scan_order(tokens, branch, (4, 5, 6), 1), branch, (4, 5, 6), 1), tokens)
 
 
 def test_forward_branch_has_mamba_ssm_parameter_names_and_shapes():

@@ -35,7 +35,7 @@ def prepare_model(variant: str, device: torch.device, mode: str, ablation: str |
     if compile:
         # A clean Dynamo state for each compiled model: models timed one after another in one process share
         # their modules' code objects, and the recompilations pile up against Dynamo's recompile limit (a
-        # "basic" ablation compiled third in one process ran 25-35 % slower than compiled second).
+        # "basic" ablation compiled third or later in one process ran 20-35 % slower than in a fresh state).
         torch._dynamo.reset()
         load_backends(device.type == "cuda")  # no first-time probes inside the traced forward (one graph)
         model = torch.compile(model, mode=None if compile == "default" else compile)

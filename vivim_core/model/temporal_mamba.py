@@ -42,48 +42,24 @@ from .layers import DropPath
 BRANCH_SUFFIX = {"forward": "", "backward": "_b", "spatial": "_s"}
 
 
-def to_scan_order(x: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
-    """(B, D, L) in (T, H, W) order -> (B, D, L) in the branch's scan order."""
-    if branch == "forward":
-        return x
-    if branch == "backward":
-        return x.flip(-1)
-    b, d, _ = x.shape
-    t, h, w = clip_shape
-    return x.reshape(b, d, t, h * w).transpose(2, 3).reshape(b, d, -1)
+def to_scan_order(x: Tensor, branch: str, clip_shape: tuple[int, int, int], dim: int = 2) -> Tensor:
+    """x with its sequence axis `dim` (L tokens in (T, H, W) order) put in the branch's scan order: (B, D, L)
+    with dim=2 (channel-major, the default) or (B, L, D) with dim=1 (token-major)."""
+    return _reorder(x, branch, clip_shape[0], math.prod(clip_shape[1:]), dim)
 
 
-def from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
+def from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int], dim: int = 2) -> Tensor:
     """Inverse of `to_scan_order`."""
-    if branch == "forward":
-        return y
-    if branch == "backward":
-        return y.flip(-1)
-    b, d, _ = y.shape
-    t, h, w = clip_shape
-    return y.reshape(b, d, h * w, t).transpose(2, 3).reshape(b, d, -1)
+    return _reorder(y, branch, math.prod(clip_shape[1:]), clip_shape[0], dim)
 
 
-def tokens_in_scan_order(x: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
-    """`to_scan_order` for token-major tensors: (B, L, C) in (T, H, W) order -> (B, L, C) in scan order."""
+def _reorder(x: Tensor, branch: str, outer: int, inner: int, dim: int) -> Tensor:
+    """Forward: unchanged; backward: reversed; spatial: the sequence axis read as (outer, inner), transposed."""
     if branch == "forward":
         return x
     if branch == "backward":
-        return x.flip(1)
-    b, _, c = x.shape
-    t, h, w = clip_shape
-    return x.reshape(b, t, h * w, c).transpose(1, 2).reshape(b, -1, c)
-
-
-def tokens_from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int]) -> Tensor:
-    """Inverse of `tokens_in_scan_order`."""
-    if branch == "forward":
-        return y
-    if branch == "backward":
-        return y.flip(1)
-    b, _, c = y.shape
-    t, h, w = clip_shape
-    return y.reshape(b, h * w, t, c).transpose(1, 2).reshape(b, -1, c)
+        return x.flip(dim)
+    return x.unflatten(dim, (outer, inner)).transpose(dim, dim + 1).flatten(dim, dim + 1)
 
 
 class SpatioTemporalMamba(nn.Module):
@@ -224,24 +200,25 @@ class SpatioTemporalMamba(nn.Module):
         batch, length, _ = hidden.shape
         if length != math.prod(clip_shape):
             raise ValueError(f"ST-Mamba got {length} tokens for a clip of shape (T, H, W) = {clip_shape}")
-        if self.uses_token_layout(hidden):
+        tokens = self.uses_token_layout(hidden)
+        if tokens:
             x, z = self.in_proj(hidden).chunk(2, dim=-1)  # (B, L, d_inner) each
-            to_order, from_order, axis = tokens_in_scan_order, tokens_from_scan_order, -1
-            scan = self.scan_branches_tokens
         else:
             x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)  # (B, d_inner, L) each
-            to_order, from_order, axis, scan = to_scan_order, from_scan_order, 1, self.scan_branches
+        seq, channels = (1, 2) if tokens else (2, 1)  # the sequence and channel axes
+        scan = self.scan_branches_tokens if tokens else self.scan_branches
         gate_after = not hidden.is_cuda if self.gate_after_branches is None else self.gate_after_branches
-        xs = torch.cat([to_order(x, b, clip_shape) for b in self.branches], dim=axis)
-        zs = None if gate_after else torch.cat([to_order(z, b, clip_shape) for b in self.branches], dim=axis)
-        ys = scan(xs, zs).split(self.d_inner, dim=axis)
-        total = from_order(ys[0], self.branches[0], clip_shape)
+        xs = torch.cat([to_scan_order(x, b, clip_shape, seq) for b in self.branches], dim=channels)
+        zs = None if gate_after else torch.cat([to_scan_order(z, b, clip_shape, seq) for b in self.branches],
+                                               dim=channels)
+        ys = scan(xs, zs).split(self.d_inner, dim=channels)
+        total = from_scan_order(ys[0], self.branches[0], clip_shape, seq)
         for y, branch in zip(ys[1:], self.branches[1:]):
-            total = total + from_order(y, branch, clip_shape)
+            total = total + from_scan_order(y, branch, clip_shape, seq)
         if gate_after:  # in float32, as the scans gate
             total = (total.float() * F.silu(z.float())).to(total.dtype)
         total = total / len(self.branches)
-        return self.out_proj(total if axis == -1 else total.transpose(1, 2))
+        return self.out_proj(total if tokens else total.transpose(1, 2))
 
 
 class DetailSpecificFeedForward(nn.Module):
