@@ -133,6 +133,44 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
                 assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (threads, prefetch)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
+                                   (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
+def test_triton_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
+    """The one-pass inference kernel (time spread over a program's threads), with its launch configurations,
+    L shorter than a chunk, not a multiple of it, or exactly one; grouped B and C; 4, 2 or 1 rows a program
+    (asked for 4 or 2, a dim of 5 gets 1); against the reference."""
+    from vivim_core.ops import scan_triton, scan_triton_onepass
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "one_pass")
+    x = {k: v.detach() for k, v in inputs(*shape).items()}
+    if dtype != torch.float32:
+        x = {k: (v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v) for k, v in x.items()}
+    with torch.no_grad():
+        ref = (selective_scan_reference if shape[2] < 5000 else selective_scan_chunked)(
+            **{k: v.float() for k, v in x.items()}, delta_softplus=True)
+        for items, warps, rows in ((8, 4, "auto"), (4, 1, 2), (16, 2, 4)):
+            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "items", items)
+            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "num_warps", warps)
+            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "rows", rows)
+            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+            assert out.dtype == dtype
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, warps, rows)
+
+
+def test_triton_one_pass_kernel_without_optional_inputs(monkeypatch):
+    """No D, no z, no dt bias, no softplus: the kernel's optional branches off."""
+    from vivim_core.ops import scan_triton
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "one_pass")
+    x = {k: v.detach() for k, v in inputs(2, 6, 700, 16).items()}
+    x.update(D=None, z=None, delta_bias=None, delta=x["delta"].abs())
+    with torch.no_grad():
+        ref = selective_scan_reference(**x)
+        out = ops.selective_scan(**x, backend="triton")
+    assert rel_err(out, ref) < 1e-4
+
+
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_token_major_causal_conv_on_cuda_matches_conv1d(activation):
     """The Triton kernel that causal_conv1d_tokens runs in eager mode on CUDA."""
@@ -181,17 +219,22 @@ def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, monkeyp
 
 
 def test_inference_kernel_auto_policy():
-    """'auto': the row kernel for 16-bit inputs without gradients, the chunk kernel for float32 and for
-    time-invariant B and C (which the row kernel does not take)."""
+    """'auto': the one-pass kernel wherever the per-step inputs are contiguous along L; otherwise the row kernel
+    for 16-bit or token-major inputs, the chunk kernel for channel-major float32 and for time-invariant B and C
+    (which the row kernel does not take)."""
     from vivim_core.ops import scan_triton
 
     assert scan_triton.TUNING["inference_kernel"] == "auto"
     x = {k: v.detach() for k, v in inputs(1, 4, 64, 16).items()}
-    assert scan_triton._row_kernel_for(x["u"].bfloat16(), 16, x["B"], x["C"])
-    assert not scan_triton._row_kernel_for(x["u"], 16, x["B"], x["C"])
-    assert not scan_triton._row_kernel_for(x["u"].bfloat16(), 16, x["B"][0, :, :4].T.contiguous(), x["C"])
+
+    def kernel(u, B=x["B"], C=x["C"]):
+        return scan_triton._inference_kernel(u, u, None, B, C, 16)
+
+    assert kernel(x["u"]) == kernel(x["u"].bfloat16()) == "one_pass"
     token_major = x["u"].transpose(1, 2).contiguous().transpose(1, 2)  # the model's layout for inference
-    assert scan_triton._row_kernel_for(token_major, 16, x["B"], x["C"])
+    assert kernel(token_major) == kernel(token_major.float()) == "rows"
+    time_invariant_B = x["B"][0, :, :4].T.contiguous()
+    assert kernel(token_major.bfloat16(), B=time_invariant_B) == "chunks"
 
 
 def test_triton_inference_path_splits_long_sequences_and_matches(monkeypatch):

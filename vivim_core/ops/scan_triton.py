@@ -15,8 +15,9 @@ lambda_t = C_t g_t + a_{t+1} lambda_{t+1} is again a forward scan (Triton's reve
 triton-lang/triton#4362). a_t h_{t-1} is formed as h_t - x_t, so no shifted state is needed.
 Gradients of B and C (shared by all channels) are accumulated with atomic adds.
 
-Inference (no gradients) with 16-bit inputs goes to `scan_triton_rows` instead: a thread per (batch, channel)
-row, states in registers, no scan tree (see TUNING['inference_kernel']).
+Inference (no gradients) goes to `scan_triton_onepass` where the per-step inputs are contiguous along L (each
+exp computed once, time spread over a program's threads), else to `scan_triton_rows` for 16-bit or token-major
+inputs (a thread per (batch, channel) row, states in registers); see TUNING['inference_kernel'].
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from . import scan_triton_rows
+from . import scan_triton_onepass, scan_triton_rows
 from ._triton_common import recurrence_combine
 from ._checks import check_scan_args, needs_grad
 
@@ -282,23 +283,26 @@ def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
 # (benchmarks/results/): steps per chunk by input element size (fp32 128, bf16/fp16 256), warps per program,
 # and the grid size below which long sequences are split into segments scanned in parallel.
 TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512,
-          # without gradients: "rows" (scan_triton_rows, a thread per row), "chunks" (the kernels above) or
-          # "auto": rows for 16-bit inputs, chunks for float32. Measured on an H200 (h200_triton_row_kernel.log):
-          # with bf16 inputs the row kernel is 0-10 % faster (vivim-b3 compiled: 1,907 against 1,838 frames/s);
-          # with float32 its kernels take less GPU time but its extra launches and the B/C transposes make it
-          # no faster end to end. Token-major inputs (the model's layout for inference, stride 1 along channels)
-          # go to the row kernel in any dtype: it reads them coalesced (at vivim-b3's stage-1 shape on an H200,
-          # float32: 1.17 ms against 1.94 for channel-major rows; benchmarks/row_kernel_layouts.py).
+          # without gradients: "one_pass" (scan_triton_onepass), "rows" (scan_triton_rows, a thread per row),
+          # "chunks" (the kernels above) or "auto": one_pass wherever the per-step inputs are contiguous along L
+          # (at b4 d128 L20480 on an H200: 0.235 ms of GPU time, fp32, against 0.338 for chunks and 0.298 for
+          # rows; results/h200_tune_one_pass.log); otherwise rows for 16-bit or token-major inputs (the model's
+          # inference layout, which rows read coalesced: 1.17 against 1.94 ms for channel-major rows at
+          # vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for the rest. "one_pass"
+          # falls back as "auto" does where it does not apply.
           "inference_kernel": "auto"}
 
 
-def _row_kernel_for(u: Tensor, n_state: int, B: Tensor, C: Tensor) -> bool:
-    """Whether an inference (no-gradient) scan goes to the row kernel, per TUNING['inference_kernel']."""
+def _inference_kernel(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor, n_state: int) -> str:
+    """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "one_pass",
+    "rows" or "chunks". B, C as the caller gave them."""
     choice = TUNING["inference_kernel"]
-    if choice == "auto":
+    if choice in ("auto", "one_pass") and scan_triton_onepass.supports(u, delta, z, B, C):
+        return "one_pass"
+    if choice in ("auto", "one_pass"):
         token_major = u.stride(1) == 1 and u.shape[1] > 1
         choice = "rows" if u.element_size() == 2 or token_major else "chunks"
-    return choice == "rows" and scan_triton_rows.supports(n_state, B, C)
+    return choice if choice != "rows" or scan_triton_rows.supports(n_state, B, C) else "chunks"
 
 
 def _block_l(length: int, element_size: int = 4) -> int:
@@ -328,7 +332,10 @@ class _TritonScan(torch.autograd.Function):
                      HAS_Z=z is not None, HAS_BIAS=delta_bias is not None)
         D_arg = D if D is not None else A
         bias_arg = delta_bias if delta_bias is not None else A
-        if not need_grad and _row_kernel_for(u, n_state, B, C):
+        kernel = None if need_grad else _inference_kernel(u, delta, z, B, C, n_state)
+        if kernel == "one_pass":
+            return scan_triton_onepass.scan_one_pass(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+        if kernel == "rows":
             return scan_triton_rows.scan_by_rows(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         segments = 1 if need_grad else _segments(batch * dim, n_chunks)
         per_segment = triton.cdiv(n_chunks, segments)
@@ -405,6 +412,16 @@ class _TritonScan(torch.autograd.Function):
         )
 
 
+class _InferenceContext:
+    """Stands in for autograd's ctx when no input needs a gradient: calling `_TritonScan.forward` directly
+    skips the autograd.Function machinery (host time per call; the kernels take ~0.2 ms)."""
+
+    needs_input_grad = (False,) * 9
+
+
+_INFERENCE = _InferenceContext()
+
+
 def _grad_like(g: Tensor, original: Tensor) -> Tensor:
     if original.dim() == 3:
         return g[:, 0].to(original.dtype)
@@ -426,9 +443,11 @@ def selective_scan_triton(
 ) -> Tensor:
     """Triton selective scan on CUDA tensors; same arguments and result as `selective_scan_reference`."""
     check_scan_args(u, delta, A, B, C, D, z, delta_bias)
-    if torch.compiler.is_compiling() and not needs_grad(u, delta, A, B, C, D, z, delta_bias):
+    if needs_grad(u, delta, A, B, C, D, z, delta_bias):
+        return _TritonScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if torch.compiler.is_compiling():
         return torch.ops.vivim.selective_scan_triton(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    return _TritonScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    return _TritonScan.forward(_INFERENCE, u, delta, A, B, C, D, z, delta_bias, delta_softplus)
 
 
 # torch.compile: the inference scan as an opaque custom op, so Dynamo traces the model around it in one graph
@@ -439,8 +458,7 @@ def selective_scan_triton_op(
     delta_bias: Tensor | None, delta_softplus: bool,
 ) -> Tensor:
     """Inference-only (no autograd) Triton scan as `torch.ops.vivim.selective_scan_triton`."""
-    with torch.no_grad():
-        return _TritonScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    return _TritonScan.forward(_INFERENCE, u, delta, A, B, C, D, z, delta_bias, delta_softplus)
 
 
 @selective_scan_triton_op.register_fake

@@ -1,0 +1,100 @@
+"""The one-pass inference scan against the row and chunk kernels, and its launch configurations (GPU).
+
+    python benchmarks/tune_one_pass.py --out results.json
+
+For each shape ("batch,dim,L,N[,groups]") and dtype: wall time per call (synchronised, host included),
+GPU time per call (back-to-back calls) and both against the HBM roofline of `vivim-core benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+
+import torch
+
+from vivim_core.bench.common import environment, gpu_ms_per_call, print_table, time_call
+from vivim_core.bench.scan import measured_bandwidth_gbs, tuning_cases
+from vivim_core.ops import scan_triton, scan_triton_onepass
+from vivim_core.ops.scan_reference import selective_scan_reference
+
+
+def _time(x: dict, device: torch.device) -> tuple[float, float]:
+    def call():
+        return scan_triton.selective_scan_triton(**x, delta_softplus=True)
+
+    with torch.no_grad():
+        wall = time_call(call, device, warmup=3, repeats=30)["median_ms"]
+        gpu = gpu_ms_per_call(call, calls=30)
+    return wall, gpu
+
+
+def _compiled_variants() -> list[str]:
+    """Registers and spills of every compiled variant of the one-pass kernel (occupancy)."""
+    found = []
+    for per_device in getattr(scan_triton_onepass._one_pass_kernel, "device_caches", {}).values():
+        for kernel in per_device[0].values():
+            meta = kernel.metadata
+            found.append(f"warps {meta.num_warps}, registers {getattr(kernel, 'n_regs', '?')}, "
+                         f"spills {getattr(kernel, 'n_spills', '?')}")
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--shapes", default="4,128,20480,16;8,384,20480,16,3")
+    parser.add_argument("--items", default="8,16,32")
+    parser.add_argument("--warps", default="2,4,8")
+    parser.add_argument("--rows", default="1,2,4", help="rows (channels) per program")
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    device = torch.device("cuda")
+    bandwidth = measured_bandwidth_gbs(device)
+    rows = []
+    for shape in args.shapes.split(";"):
+        parts = shape.split(",")
+        groups = int(parts[4]) if len(parts) > 4 else 1
+        for dtype, x, floor in tuning_cases(",".join(parts[:4]), device, bandwidth, groups=groups):
+            name = str(dtype).split(".")[-1]
+            with torch.no_grad():  # parity at this shape, against the float64 reference on the first 2 rows
+                small = {k: (v[:1, :2].double() if k in ("u", "delta", "z") else
+                             v[:1, 0].double() if k in ("B", "C") and groups > 1 else v[:1].double()
+                             if k in ("B", "C") else v[:2].double()) for k, v in x.items()}
+                ref = selective_scan_reference(**small, delta_softplus=True)
+                scan_triton.TUNING["inference_kernel"] = "one_pass"
+                mine = scan_triton.selective_scan_triton(**x, delta_softplus=True)[:1, :2].double()
+                err = ((mine - ref).abs().max() / ref.abs().max()).item()
+            for kernel in ("chunks", "rows"):
+                scan_triton.TUNING["inference_kernel"] = kernel
+                wall, gpu = _time(x, device)
+                rows.append({"shape": shape, "dtype": name, "kernel": kernel, "wall_ms": wall, "gpu_ms": gpu,
+                             "x_roofline": wall / floor, "x_roofline_gpu": gpu / floor})
+                print(rows[-1], flush=True)
+            scan_triton.TUNING["inference_kernel"] = "one_pass"
+            for items, warps, rows_per_program in itertools.product(
+                    map(int, args.items.split(",")), map(int, args.warps.split(",")), map(int, args.rows.split(","))):
+                scan_triton_onepass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows_per_program)
+                try:
+                    wall, gpu = _time(x, device)
+                except Exception as exc:  # a configuration that does not compile is reported, not fatal
+                    rows.append({"shape": shape, "dtype": name, "kernel": f"one_pass i{items} w{warps} r{rows_per_program}",
+                                 "error": str(exc)[:80]})
+                    continue
+                rows.append({"shape": shape, "dtype": name, "kernel": f"one_pass i{items} w{warps} r{rows_per_program}",
+                             "wall_ms": wall, "gpu_ms": gpu, "x_roofline": wall / floor,
+                             "x_roofline_gpu": gpu / floor, "rel_err_vs_reference": err})
+                print(rows[-1], flush=True)
+    scan_triton.TUNING["inference_kernel"] = "auto"
+    for compiled in _compiled_variants():
+        print("one-pass kernel variant:", compiled)
+    print(f"measured copy bandwidth {bandwidth:.0f} GB/s")
+    print_table("inference scan kernels", rows, ["shape", "dtype", "kernel", "wall_ms", "gpu_ms", "x_roofline",
+                                                 "x_roofline_gpu", "rel_err_vs_reference", "error"])
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"environment": environment(device), "bandwidth_gbs": bandwidth, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

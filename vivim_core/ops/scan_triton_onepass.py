@@ -1,0 +1,292 @@
+"""Inference selective scan in one pass: every state update's exp is computed once.
+
+The row kernel (`scan_triton_rows`) walks a row step by step, so it needs segments for parallel work, and
+segments need a second pass (the state entering a segment is known only after the first): every exp is computed
+twice. This kernel gets its parallel work from the time axis instead, as mamba-ssm's CUDA kernel does.
+
+A program scans ROWS rows (channels of one batch element sharing B and C) over the sequence, in chunks of
+THREADS x ITEMS steps; thread i owns the ITEMS consecutive steps [i ITEMS, (i+1) ITEMS) of a chunk. For one
+state n at a time, per row:
+
+1. up-sweep, inside the thread: a_j = exp(dt_j A_n), x_j = dt_j u_j B_j,n, and the thread's aggregate
+   (the decay across its steps, the state its steps reach from zero); thread 0 starts from the state carried
+   in from the previous chunk instead of zero;
+2. across threads: an inclusive `tl.associative_scan` of the aggregates with the linear-recurrence combine
+   gives the state at the end of every thread's steps; `tl.gather` from thread i-1 gives the state entering
+   thread i (thread 0 gets the last thread's: the state carried into the next chunk);
+3. down-sweep, inside the thread: h_j = a_j h_j-1 + x_j from the entering state, y_j += C_j,n h_j.
+
+That is ~16-18 SASS instructions per state update (offline sm_90 compile), the tree across threads paid once
+per ITEMS updates; a `tl.associative_scan` over a whole chunk, as in `scan_triton`'s chunk kernel, lays out 4
+steps a thread and pays the tree every 4 updates (~27 instructions per update). The loop over states is a loop,
+not unrolled: one body to compile (3-5 s a variant against 37-250 s unrolled) and to keep in the instruction
+cache.
+
+Measured on an H200 (benchmarks/tune_one_pass.py, results/h200_tune_one_pass.log): at b4 d128 L20480 N16 fp32
+0.235 ms of GPU time per call against 0.338 (chunk kernel) and 0.298 (row kernel), 5.4x the HBM roofline; at
+vivim-b3's stage-1 call laid out channel-major (b8, d 384, 3 groups) bf16 0.99 ms against 1.85-1.90. Still
+latency-bound: loading the next state's inputs during the current state's scan gave 1.7x; two states per
+iteration, 16-32 steps a thread and 4 rows a program did not help.
+
+Forward only, no gradients; per-step inputs and the output have unit stride along L (coalesced loads).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from ._triton_common import recurrence_combine
+from .scan_triton_rows import _columns, _exp2, _silu_gate, _softplus, _tile
+
+# Launch parameters, measured with benchmarks/tune_one_pass.py on an H200 (results/h200_tune_one_pass.log):
+# steps per thread (a multiple of 4), warps per program, and rows (channels) per program: 1, 2, 4 or "auto"
+# (2 where that still leaves >= 4 programs per SM, else 1). At the issue's stage-1 shape (512 rows) 1 row of
+# 8 steps x 4 warps was fastest (float32 0.235 ms of GPU time; 2 rows 0.303, 4 rows 0.352); at vivim-b3's
+# stage-1 call (3,072 rows, bf16) 2 rows (0.92-0.99 ms) beat 1 (1.24-1.26) and 4 (1.15-1.31).
+ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "rows": "auto"}
+
+
+@functools.lru_cache(maxsize=None)
+def _multiprocessors(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
+def rows_per_program(u: Tensor, channels_per_group: int) -> int:
+    """Rows a program scans together (they share B/C loads), per ONE_PASS_TUNING['rows']."""
+    batch, dim, _ = u.shape
+    rows = ONE_PASS_TUNING["rows"]
+    if rows == "auto":
+        enough = u.device.type != "cuda" or batch * dim // 2 >= 4 * _multiprocessors(u.device.index or 0)
+        rows = 2 if enough else 1
+    while channels_per_group % rows:  # a program's rows share one B/C group
+        rows //= 2
+    return rows
+
+
+@triton.jit
+def _load_columns(row_ptr, offsets, valid, ITEMS: tl.constexpr, EVEN: tl.constexpr):
+    """The ITEMS consecutive values each thread owns as a tuple of ITEMS (THREADS,) float32 tensors.
+    offsets: (THREADS, 4) = thread * ITEMS + 0..3; loaded 4 at a time (one vector load per thread)."""
+    columns = ()
+    for k in tl.static_range(ITEMS // 4):
+        if EVEN:
+            tile = tl.load(row_ptr + offsets + 4 * k)
+        else:
+            tile = tl.load(row_ptr + offsets + 4 * k, mask=valid[k], other=0.0)
+        columns = columns + _columns(tile.to(tl.float32))
+    return columns
+
+
+@triton.jit
+def _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_chunk, s_B_n, C_chunk, s_C_n, n, tid, first, offsets, valid,
+                  N_STATE: tl.constexpr, ROWS: tl.constexpr, ITEMS: tl.constexpr, EVEN: tl.constexpr):
+    """State n's inputs for one chunk: per row A_n log2(e) and the carried state (thread 0's); the B_n and C_n
+    columns, shared by the rows."""
+    A2 = ()
+    carry = ()
+    for r in tl.static_range(ROWS):
+        A2 = A2 + (tl.load(A_rows + r * s_A_d + n * s_A_n).to(tl.float32) * 1.4426950408889634,)  # exp -> exp2
+        carry = carry + (tl.load(carry_at + r * N_STATE + n + tid, mask=first, other=0.0),)
+    B = _load_columns(B_chunk + n * s_B_n, offsets, valid, ITEMS, EVEN)
+    C = _load_columns(C_chunk + n * s_C_n, offsets, valid, ITEMS, EVEN)
+    return A2, carry, B, C
+
+
+@triton.jit
+def _up_sweep(dt, dtu, B, A2, carry, dt_sum, r: tl.constexpr, ITEMS: tl.constexpr):
+    """Row r's steps in this thread for one state: a_j = exp(dt_j A), x_j = dt_j u_j B_j, the decay across
+    them (a_all) and the state they reach (x_all) from `carry` (thread 0: the carried state; others: zero)."""
+    a = ()
+    x = ()
+    a_all = _exp2(dt_sum[r] * A2)
+    x_all = carry
+    for j in tl.static_range(ITEMS):
+        a_j = _exp2(dt[r * ITEMS + j] * A2)
+        x_j = dtu[r * ITEMS + j] * B[j]
+        a = a + (a_j,)
+        x = x + (x_j,)
+        x_all = a_j * x_all + x_j
+    return a, x, a_all, x_all
+
+
+@triton.jit
+def _down_sweep(a, x, h, C, ys, r: tl.constexpr, ITEMS: tl.constexpr, ROWS: tl.constexpr):
+    """h_j = a_j h_j-1 + x_j from the state `h` entering row r's steps in this thread; ys_j += C_j h_j."""
+    new_ys = ()
+    for i in tl.static_range(ROWS * ITEMS):
+        if i // ITEMS == r:
+            h = a[i % ITEMS] * h + x[i % ITEMS]
+            new_ys = new_ys + (ys[i] + C[i % ITEMS] * h,)
+        else:
+            new_ys = new_ys + (ys[i],)
+    return new_ys
+
+
+@triton.jit
+def _combine_2(a0_l, x0_l, a1_l, x1_l, a0_r, x0_r, a1_r, x1_r):
+    """`recurrence_combine` for two rows at once."""
+    return a0_l * a0_r, a0_r * x0_l + x0_r, a1_l * a1_r, a1_r * x1_l + x1_r
+
+
+@triton.jit
+def _combine_4(a0_l, x0_l, a1_l, x1_l, a2_l, x2_l, a3_l, x3_l, a0_r, x0_r, a1_r, x1_r, a2_r, x2_r, a3_r, x3_r):
+    """`recurrence_combine` for four rows at once."""
+    return (a0_l * a0_r, a0_r * x0_l + x0_r, a1_l * a1_r, a1_r * x1_l + x1_r,
+            a2_l * a2_r, a2_r * x2_l + x2_r, a3_l * a3_r, a3_r * x3_l + x3_r)
+
+
+@triton.jit
+def _ends_of_threads(a_all, x_all, ROWS: tl.constexpr):
+    """Per row, the inclusive scan over threads of (decay, reached state): the state at each thread's end."""
+    if ROWS == 1:
+        _, e0 = tl.associative_scan((a_all[0], x_all[0]), 0, recurrence_combine)
+        ends = (e0,)
+    elif ROWS == 2:
+        _, e0, _, e1 = tl.associative_scan((a_all[0], x_all[0], a_all[1], x_all[1]), 0, _combine_2)
+        ends = (e0, e1)
+    else:
+        _, e0, _, e1, _, e2, _, e3 = tl.associative_scan(
+            (a_all[0], x_all[0], a_all[1], x_all[1], a_all[2], x_all[2], a_all[3], x_all[3]), 0, _combine_4)
+        ends = (e0, e1, e2, e3)
+    return ends
+
+
+@triton.jit
+def _one_pass_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, carry_ptr,
+    dim, length, channels_per_group,
+    s_u_b, s_u_d, s_dl_b, s_dl_d, s_A_d, s_A_n, s_B_b, s_B_g, s_B_n, s_C_b, s_C_g, s_C_n,
+    s_z_b, s_z_d, s_o_b, s_o_d,
+    N_STATE: tl.constexpr, ITEMS: tl.constexpr, THREADS: tl.constexpr, ROWS: tl.constexpr, SOFTPLUS: tl.constexpr,
+    HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, EVEN: tl.constexpr,
+):
+    """One program per ROWS rows (1, 2 or 4 consecutive channels of one batch element and one B/C group).
+    EVEN: L is a multiple of THREADS x ITEMS (no masks). carry_ptr: (rows, N) float32 scratch, written and
+    read by the program's thread 0 only."""
+    first_row = tl.program_id(0) * ROWS
+    b = first_row // dim
+    d0 = first_row % dim
+    g = d0 // channels_per_group
+    tid = tl.arange(0, THREADS)
+    first = tid == 0
+    previous = tl.where(first, THREADS - 1, tid - 1)  # thread 0 reads the last thread: the chunk's end state
+    offsets = tid[:, None] * ITEMS + tl.arange(0, 4)[None, :]
+    carry_at = carry_ptr + first_row * N_STATE  # per row and state, the state entering the chunk (thread 0's)
+    for slot in range(ROWS * N_STATE):
+        tl.store(carry_at + slot + tid, tl.zeros([THREADS], dtype=tl.float32), mask=first)
+    B_row = B_ptr + b * s_B_b + g * s_B_g
+    C_row = C_ptr + b * s_C_b + g * s_C_g
+    for start in range(0, length, THREADS * ITEMS):
+        valid = ()
+        for k in tl.static_range(ITEMS // 4):
+            valid = valid + (start + offsets + 4 * k < length,)
+        dt = ()  # per row, the thread's ITEMS steps: dt, dt u, and the output so far (D u)
+        dtu = ()
+        ys = ()
+        dt_sum = ()
+        for r in tl.static_range(ROWS):
+            dl_row = delta_ptr + b * s_dl_b + (d0 + r) * s_dl_d + start
+            u_row = u_ptr + b * s_u_b + (d0 + r) * s_u_d + start
+            skip = 0.0
+            if HAS_D:
+                skip = tl.load(D_ptr + d0 + r).to(tl.float32)
+            bias = 0.0
+            if HAS_BIAS:
+                bias = tl.load(bias_ptr + d0 + r).to(tl.float32)
+            total = tl.zeros([THREADS], dtype=tl.float32)
+            for k in tl.static_range(ITEMS // 4):
+                if EVEN:
+                    dt_k = tl.load(dl_row + offsets + 4 * k).to(tl.float32) + bias
+                    u_k = tl.load(u_row + offsets + 4 * k).to(tl.float32)
+                else:
+                    dt_k = tl.load(dl_row + offsets + 4 * k, mask=valid[k], other=0.0).to(tl.float32) + bias
+                    u_k = tl.load(u_row + offsets + 4 * k, mask=valid[k], other=0.0).to(tl.float32)
+                if SOFTPLUS:
+                    dt_k = _softplus(dt_k)
+                if not EVEN:
+                    dt_k = tl.where(valid[k], dt_k, 0.0)  # past the end: a = 1, x = 0
+                dt = dt + _columns(dt_k)
+                dtu = dtu + _columns(dt_k * u_k)
+                ys = ys + _columns(skip * u_k)
+                total += tl.sum(dt_k, 1)
+            dt_sum = dt_sum + (total,)
+        # The next state's inputs are loaded while the current one is scanned (each load would otherwise wait
+        # on the cache). B and C are loaded once for the ROWS rows: rows reading their own copy made the cache's
+        # bandwidth the limit.
+        A_rows = A_ptr + d0 * s_A_d
+        nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n, 0, tid,
+                            first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
+        for n in range(N_STATE):  # a loop, not unrolled: one body to compile and to cache
+            A2, carry, B_n, C_n = nxt
+            ahead = tl.minimum(n + 1, N_STATE - 1)
+            nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n, ahead,
+                                tid, first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
+            a = ()
+            x = ()
+            a_all = ()
+            x_all = ()
+            for r in tl.static_range(ROWS):
+                a_r, x_r, a_all_r, x_all_r = _up_sweep(dt, dtu, B_n, A2[r], carry[r], dt_sum, r, ITEMS)
+                a = a + (a_r,)
+                x = x + (x_r,)
+                a_all = a_all + (a_all_r,)
+                x_all = x_all + (x_all_r,)
+            ends = _ends_of_threads(a_all, x_all, ROWS)
+            for r in tl.static_range(ROWS):
+                # thread 0 gets the last thread's end state: the state carried into the next chunk
+                before = tl.gather(ends[r], previous, 0)
+                tl.store(carry_at + r * N_STATE + n + tid, before, mask=first)
+                ys = _down_sweep(a[r], x[r], tl.where(first, carry[r], before), C_n, ys, r, ITEMS, ROWS)
+        for r in tl.static_range(ROWS):
+            z_row = z_ptr + b * s_z_b + (d0 + r) * s_z_d + start
+            o_row = out_ptr + b * s_o_b + (d0 + r) * s_o_d + start
+            for k in tl.static_range(ITEMS // 4):
+                y = _tile(ys[r * ITEMS + 4 * k], ys[r * ITEMS + 4 * k + 1], ys[r * ITEMS + 4 * k + 2],
+                          ys[r * ITEMS + 4 * k + 3])
+                if HAS_Z:
+                    if EVEN:
+                        zt = tl.load(z_row + offsets + 4 * k)
+                    else:
+                        zt = tl.load(z_row + offsets + 4 * k, mask=valid[k], other=0.0)
+                    y = _silu_gate(y, zt.to(tl.float32))
+                if EVEN:
+                    tl.store(o_row + offsets + 4 * k, y.to(out_ptr.dtype.element_ty))
+                else:
+                    tl.store(o_row + offsets + 4 * k, y.to(out_ptr.dtype.element_ty), mask=valid[k])
+
+
+def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -> bool:
+    """Whether `scan_one_pass` takes these: B and C varying in time ((batch, [G,] N, L)), and unit stride along
+    L for every per-step input (the output is made like u)."""
+    tensors = [u, delta, B, C] + ([z] if z is not None else [])
+    return B.dim() >= 3 and C.dim() >= 3 and all(t.stride(-1) == 1 for t in tensors)
+
+
+def scan_one_pass(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None,
+                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, out: Tensor) -> Tensor:
+    """Inference scan into `out` (batch, dim, L), contiguous along L. Bg, Cg: (batch, G, N, L) views."""
+    batch, dim, length = u.shape
+    n_state = A.shape[1]
+    items, num_warps = ONE_PASS_TUNING["items"], ONE_PASS_TUNING["num_warps"]
+    rows = rows_per_program(u, dim // Bg.shape[1])
+    threads = 32 * num_warps
+    while num_warps > 1 and threads * items // 2 >= length:  # short sequences: fewer threads per row
+        num_warps //= 2
+        threads //= 2
+    zz = z if z is not None else u
+    carry = torch.empty(batch * dim, n_state, device=u.device, dtype=torch.float32)
+    _one_pass_kernel[(batch * dim // rows,)](
+        u, delta, A, Bg, Cg, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out, carry,
+        dim, length, dim // Bg.shape[1],
+        *u.stride()[:2], *delta.stride()[:2], *A.stride(), *Bg.stride()[:3], *Cg.stride()[:3],
+        *zz.stride()[:2], *out.stride()[:2],
+        N_STATE=n_state, ITEMS=items, THREADS=threads, ROWS=rows, SOFTPLUS=bool(delta_softplus),
+        HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+        EVEN=length % (threads * items) == 0, num_warps=num_warps,
+    )
+    return out
