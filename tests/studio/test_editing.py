@@ -141,6 +141,37 @@ def test_proposals_never_overwrite_human_work(mem_doc):
     assert doc.status(3) == FrameStatus.EDITED and not doc.mask(3).all()
 
 
+def test_proposal_encodes_its_probability_map_outside_the_document_lock(mem_doc, monkeypatch):
+    """Encoding a 1080p probability map takes ~18 ms: the GUI thread, which reads masks under the document's
+    lock, must not wait on it. Another thread can take the lock while the map is encoded; the stored map is
+    the one encoded."""
+    import threading
+
+    from vivim_studio.document import codec
+
+    lock_was_free = []
+    real_encode = codec.encode_probability
+
+    def encode_and_probe_the_lock(quantized):
+        def probe():
+            got = mem_doc._lock.acquire(timeout=2)
+            lock_was_free.append(got)
+            if got:
+                mem_doc._lock.release()
+
+        other = threading.Thread(target=probe)
+        other.start()
+        other.join()
+        return real_encode(quantized)
+
+    monkeypatch.setattr(codec, "encode_probability", encode_and_probe_the_lock)
+    probability = np.linspace(0, 1, mem_doc.frame_size[0] * mem_doc.frame_size[1], dtype=np.float32)
+    assert mem_doc.set_proposal(0, probability.reshape(mem_doc.frame_size), model="m")
+    assert lock_was_free == [True]
+    stored = mem_doc.masks.probability(0)
+    assert np.array_equal(stored, codec.quantize_probability(probability.reshape(mem_doc.frame_size)))
+
+
 def test_proposal_threshold_change_rethresholds_only_model_proposals(mem_doc):
     doc = mem_doc
     ramp = np.tile(np.linspace(0, 1, doc.frame_size[1], dtype=np.float32), (doc.frame_size[0], 1))

@@ -232,15 +232,16 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self._finish(index, before, probability is not KEEP, label is not None, durable)
 
     def _apply_state(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
-                     probability: Any = KEEP) -> FrameState:
-        """The in-memory part of `_commit`; the caller holds the lock. Returns the state before."""
+                     probability: Any = KEEP, probability_encoded: bytes | None = None) -> FrameState:
+        """The in-memory part of `_commit`; the caller holds the lock. Returns the state before.
+        probability_encoded: the new probability map's encoding, made before the lock was taken."""
         before = self._state(index)
         if isinstance(mask, np.ndarray):
             self.masks.set_mask(index, mask)
         else:
             self.masks.set_mask_bytes(index, mask)
         if probability is not KEEP:
-            self.masks.set_probability(index, probability)
+            self.masks.set_probability(index, probability, probability_encoded)
         self._records[index] = record
         if label is not None:
             self.history.record(index, label, before)

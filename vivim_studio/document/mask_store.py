@@ -158,16 +158,20 @@ class MaskStore:
         data = self._probs.get(index)
         return None if data is ON_DISK else data
 
-    def set_probability(self, index: int, quantized: np.ndarray | None) -> bytes | None:
-        """Store a quantised uint8 (H, W) map (None removes it); returns the encoding."""
+    def set_probability(self, index: int, quantized: np.ndarray | None, encoded: bytes | None = None) -> bytes | None:
+        """Store a quantised uint8 (H, W) map (None removes it); returns the encoding. `encoded`: that encoding,
+        made ahead by a caller that holds a lock of its own (a 1080p map takes ~18 ms to encode)."""
+        if quantized is not None:
+            if quantized.shape != self.frame_size:
+                raise ValueError(f"probability map of shape {quantized.shape} for frames of size {self.frame_size}")
+            if encoded is None:
+                encoded = codec.encode_probability(quantized)  # before the lock: readers never wait on it
         with self._lock:
             self._prob_cache.drop(index)
             if quantized is None:
                 self._probs.pop(index, None)
                 return None
-            if quantized.shape != self.frame_size:
-                raise ValueError(f"probability map of shape {quantized.shape} for frames of size {self.frame_size}")
-            data = codec.encode_probability(quantized)
+            data = encoded
             self._probs[index] = data
             self._prob_cache.put(index, np.array(quantized, dtype=np.uint8))
             return data
