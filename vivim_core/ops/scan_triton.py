@@ -322,21 +322,21 @@ class _TritonScan(torch.autograd.Function):
         if Bg.shape[1] != Cg.shape[1]:
             raise ValueError("the Triton scan needs B and C with the same grouping")
         groups = Bg.shape[1]
-        block_l = _block_l(length, u.element_size())
-        n_chunks = triton.cdiv(length, block_l)
         need_grad = any(ctx.needs_input_grad[:8])
         out = torch.empty_like(u)
+        kernel = None if need_grad else _inference_kernel(u, delta, z, B, C, n_state)
+        if kernel == "one_pass":
+            return scan_triton_onepass.scan_one_pass(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+        if kernel == "rows":
+            return scan_triton_rows.scan_by_rows(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+        block_l = _block_l(length, u.element_size())
+        n_chunks = triton.cdiv(length, block_l)
         zz = z if z is not None else u
         common = (dim, length, n_chunks, dim // groups)
         flags = dict(N_STATE=n_state, BLOCK_L=block_l, SOFTPLUS=bool(delta_softplus), HAS_D=D is not None,
                      HAS_Z=z is not None, HAS_BIAS=delta_bias is not None)
         D_arg = D if D is not None else A
         bias_arg = delta_bias if delta_bias is not None else A
-        kernel = None if need_grad else _inference_kernel(u, delta, z, B, C, n_state)
-        if kernel == "one_pass":
-            return scan_triton_onepass.scan_one_pass(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
-        if kernel == "rows":
-            return scan_triton_rows.scan_by_rows(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         segments = 1 if need_grad else _segments(batch * dim, n_chunks)
         per_segment = triton.cdiv(n_chunks, segments)
         segments = triton.cdiv(n_chunks, per_segment)
