@@ -67,6 +67,25 @@ def test_proposals_equal_vivim_core_prediction_and_keep_human_work(checkpoint, v
         assert np.array_equal(doc.mask(7), expected[7]) and doc.probability(7) is not None
 
 
+def test_proposals_prepared_on_several_threads_are_written_in_frame_order(checkpoint, video, tmp_path, monkeypatch):
+    """Maps are quantised and encoded on a pool (here 3 threads, as on a 4-core machine) while the model runs
+    ahead; the document still receives frame 0, 1, 2, ... in order, and the masks equal the prediction."""
+    import os
+
+    from vivim_studio.services import inference
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(inference, "PREPARE_WORKERS", 3)
+    expected = reference_masks(checkpoint, video)
+    with VideoDocument.open(video, tmp_path / "ws") as doc:
+        order = []
+        set_proposal = doc.set_proposal
+        monkeypatch.setattr(doc, "set_proposal", lambda index, *a, **k: order.append(index) or set_proposal(index, *a, **k))
+        result = InferenceService(checkpoint, "cpu", size=SIZE, batch_size=1).propose(doc)
+        assert order == list(range(8)) and result.proposed == 8
+        assert all(np.array_equal(doc.mask(i), expected[i]) for i in range(8))
+
+
 def test_cancel_keeps_what_was_done_and_edits_can_continue_meanwhile(checkpoint, video, tmp_path):
     with VideoDocument.open(video, tmp_path / "ws") as doc:
         stop = threading.Event()

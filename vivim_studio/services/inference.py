@@ -8,8 +8,11 @@ mask (their probability map is still stored, for the heat map and confidence).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ from .jobs import Cancel, Progress, is_cancelled
 
 DEVICES = ("auto", "cpu", "cuda")
 SYNC_EVERY = 100  # frames between flushes of the proposals to disk
+PREPARE_WORKERS = 4  # threads quantising and PNG-encoding probability maps (at most cores - 1)
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -116,7 +120,8 @@ class InferenceService:
 
     def propose(self, document, *, progress: Progress | None = None, cancel: Cancel | None = None,
                 threshold: float | None = None, overwrite_reviewed: bool = False) -> ProposalResult:
-        """Propose masks for every frame of `document`, writing each into it as soon as it is predicted.
+        """Propose masks for every frame of `document`, writing each into it in frame order as soon as it is
+        predicted and its map encoded (a few frames behind the model).
 
         progress(done, total) after each frame written; cancel stops between frames (result.cancelled).
         threshold: default the document's proposal threshold (0.5 unless the user changed it).
@@ -130,23 +135,39 @@ class InferenceService:
         sha = self.checkpoint_sha256
         result = ProposalResult(total=document.num_frames, checkpoint_sha256=sha, device=self.device)
         document.set_checkpoint(sha, self.checkpoint_path.name)
+        # Each map's quantising and PNG encoding (~25 ms at 1080p) runs on a small pool while the model predicts
+        # the next frames; the maps are written into the document in frame order, on this thread.
+        workers = max(1, min(PREPARE_WORKERS, (os.cpu_count() or 2) - 1))
+        pending: deque = deque()  # (index, future of document.prepare_proposal), oldest first
+
+        def write_oldest() -> None:
+            index, prepared = pending.popleft()
+            written = document.set_proposal(index, prepared.result(), model=sha, threshold=threshold,
+                                            overwrite_reviewed=overwrite_reviewed, durable=False)
+            result.proposed += int(written)
+            result.kept += int(not written)
+            if result.done % SYNC_EVERY == 0:
+                document.sync()  # bulk writes skip fsync; flush them in batches
+            if progress is not None:
+                progress(result.done, result.total)
+            if is_cancelled(cancel):
+                result.cancelled = True
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="vivim-prepare")
         try:
             for index, probability in iter_predict(model, SourceFrames(document.source), device=self.device,
                                                    cancel=lambda: is_cancelled(cancel), **options):
-                written = document.set_proposal(index, probability, model=sha, threshold=threshold,
-                                                overwrite_reviewed=overwrite_reviewed, durable=False)
-                result.proposed += int(written)
-                result.kept += int(not written)
-                if result.done % SYNC_EVERY == 0:
-                    document.sync()  # bulk writes skip fsync; flush them in batches
-                if progress is not None:
-                    progress(result.done, result.total)
-                if is_cancelled(cancel):
-                    result.cancelled = True
+                pending.append((index, pool.submit(document.prepare_proposal, probability)))
+                while len(pending) > workers and not result.cancelled:
+                    write_oldest()
+                if result.cancelled:
                     break
+            while pending and not result.cancelled:
+                write_oldest()
         except PredictionCancelled:
             result.cancelled = True
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)  # after a cancel, predicted frames not written are dropped
             document.sync()  # flush the last batch
         result.seconds = time.perf_counter() - started
         return result
