@@ -159,6 +159,8 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
             self.bridge.mask_changed.connect(self._on_mask_changed)
             self.bridge.probability_changed.connect(self.canvas.refresh_probability)
             self.bridge.probability_changed.connect(self.timeline.schedule_refresh)
+            # a new proposal on a reviewed frame (or with the same mask) changes only its confidence and time
+            self.bridge.probability_changed.connect(self._refresh_frame_info)
             self.bridge.status_changed.connect(self._on_status_changed)
             self.bridge.current_frame_changed.connect(self._on_current_changed)
             self.bridge.history_changed.connect(self._update_undo)

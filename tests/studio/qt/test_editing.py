@@ -161,3 +161,18 @@ def test_play_and_dialog_defaults(make_window, small_video, qtbot, tmp_path):
     ranges = AcceptRangeDialog(document.num_frames, 3, window)
     ranges.last.setValue(6)
     assert ranges.frames() == range(3, 6)
+
+
+def test_frame_panel_follows_a_new_proposal_that_keeps_the_mask(make_window, small_video, qtbot):
+    """Re-proposing an accepted frame keeps its mask and status but stores the new map: the panel's
+    confidence and time of change follow (they had stayed at the previous proposal's)."""
+    window = make_window()
+    document = open_video(qtbot, window, small_video)
+    qtbot.keyClick(window, Qt.Key.Key_A)  # accept frame 1 (empty mask)
+    labels = window.panel.frame_info.labels
+    for level in (0.9, 0.6):
+        document.set_proposal(0, np.full(document.frame_size, level, np.float32), model="m")
+        record = document.record(0)
+        assert document.status(0) == FrameStatus.ACCEPTED and not document.mask(0).any()
+        qtbot.waitUntil(lambda: labels["Confidence"].text() == f"{record.confidence:.2f}", timeout=3000)
+        assert labels["Changed"].text().startswith(record.updated.replace("T", " ")[:19])
