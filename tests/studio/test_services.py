@@ -80,7 +80,8 @@ def test_proposals_prepared_on_several_threads_are_written_in_frame_order(checkp
     with VideoDocument.open(video, tmp_path / "ws") as doc:
         order = []
         set_proposal = doc.set_proposal
-        monkeypatch.setattr(doc, "set_proposal", lambda index, *a, **k: order.append(index) or set_proposal(index, *a, **k))
+        monkeypatch.setattr(doc, "set_proposal",
+                            lambda index, *a, **k: order.append(index) or set_proposal(index, *a, **k))
         result = InferenceService(checkpoint, "cpu", size=SIZE, batch_size=1).propose(doc)
         assert order == list(range(8)) and result.proposed == 8
         assert all(np.array_equal(doc.mask(i), expected[i]) for i in range(8))
