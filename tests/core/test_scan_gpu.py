@@ -35,6 +35,18 @@ def inputs(batch, dim, length, n_state, bc="variable", dtype=torch.float32, seed
                 D=r(dim, dt=torch.float32), z=r(batch, dim, length), delta_bias=r(dim, scale=0.5, dt=torch.float32))
 
 
+def inference_case(shape, dtype):
+    """Inputs without gradients at `shape` (per-step inputs in `dtype`) and the float32 reference output: the
+    sequential scan, or the chunked one for long sequences (the sequential one would take minutes)."""
+    x = {k: v.detach() for k, v in inputs(*shape).items()}
+    if dtype != torch.float32:
+        x = {k: (v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v) for k, v in x.items()}
+    with torch.no_grad():
+        ref = (selective_scan_reference if shape[2] < 5000 else selective_scan_chunked)(
+            **{k: v.float() for k, v in x.items()}, delta_softplus=True)
+    return x, ref
+
+
 def grads(out, x, seed=1):
     g = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed)).to(out)
     names = list(x)
@@ -118,12 +130,8 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
     from vivim_core.ops import scan_triton, scan_triton_rows
 
     monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
-    x = {k: v.detach() for k, v in inputs(*shape).items()}
-    if dtype != torch.float32:
-        x = {k: (v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v) for k, v in x.items()}
+    x, ref = inference_case(shape, dtype)
     with torch.no_grad():
-        ref = (selective_scan_reference if shape[2] < 5000 else selective_scan_chunked)(
-            **{k: v.float() for k, v in x.items()}, delta_softplus=True)
         for threads in (1, scan_triton_rows.ROWS_TUNING["threads"]):
             for prefetch in (True, False):  # B and C loaded a step ahead, or at their step
                 monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
@@ -143,12 +151,8 @@ def test_triton_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
     from vivim_core.ops import scan_triton, scan_triton_onepass
 
     monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "one_pass")
-    x = {k: v.detach() for k, v in inputs(*shape).items()}
-    if dtype != torch.float32:
-        x = {k: (v.to(dtype) if k in ("u", "delta", "B", "C", "z") else v) for k, v in x.items()}
+    x, ref = inference_case(shape, dtype)
     with torch.no_grad():
-        ref = (selective_scan_reference if shape[2] < 5000 else selective_scan_chunked)(
-            **{k: v.float() for k, v in x.items()}, delta_softplus=True)
         for items, warps, rows in ((8, 4, "auto"), (4, 1, 2), (16, 2, 4)):
             monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "items", items)
             monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "num_warps", warps)

@@ -1,8 +1,10 @@
-"""Triton pieces shared by the scan kernels (`scan_triton`, `scan_triton_rows`). Imported only with them."""
+"""Triton pieces shared by the scan kernels (`scan_triton`, `scan_triton_rows`, `scan_triton_onepass`). Imported
+only with them."""
 
 from __future__ import annotations
 
 import triton
+import triton.language as tl  # noqa: F401  (Triton's CPU interpreter looks it up when jit functions call these)
 
 
 @triton.jit

@@ -297,9 +297,9 @@ def _inference_kernel(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: 
     """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "one_pass",
     "rows" or "chunks". B, C as the caller gave them."""
     choice = TUNING["inference_kernel"]
-    if choice in ("auto", "one_pass") and scan_triton_onepass.supports(u, delta, z, B, C):
-        return "one_pass"
     if choice in ("auto", "one_pass"):
+        if scan_triton_onepass.supports(u, delta, z, B, C):
+            return "one_pass"
         token_major = u.stride(1) == 1 and u.shape[1] > 1
         choice = "rows" if u.element_size() == 2 or token_major else "chunks"
     return choice if choice != "rows" or scan_triton_rows.supports(n_state, B, C) else "chunks"

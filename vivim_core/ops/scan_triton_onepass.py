@@ -134,14 +134,17 @@ def _down_sweep(a, x, h, C, ys, r: tl.constexpr, ITEMS: tl.constexpr, ROWS: tl.c
 @triton.jit
 def _combine_2(a0_l, x0_l, a1_l, x1_l, a0_r, x0_r, a1_r, x1_r):
     """`recurrence_combine` for two rows at once."""
-    return a0_l * a0_r, a0_r * x0_l + x0_r, a1_l * a1_r, a1_r * x1_l + x1_r
+    a0, x0 = recurrence_combine(a0_l, x0_l, a0_r, x0_r)
+    a1, x1 = recurrence_combine(a1_l, x1_l, a1_r, x1_r)
+    return a0, x0, a1, x1
 
 
 @triton.jit
 def _combine_4(a0_l, x0_l, a1_l, x1_l, a2_l, x2_l, a3_l, x3_l, a0_r, x0_r, a1_r, x1_r, a2_r, x2_r, a3_r, x3_r):
     """`recurrence_combine` for four rows at once."""
-    return (a0_l * a0_r, a0_r * x0_l + x0_r, a1_l * a1_r, a1_r * x1_l + x1_r,
-            a2_l * a2_r, a2_r * x2_l + x2_r, a3_l * a3_r, a3_r * x3_l + x3_r)
+    a0, x0, a1, x1 = _combine_2(a0_l, x0_l, a1_l, x1_l, a0_r, x0_r, a1_r, x1_r)
+    a2, x2, a3, x3 = _combine_2(a2_l, x2_l, a3_l, x3_l, a2_r, x2_r, a3_r, x3_r)
+    return a0, x0, a1, x1, a2, x2, a3, x3
 
 
 @triton.jit
@@ -277,7 +280,8 @@ def scan_one_pass(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D
     batch, dim, length = u.shape
     n_state = A.shape[1]
     items, num_warps = ONE_PASS_TUNING["items"], ONE_PASS_TUNING["num_warps"]
-    rows = rows_per_program(u, dim // Bg.shape[1])
+    channels_per_group = dim // Bg.shape[1]
+    rows = rows_per_program(u, channels_per_group)
     threads = 32 * num_warps
     while num_warps > 1 and threads * items // 2 >= length:  # short sequences: fewer threads per row
         num_warps //= 2
@@ -286,7 +290,7 @@ def scan_one_pass(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D
     carry = torch.empty(batch * dim, n_state, device=u.device, dtype=torch.float32)
     _one_pass_kernel[(batch * dim // rows,)](
         u, delta, A, Bg, Cg, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out, carry,
-        dim, length, dim // Bg.shape[1],
+        dim, length, channels_per_group,
         *u.stride()[:2], *delta.stride()[:2], *A.stride(), *Bg.stride()[:3], *Cg.stride()[:3],
         *zz.stride()[:2], *out.stride()[:2],
         N_STATE=n_state, ITEMS=items, THREADS=threads, ROWS=rows, SOFTPLUS=bool(delta_softplus),

@@ -243,10 +243,8 @@ class EditingMixin:
         self._check_writable()
         index = self.source.check_index(index)
         threshold = self.proposal_threshold if threshold is None else float(threshold)
-        if not isinstance(probability, PreparedProposal):
-            probability = self.prepare_proposal(probability)  # before the lock, so the GUI never waits on it
-        prepared, probability = probability, probability.probability
-        q = prepared.quantized
+        prepared = (probability if isinstance(probability, PreparedProposal)
+                    else self.prepare_proposal(probability))  # before the lock, so the GUI never waits on it
         with self._lock:  # decide and apply atomically: a human edit landing meanwhile is never overwritten
             record = self.record(index)
             painting = self._active_stroke is not None and self._active_stroke.frame == index
@@ -254,12 +252,12 @@ class EditingMixin:
             changes = dict(model=model[:16], confidence=prepared.confidence)
             if keep_mask:
                 before = self._apply_state(index, self.masks.mask_bytes(index), record.with_changes(**changes),
-                                           None, q, prepared.encoded)
+                                           None, prepared.quantized, prepared.encoded)
             else:
-                mask = probability >= threshold
+                mask = prepared.probability >= threshold
                 before = self._apply_state(index, mask, record.with_changes(
                     status=FrameStatus.PROPOSED, mask_origin=model_origin(model), threshold=threshold,
-                    area=int(np.count_nonzero(mask)), **changes), None, q, prepared.encoded)
+                    area=int(np.count_nonzero(mask)), **changes), None, prepared.quantized, prepared.encoded)
         self._finish(index, before, True, False, durable)  # save and notify outside the lock
         return not keep_mask
 
