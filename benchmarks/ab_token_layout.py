@@ -1,7 +1,8 @@
 """A/B of the Temporal Mamba blocks' two inference layouts inside a whole model (GPU): channel-major (B, D, L)
 and token-major (B, L, D) (`SpatioTemporalMamba.layout`), timed alternately in one process, with the "basic"
-ablation (no Mamba) in the same run for the vivim/basic ratio; token-major also with the SiLU(z) gate once after
-the branch sum (`gate_after_branches` True) instead of inside each branch's scan (the default on CUDA).
+ablation (no Mamba) in the same run for the vivim/basic ratio; channel- and token-major with the SiLU(z) gate inside
+each branch's scan (`gate_after_branches` False: the eager default on CUDA), token-major also with the gate once
+after the branch sum (True: the default under torch.compile).
 Prints frames/s per setting.
 
     python benchmarks/ab_token_layout.py [--compile reduce-overhead] [--batch 8] [--rounds 2]
@@ -34,7 +35,7 @@ def main() -> None:
         results = {}
         for layout in ("channels", "tokens", "tokens_gate_after_sum", "basic"):
             SpatioTemporalMamba.layout = "auto" if layout == "basic" else layout.split("_")[0]
-            SpatioTemporalMamba.gate_after_branches = True if layout == "tokens_gate_after_sum" else None
+            SpatioTemporalMamba.gate_after_branches = {"tokens_gate_after_sum": True, "basic": None}.get(layout, False)
             row = bench_model(args.variant, device, args.mode, batch=args.batch, compile=args.compile, repeats=20,
                               ablation="basic" if layout == "basic" else None)
             results[layout] = row["frames_per_s"]
@@ -44,6 +45,7 @@ def main() -> None:
         summary = {"round": round_, "compile": args.compile, **results,
                    "tokens_vs_channels": results["tokens"] / results["channels"],
                    "vivim_vs_basic_tokens": results["tokens"] / results["basic"],
+                   "vivim_vs_basic_tokens_gate_after_sum": results["tokens_gate_after_sum"] / results["basic"],
                    "vivim_vs_basic_channels": results["channels"] / results["basic"]}
         print("  " + json.dumps(summary), flush=True)
         if args.out:

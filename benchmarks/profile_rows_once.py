@@ -2,6 +2,7 @@
 
     ncu -k regex:_rows --section SpeedOfLight python benchmarks/profile_rows_once.py rows
     python benchmarks/profile_rows_once.py rows --torch-profile     # kernel times, host overhead, in one table
+    ncu -k regex:_warps --section WarpStateStats python benchmarks/profile_rows_once.py warps --split=2 --items=16
 """
 
 import sys
@@ -9,9 +10,13 @@ import sys
 import torch
 
 from vivim_core.bench.scan import scan_inputs
-from vivim_core.ops import scan_triton
+from vivim_core.ops import scan_triton, scan_triton_warps
 
 scan_triton.TUNING["inference_kernel"] = sys.argv[1] if len(sys.argv) > 1 else "rows"
+for arg in sys.argv[2:]:  # the warps kernel's launch parameters: --items=N --split=N
+    if arg.startswith(("--items=", "--split=")):
+        key, value = arg[2:].split("=")
+        scan_triton_warps.WARPS_TUNING[key] = int(value)
 dtype = torch.bfloat16 if "--bf16" in sys.argv else torch.float32
 x = scan_inputs(4, 128, 20480, 16, torch.device("cuda"), dtype)
 

@@ -1,4 +1,5 @@
-"""The one-pass inference scan against the row and chunk kernels, and its launch configurations (GPU).
+"""The one-pass inference scans (`warps`, `one_pass`) against the row and chunk kernels, with their launch
+configurations (GPU).
 
     python benchmarks/tune_one_pass.py --out results.json
 
@@ -16,7 +17,7 @@ import torch
 
 from vivim_core.bench.common import environment, gpu_ms_per_call, print_table, time_call
 from vivim_core.bench.scan import measured_bandwidth_gbs, tuning_cases
-from vivim_core.ops import scan_triton, scan_triton_onepass
+from vivim_core.ops import scan_triton, scan_triton_onepass, scan_triton_warps
 from vivim_core.ops.scan_reference import selective_scan_reference
 
 
@@ -31,22 +32,40 @@ def _time(x: dict, device: torch.device) -> tuple[float, float]:
 
 
 def _compiled_variants() -> list[str]:
-    """Registers and spills of every compiled variant of the one-pass kernel (occupancy)."""
+    """Registers and spills of every compiled variant of the one-pass kernels (occupancy)."""
     found = []
-    for per_device in getattr(scan_triton_onepass._one_pass_kernel, "device_caches", {}).values():
-        for kernel in per_device[0].values():
-            meta = kernel.metadata
-            found.append(f"warps {meta.num_warps}, registers {getattr(kernel, 'n_regs', '?')}, "
-                         f"spills {getattr(kernel, 'n_spills', '?')}")
+    for jit in (scan_triton_onepass._one_pass_kernel, scan_triton_warps._warps_kernel):
+        for per_device in getattr(jit, "device_caches", {}).values():
+            for kernel in per_device[0].values():
+                meta = kernel.metadata
+                found.append(f"{jit.__name__}: warps {meta.num_warps}, registers {getattr(kernel, 'n_regs', '?')}, "
+                             f"spills {getattr(kernel, 'n_spills', '?')}")
     return found
+
+
+def _measure(table: list, label: str, shape: str, name: str, x: dict, ref, floor: float, device) -> None:
+    """One configuration: parity on the first rows against the float64 reference, wall and GPU time."""
+    try:
+        with torch.no_grad():
+            mine = scan_triton.selective_scan_triton(**x, delta_softplus=True)[:1, :2].double()
+        err = ((mine - ref).abs().max() / ref.abs().max()).item()
+        wall, gpu = _time(x, device)
+    except Exception as exc:  # a configuration that does not compile is reported, not fatal
+        table.append({"shape": shape, "dtype": name, "kernel": label, "error": str(exc)[:80]})
+        return
+    table.append({"shape": shape, "dtype": name, "kernel": label, "wall_ms": wall, "gpu_ms": gpu,
+                  "x_roofline": wall / floor, "x_roofline_gpu": gpu / floor, "rel_err_vs_reference": err})
+    print(table[-1], flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shapes", default="4,128,20480,16;8,384,20480,16,3")
-    parser.add_argument("--items", default="8,16,32")
-    parser.add_argument("--warps", default="2,4,8")
-    parser.add_argument("--rows", default="1,2,4", help="rows (channels) per program")
+    parser.add_argument("--items", default="8,16,32", help="one_pass: steps per thread")
+    parser.add_argument("--warps", default="2,4,8", help="one_pass: warps per program")
+    parser.add_argument("--rows", default="1,2,4", help="one_pass: rows (channels) per program")
+    parser.add_argument("--lane-items", default="8,16", help="warps kernel: steps per lane")
+    parser.add_argument("--split", default="1,2,4", help="warps kernel: warps per row")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     device = torch.device("cuda")
@@ -72,19 +91,11 @@ def main() -> None:
             for items, warps, rows_per_program in itertools.product(
                     map(int, args.items.split(",")), map(int, args.warps.split(",")), map(int, args.rows.split(","))):
                 scan_triton_onepass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows_per_program)
-                label = f"one_pass i{items} w{warps} r{rows_per_program}"
-                try:
-                    with torch.no_grad():
-                        mine = scan_triton.selective_scan_triton(**x, delta_softplus=True)[:1, :2].double()
-                    err = ((mine - ref).abs().max() / ref.abs().max()).item()
-                    wall, gpu = _time(x, device)
-                except Exception as exc:  # a configuration that does not compile is reported, not fatal
-                    table.append({"shape": shape, "dtype": name, "kernel": label, "error": str(exc)[:80]})
-                    continue
-                table.append({"shape": shape, "dtype": name, "kernel": label,
-                             "wall_ms": wall, "gpu_ms": gpu, "x_roofline": wall / floor,
-                             "x_roofline_gpu": gpu / floor, "rel_err_vs_reference": err})
-                print(table[-1], flush=True)
+                _measure(table, f"one_pass i{items} w{warps} r{rows_per_program}", shape, name, x, ref, floor, device)
+            scan_triton.TUNING["inference_kernel"] = "warps"
+            for items, split in itertools.product(map(int, args.lane_items.split(",")), map(int, args.split.split(","))):
+                scan_triton_warps.WARPS_TUNING.update(items=items, split=split)
+                _measure(table, f"warps i{items} s{split}", shape, name, x, ref, floor, device)
     scan_triton.TUNING["inference_kernel"] = "auto"
     for compiled in _compiled_variants():
         print("one-pass kernel variant:", compiled)

@@ -175,6 +175,39 @@ def test_triton_one_pass_kernel_without_optional_inputs(monkeypatch):
     assert rel_err(out, ref) < 1e-4
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
+                                   (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
+def test_triton_warps_kernel_matches_reference(shape, dtype, monkeypatch):
+    """The one-pass kernel with a row's states spread over warps, with its launch configurations (1, 2 or 4
+    warps a row, 4 to 16 steps a lane; N=8 with 4 warps asked), L shorter than a chunk, not a multiple of it or
+    exactly several; grouped B and C; against the reference."""
+    from vivim_core.ops import scan_triton, scan_triton_warps
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "warps")
+    x, ref = inference_case(shape, dtype)
+    with torch.no_grad():
+        for items, split in ((8, 4), (16, 2), (4, 1)):
+            monkeypatch.setitem(scan_triton_warps.WARPS_TUNING, "items", items)
+            monkeypatch.setitem(scan_triton_warps.WARPS_TUNING, "split", split)
+            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+            assert out.dtype == dtype
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, split)
+
+
+def test_triton_warps_kernel_without_optional_inputs(monkeypatch):
+    """No D, no z, no dt bias, no softplus: the kernel's optional branches off."""
+    from vivim_core.ops import scan_triton
+
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "warps")
+    x = {k: v.detach() for k, v in inputs(2, 6, 700, 16).items()}
+    x.update(D=None, z=None, delta_bias=None, delta=x["delta"].abs())
+    with torch.no_grad():
+        ref = selective_scan_reference(**x)
+        out = ops.selective_scan(**x, backend="triton")
+    assert rel_err(out, ref) < 1e-4
+
+
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_token_major_causal_conv_on_cuda_matches_conv1d(activation):
     """The Triton kernel that causal_conv1d_tokens runs in eager mode on CUDA."""

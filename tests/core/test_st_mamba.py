@@ -63,6 +63,18 @@ def test_st_mamba_equals_explicit_per_branch_computation(clip_shape, branches, l
         assert torch.allclose(out, expected, rtol=1e-4, atol=1e-5), backend
 
 
+def test_gate_placement_default_follows_device_and_compilation(monkeypatch):
+    """None: after the branch sum on the CPU and while torch.compile traces, inside the scans in eager CUDA;
+    an explicit setting wins."""
+    module = SpatioTemporalMamba(d_model=12, d_state=4)
+    assert module.gates_after_sum(on_cuda=False)
+    assert not module.gates_after_sum(on_cuda=True)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert module.gates_after_sum(on_cuda=True)
+    module.gate_after_branches = False
+    assert not module.gates_after_sum(on_cuda=True) and not module.gates_after_sum(on_cuda=False)
+
+
 @pytest.mark.parametrize("d_model", [12, 64])  # dt_rank 1 and 4: the projection's zero padding differs
 def test_token_projection_holds_every_branch_x_proj(d_model):
     module = SpatioTemporalMamba(d_model=d_model, d_state=4)

@@ -13,9 +13,11 @@ dt_proj, A_log and D (Mamba v1 parameterisation) and reads the sequence in its o
 Each branch output is gated by SiLU(z), the branches are averaged, then one output projection. Every branch
 gates a token with that token's own z, so the gate is applied once, after the branches are summed back into
 token order: silu(z) * sum_b y_b equals sum_b silu(z) * y_b, without reordering z three times or gating inside
-each scan. `SpatioTemporalMamba.gate_after_branches` chooses: on the CPU after the sum (vivim-tiny inference 1-5 %
-faster on 2 cores), on CUDA inside the scans as mamba_ssm.Mamba does (the kernels gate in registers; eager
-gating after the sum is four more passes over memory, and measured no faster there).
+each scan. `SpatioTemporalMamba.gate_after_branches` chooses: after the sum on the CPU (vivim-tiny inference 1-5 %
+faster on 2 cores) and under torch.compile (Inductor fuses the gate into the sum; vivim-b3 compiled, bf16, H200:
+2,162 against 2,076 frames/s, benchmarks/results/h200_ab_gate_after_sum_compiled.log); inside the scans in eager
+CUDA, as mamba_ssm.Mamba does (the kernels gate in registers; eager gating after the sum is separate passes over
+memory, and measured no faster there).
 
 Two memory layouts, the same function: channel-major (B, D, L), Mamba's, used for training and on the CPU; and
 token-major (B, L, D), used for inference on CUDA with the Triton scan (`SpatioTemporalMamba.layout`). There
@@ -68,8 +70,8 @@ class SpatioTemporalMamba(nn.Module):
     # "auto": token-major for inference on CUDA when the Triton scan serves it, else channel-major;
     # "tokens" or "channels" forces one (tests and A/B benchmarks set it on an instance).
     layout = "auto"
-    # None: after the branch sum on the CPU, inside the scans on CUDA (see the module docstring); True or False
-    # forces one (tests and A/B benchmarks).
+    # None: after the branch sum on the CPU and under torch.compile, inside the scans in eager CUDA (see the module
+    # docstring); True or False forces one (tests and A/B benchmarks).
     gate_after_branches: bool | None = None
 
     def __init__(
@@ -196,6 +198,13 @@ class SpatioTemporalMamba(nn.Module):
         )
         return y.transpose(1, 2)
 
+    def gates_after_sum(self, on_cuda: bool) -> bool:
+        """Whether SiLU(z) is applied once after the branch sum (else inside each branch's scan); see
+        `gate_after_branches`. Under torch.compile this is decided while tracing, and the graph keeps it."""
+        if self.gate_after_branches is not None:
+            return self.gate_after_branches
+        return not on_cuda or torch.compiler.is_compiling()
+
     def forward(self, hidden: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
         batch, length, _ = hidden.shape
         if length != math.prod(clip_shape):
@@ -207,7 +216,7 @@ class SpatioTemporalMamba(nn.Module):
             x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)  # (B, d_inner, L) each
         seq, channels = (1, 2) if tokens else (2, 1)  # the sequence and channel axes
         scan = self.scan_branches_tokens if tokens else self.scan_branches
-        gate_after = not hidden.is_cuda if self.gate_after_branches is None else self.gate_after_branches
+        gate_after = self.gates_after_sum(hidden.is_cuda)
         xs = torch.cat([to_scan_order(x, b, clip_shape, seq) for b in self.branches], dim=channels)
         zs = None if gate_after else torch.cat([to_scan_order(z, b, clip_shape, seq) for b in self.branches],
                                                dim=channels)

@@ -27,7 +27,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from . import scan_triton_onepass, scan_triton_rows
+from . import scan_triton_onepass, scan_triton_rows, scan_triton_warps
 from ._triton_common import recurrence_combine
 from ._checks import check_scan_args, needs_grad
 
@@ -283,23 +283,25 @@ def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
 # (benchmarks/results/): steps per chunk by input element size (fp32 128, bf16/fp16 256), warps per program,
 # and the grid size below which long sequences are split into segments scanned in parallel.
 TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num_warps": 4, "programs": 512,
-          # without gradients: "one_pass" (scan_triton_onepass), "rows" (scan_triton_rows, a thread per row),
-          # "chunks" (the kernels above) or "auto": one_pass wherever the per-step inputs are contiguous along L
-          # (at b4 d128 L20480 on an H200: 0.235 ms of GPU time, fp32, against 0.338 for chunks and 0.298 for
-          # rows; results/h200_tune_one_pass.log); otherwise rows for 16-bit or token-major inputs (the model's
-          # inference layout, which rows read coalesced: 1.17 against 1.94 ms for channel-major rows at
-          # vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for the rest. "one_pass"
-          # falls back as "auto" does where it does not apply.
+          # without gradients: "one_pass" (scan_triton_onepass: one pass, a row's chunk spread over a program's
+          # threads), "warps" (scan_triton_warps: one pass, a row's states spread over warps; slower so far, for
+          # experiments), "rows" (scan_triton_rows, a thread per row), "chunks" (the kernels above) or "auto":
+          # one_pass wherever the per-step inputs are contiguous along L (at b4 d128 L20480 on an H200: 0.235 ms
+          # of GPU time, fp32, against 0.307 for warps, 0.338 for chunks and 0.298 for rows;
+          # results/h200_tune_one_pass.log, h200_tune_warps.log); otherwise rows for 16-bit or token-major inputs
+          # (the model's inference layout, which rows read coalesced: 1.17 against 1.94 ms for channel-major rows
+          # at vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for the rest.
+          # "one_pass" and "warps" fall back as "auto" does where they do not apply.
           "inference_kernel": "auto"}
 
 
 def _inference_kernel(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor, n_state: int) -> str:
-    """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "one_pass",
-    "rows" or "chunks". B, C as the caller gave them."""
+    """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "warps",
+    "one_pass", "rows" or "chunks". B, C as the caller gave them."""
     choice = TUNING["inference_kernel"]
-    if choice in ("auto", "one_pass"):
+    if choice in ("auto", "one_pass", "warps"):
         if scan_triton_onepass.supports(u, delta, z, B, C):
-            return "one_pass"
+            return "warps" if choice == "warps" else "one_pass"
         token_major = u.stride(1) == 1 and u.shape[1] > 1
         choice = "rows" if u.element_size() == 2 or token_major else "chunks"
     return choice if choice != "rows" or scan_triton_rows.supports(n_state, B, C) else "chunks"
@@ -327,6 +329,8 @@ class _TritonScan(torch.autograd.Function):
         kernel = None if need_grad else _inference_kernel(u, delta, z, B, C, n_state)
         if kernel == "one_pass":
             return scan_triton_onepass.scan_one_pass(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+        if kernel == "warps":
+            return scan_triton_warps.scan_warps(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         if kernel == "rows":
             return scan_triton_rows.scan_by_rows(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         block_l = _block_l(length, u.element_size())
