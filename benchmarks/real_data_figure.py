@@ -45,8 +45,6 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON report")
     args = parser.parse_args()
 
-    import numpy as np
-
     from vivim_core import load_model
     from vivim_core.data import find_vtus_videos, read_frame, read_mask, write_vtus_dataset
     from vivim_core.engine.predict import predict_video

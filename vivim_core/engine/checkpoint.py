@@ -207,8 +207,8 @@ def _check_state(path: Path, model: nn.Module, state: Mapping[str, torch.Tensor]
     if problems:
         raise CheckpointError(f"checkpoint {path} does not match its own model config "
                               f"({model.config.variant}): " + "; ".join(problems) + ". The file was altered or "
-                              f"written by another program: use a checkpoint written by vivim-core (train, finetune "
-                              f"or save_checkpoint)")
+                              "written by another program: use a checkpoint written by vivim-core (train, finetune "
+                              "or save_checkpoint)")
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights in {len(bad)} tensor(s), e.g. "

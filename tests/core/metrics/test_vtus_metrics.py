@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
-from hypothesis import strategies as st
 
 from vivim_core.metrics.vtus import VTUSEvaluation, frame_scores
 
