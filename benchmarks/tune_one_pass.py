@@ -2,6 +2,8 @@
 configurations (GPU).
 
     python benchmarks/tune_one_pass.py --out results.json
+    python benchmarks/tune_one_pass.py --kernels one_pass --items 8 --warps 4 --rows 1 --pair-states 0,1 \
+        --hoist-z 0,1 --maxnreg 0,128 --shapes 4,128,20480,16
 
 For each shape ("batch,dim,L,N[,groups]") and dtype: wall time per call (synchronised, host included),
 GPU time per call (back-to-back calls) and both against the HBM roofline of `vivim-core benchmark`.
@@ -58,16 +60,31 @@ def _measure(table: list, label: str, shape: str, name: str, x: dict, ref, floor
     print(table[-1], flush=True)
 
 
+def _numbers(values: str) -> list[int]:
+    return [int(v) for v in values.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shapes", default="4,128,20480,16;8,384,20480,16,3")
+    parser.add_argument("--kernels", default="chunks,rows,one_pass,warps", help="which kernels to time")
     parser.add_argument("--items", default="8,16,32", help="one_pass: steps per thread")
     parser.add_argument("--warps", default="2,4,8", help="one_pass: warps per program")
     parser.add_argument("--rows", default="1,2,4", help="one_pass: rows (channels) per program")
+    parser.add_argument("--pair-states", default="0", help="one_pass: two states a loop iteration (0,1)")
+    parser.add_argument("--hoist-z", default="0", help="one_pass: the chunk's z loaded before the state loop (0,1)")
+    parser.add_argument("--maxnreg", default="0", help="one_pass: register caps to try (0: none)")
     parser.add_argument("--lane-items", default="8,16", help="warps kernel: steps per lane")
     parser.add_argument("--split", default="1,2,4", help="warps kernel: warps per row")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    kernels = args.kernels.split(",")
+    one_pass_configs = warps_configs = []
+    if "one_pass" in kernels:
+        one_pass_configs = list(itertools.product(*map(_numbers, (args.items, args.warps, args.rows, args.pair_states,
+                                                                  args.hoist_z, args.maxnreg))))
+    if "warps" in kernels:
+        warps_configs = list(itertools.product(_numbers(args.lane_items), _numbers(args.split)))
     device = torch.device("cuda")
     bandwidth = measured_bandwidth_gbs(device)
     table = []
@@ -81,19 +98,23 @@ def main() -> None:
                              v[:1, 0].double() if k in ("B", "C") and groups > 1 else v[:1].double()
                              if k in ("B", "C") else v[:2].double()) for k, v in x.items()}
                 ref = selective_scan_reference(**small, delta_softplus=True)
-            for kernel in ("chunks", "rows"):
+            for kernel in [k for k in ("chunks", "rows") if k in kernels]:
                 scan_triton.TUNING["inference_kernel"] = kernel
                 wall, gpu = _time(x, device)
                 table.append({"shape": shape, "dtype": name, "kernel": kernel, "wall_ms": wall, "gpu_ms": gpu,
                              "x_roofline": wall / floor, "x_roofline_gpu": gpu / floor})
                 print(table[-1], flush=True)
             scan_triton.TUNING["inference_kernel"] = "one_pass"
-            for items, warps, rows_per_program in itertools.product(
-                    map(int, args.items.split(",")), map(int, args.warps.split(",")), map(int, args.rows.split(","))):
-                scan_triton_onepass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows_per_program)
-                _measure(table, f"one_pass i{items} w{warps} r{rows_per_program}", shape, name, x, ref, floor, device)
+            for items, warps, rows_per_program, pair, hoist, cap in one_pass_configs:
+                scan_triton_onepass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows_per_program,
+                                                           pair_states=bool(pair), hoist_z=bool(hoist),
+                                                           maxnreg=cap or None)
+                label = (f"one_pass i{items} w{warps} r{rows_per_program}" + (" pair" if pair else "")
+                         + (" hoist_z" if hoist else "") + (f" maxnreg {cap}" if cap else ""))
+                _measure(table, label, shape, name, x, ref, floor, device)
+            scan_triton_onepass.ONE_PASS_TUNING.update(pair_states=False, hoist_z=False, maxnreg=None)
             scan_triton.TUNING["inference_kernel"] = "warps"
-            for items, split in itertools.product(map(int, args.lane_items.split(",")), map(int, args.split.split(","))):
+            for items, split in warps_configs:
                 scan_triton_warps.WARPS_TUNING.update(items=items, split=split)
                 _measure(table, f"warps i{items} s{split}", shape, name, x, ref, floor, device)
     scan_triton.TUNING["inference_kernel"] = "auto"

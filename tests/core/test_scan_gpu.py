@@ -147,19 +147,25 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
 def test_triton_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
     """The one-pass inference kernel (time spread over a program's threads), with its launch configurations,
     L shorter than a chunk, not a multiple of it, or exactly one; grouped B and C; 4, 2 or 1 rows a program
-    (asked for 4 or 2, a dim of 5 gets 1); against the reference."""
+    (asked for 4 or 2, a dim of 5 gets 1); the paired-state loop with z loaded early under a register cap;
+    against the reference."""
     from vivim_core.ops import scan_triton, scan_triton_onepass
 
     monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "one_pass")
     x, ref = inference_case(shape, dtype)
     with torch.no_grad():
-        for items, warps, rows in ((8, 4, "auto"), (4, 1, 2), (16, 2, 4)):
+        for items, warps, rows, paired in ((8, 4, "auto", False), (4, 1, 2, False), (16, 2, 4, False),
+                                           (8, 4, 1, True)):
             monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "items", items)
             monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "num_warps", warps)
             monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "rows", rows)
+            # two states a loop iteration, z loaded before the state loop, registers capped at 128
+            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "pair_states", paired)
+            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "hoist_z", paired)
+            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "maxnreg", 128 if paired else None)
             out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
             assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, warps, rows)
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, warps, rows, paired)
 
 
 def test_triton_one_pass_kernel_without_optional_inputs(monkeypatch):

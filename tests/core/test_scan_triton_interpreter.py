@@ -37,12 +37,13 @@ SCRIPT = textwrap.dedent("""
                 torch.empty_like(u))
         return args, ref
 
-    def check(batch, dim, length, n_state, groups, items, warps, rows, optional):
+    def check(batch, dim, length, n_state, groups, items, warps, rows, optional, pair=False, hoist_z=False):
         args, ref = case(batch, dim, length, n_state, groups, optional)
-        one_pass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows)
+        one_pass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows, pair_states=pair, hoist_z=hoist_z,
+                                        maxnreg=128 if pair else None)
         out = one_pass.scan_one_pass(*args)
         err = float((out - ref).abs().max() / ref.abs().max())
-        assert err < 1e-5, (batch, dim, length, n_state, groups, items, warps, rows, optional, err)
+        assert err < 1e-5, (batch, dim, length, n_state, groups, items, warps, rows, optional, pair, hoist_z, err)
 
     def check_warps(batch, dim, length, n_state, groups, items, split, optional):
         args, ref = case(batch, dim, length, n_state, groups, optional)
@@ -54,6 +55,8 @@ SCRIPT = textwrap.dedent("""
     check(2, 4, 256, 16, 1, 8, 1, 2, True)     # whole chunks, 2 rows a program
     check(1, 4, 300, 16, 2, 4, 2, 4, True)     # a tail; 4 rows asked, groups of 2 channels give 2
     check(2, 3, 37, 3, 1, 4, 1, "auto", False)  # shorter than a chunk, odd N, no D / z / bias / softplus
+    check(1, 4, 300, 16, 2, 4, 2, 2, True, pair=True, hoist_z=True)  # two states an iteration, z loaded early
+    check(2, 3, 37, 3, 1, 4, 1, 1, False, pair=True, hoist_z=True)   # odd N: one state an iteration; no z
     check_warps(2, 4, 512, 16, 1, 8, 4, True)   # whole chunks, 4 warps of 4 states
     check_warps(1, 4, 300, 16, 2, 4, 2, True)   # a tail, grouped B/C
     check_warps(2, 3, 37, 3, 1, 4, 4, False)    # shorter than a chunk; odd N: 1 warp; no optional inputs

@@ -26,7 +26,12 @@ Measured on an H200 (benchmarks/tune_one_pass.py, results/h200_tune_one_pass.log
 0.235 ms of GPU time per call against 0.338 (chunk kernel) and 0.298 (row kernel), 5.4x the HBM roofline; at
 vivim-b3's stage-1 call laid out channel-major (b8, d 384, 3 groups) bf16 0.99 ms against 1.85-1.90. Still
 latency-bound: loading the next state's inputs during the current state's scan gave 1.7x; two states per
-iteration, 16-32 steps a thread and 4 rows a program did not help.
+iteration, 16-32 steps a thread and 4 rows a program did not help. Nsight Compute
+(results/h200_ncu_warps_vs_one_pass.log): the stalls are the cross-warp barrier of the scan (16 % of samples),
+a loop-end register move waiting on the prefetched carry (12 %), the chunk's dt and z loads (~10 %) and the
+shuffle chain. ONE_PASS_TUNING's pair_states / hoist_z / maxnreg options target the second and third; they are
+off until measured. Above 128 registers a thread only 3 programs of 4 warps fit an SM, and the issue's 512
+programs then take two waves on 132 SMs.
 
 Forward only, no gradients; per-step inputs and the output have unit stride along L (coalesced loads).
 """
@@ -48,7 +53,14 @@ from .scan_triton_rows import _columns, _exp2, _silu_gate, _softplus, _tile
 # (2 where that still leaves >= 4 programs per SM, else 1). At the issue's stage-1 shape (512 rows) 1 row of
 # 8 steps x 4 warps was fastest (float32 0.235 ms of GPU time; 2 rows 0.303, 4 rows 0.352); at vivim-b3's
 # stage-1 call (3,072 rows, bf16) 2 rows (0.92-0.99 ms) beat 1 (1.24-1.26) and 4 (1.15-1.31).
-ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "rows": "auto"}
+ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "rows": "auto",
+                   # Not yet measured with a register cap (next GPU session: benchmarks/tune_one_pass.py --pair-states
+                   # --hoist-z --maxnreg 128): two states a loop iteration (no loop-end move waiting on the carry's
+                   # load), the chunk's z loaded before the state loop, and a cap on registers a thread. Uncapped,
+                   # pairing took 139 registers: above 128 only 3 programs of 4 warps fit an SM, so the issue's
+                   # 512 programs need two waves on 132 SMs (0.451 against 0.241 ms,
+                   # h200_tune_one_pass_two_states_an_iteration_rejected.log).
+                   "pair_states": False, "hoist_z": False, "maxnreg": None}
 
 
 @functools.lru_cache(maxsize=None)
@@ -164,6 +176,31 @@ def _ends_of_threads(a_all, x_all, ROWS: tl.constexpr):
 
 
 @triton.jit
+def _scan_state(inputs, n, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE: tl.constexpr,
+                ROWS: tl.constexpr, ITEMS: tl.constexpr):
+    """State n of the chunk for the ROWS rows, from its `_state_inputs`: up-sweep, scan across threads,
+    down-sweep into ys; thread 0 stores the chunk's end state (the state carried into the next chunk)."""
+    A2, carry, B_n, C_n = inputs
+    a = ()
+    x = ()
+    a_all = ()
+    x_all = ()
+    for r in tl.static_range(ROWS):
+        a_r, x_r, a_all_r, x_all_r = _up_sweep(dt, dtu, B_n, A2[r], carry[r], dt_sum, r, ITEMS)
+        a = a + (a_r,)
+        x = x + (x_r,)
+        a_all = a_all + (a_all_r,)
+        x_all = x_all + (x_all_r,)
+    ends = _ends_of_threads(a_all, x_all, ROWS)
+    for r in tl.static_range(ROWS):
+        # thread 0 gets the last thread's end state: the state carried into the next chunk
+        before = tl.gather(ends[r], previous, 0)
+        tl.store(carry_at + r * N_STATE + n + tid, before, mask=first)
+        ys = _down_sweep(a[r], x[r], tl.where(first, carry[r], before), C_n, ys, r, ITEMS, ROWS)
+    return ys
+
+
+@triton.jit
 def _one_pass_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, carry_ptr,
     dim, length, channels_per_group,
@@ -171,6 +208,7 @@ def _one_pass_kernel(
     s_z_b, s_z_d, s_o_b, s_o_d,
     N_STATE: tl.constexpr, ITEMS: tl.constexpr, THREADS: tl.constexpr, ROWS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, EVEN: tl.constexpr,
+    PAIR_STATES: tl.constexpr = False, HOIST_Z: tl.constexpr = False,
 ):
     """One program per ROWS rows (1, 2 or 4 consecutive channels of one batch element and one B/C group).
     EVEN: L is a multiple of THREADS x ITEMS (no masks). carry_ptr: (rows, N) float32 scratch, written and
@@ -228,27 +266,36 @@ def _one_pass_kernel(
         A_rows = A_ptr + d0 * s_A_d
         nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n, 0, tid,
                             first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
-        for n in range(N_STATE):  # a loop, not unrolled: one body to compile and to cache
-            A2, carry, B_n, C_n = nxt
-            ahead = tl.minimum(n + 1, N_STATE - 1)
-            nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n, ahead,
-                                tid, first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
-            a = ()
-            x = ()
-            a_all = ()
-            x_all = ()
+        z_tiles = ()  # HOIST_Z: the chunk's z loaded now, used after the state loop (else loaded there)
+        if HAS_Z and HOIST_Z:
             for r in tl.static_range(ROWS):
-                a_r, x_r, a_all_r, x_all_r = _up_sweep(dt, dtu, B_n, A2[r], carry[r], dt_sum, r, ITEMS)
-                a = a + (a_r,)
-                x = x + (x_r,)
-                a_all = a_all + (a_all_r,)
-                x_all = x_all + (x_all_r,)
-            ends = _ends_of_threads(a_all, x_all, ROWS)
-            for r in tl.static_range(ROWS):
-                # thread 0 gets the last thread's end state: the state carried into the next chunk
-                before = tl.gather(ends[r], previous, 0)
-                tl.store(carry_at + r * N_STATE + n + tid, before, mask=first)
-                ys = _down_sweep(a[r], x[r], tl.where(first, carry[r], before), C_n, ys, r, ITEMS, ROWS)
+                z_row = z_ptr + b * s_z_b + (d0 + r) * s_z_d + start
+                for k in tl.static_range(ITEMS // 4):
+                    if EVEN:
+                        z_tiles = z_tiles + (tl.load(z_row + offsets + 4 * k),)
+                    else:
+                        z_tiles = z_tiles + (tl.load(z_row + offsets + 4 * k, mask=valid[k], other=0.0),)
+        if PAIR_STATES and N_STATE % 2 == 0:
+            # Two states a loop iteration, their inputs loaded into alternate registers. With one state an
+            # iteration the loop-carried prefetch needs a register move at the loop's end, which waits for the
+            # carry's load (Nsight Compute, H200: 12 % of the stall samples, h200_ncu_warps_vs_one_pass.log).
+            for n in range(0, N_STATE, 2):  # a loop, not unrolled: one body to compile and to cache
+                odd = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
+                                    n + 1, tid, first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
+                ys = _scan_state(nxt, n, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS, ITEMS)
+                nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
+                                    tl.minimum(n + 2, N_STATE - 1), tid, first, offsets, valid, N_STATE, ROWS,
+                                    ITEMS, EVEN)
+                ys = _scan_state(odd, n + 1, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS,
+                                 ITEMS)
+        else:
+            for n in range(N_STATE):  # a loop, not unrolled: one body to compile and to cache
+                current = nxt
+                nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
+                                    tl.minimum(n + 1, N_STATE - 1), tid, first, offsets, valid, N_STATE, ROWS,
+                                    ITEMS, EVEN)
+                ys = _scan_state(current, n, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS,
+                                 ITEMS)
         for r in tl.static_range(ROWS):
             z_row = z_ptr + b * s_z_b + (d0 + r) * s_z_d + start
             o_row = out_ptr + b * s_o_b + (d0 + r) * s_o_d + start
@@ -256,7 +303,9 @@ def _one_pass_kernel(
                 y = _tile(ys[r * ITEMS + 4 * k], ys[r * ITEMS + 4 * k + 1], ys[r * ITEMS + 4 * k + 2],
                           ys[r * ITEMS + 4 * k + 3])
                 if HAS_Z:
-                    if EVEN:
+                    if HOIST_Z:
+                        zt = z_tiles[r * (ITEMS // 4) + k]
+                    elif EVEN:
                         zt = tl.load(z_row + offsets + 4 * k)
                     else:
                         zt = tl.load(z_row + offsets + 4 * k, mask=valid[k], other=0.0)
@@ -295,6 +344,8 @@ def scan_one_pass(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D
         *zz.stride()[:2], *out.stride()[:2],
         N_STATE=n_state, ITEMS=items, THREADS=threads, ROWS=rows, SOFTPLUS=bool(delta_softplus),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-        EVEN=length % (threads * items) == 0, num_warps=num_warps,
+        EVEN=length % (threads * items) == 0, PAIR_STATES=bool(ONE_PASS_TUNING["pair_states"]),
+        HOIST_Z=bool(ONE_PASS_TUNING["hoist_z"]), num_warps=num_warps,
+        **({"maxnreg": ONE_PASS_TUNING["maxnreg"]} if ONE_PASS_TUNING["maxnreg"] else {}),
     )
     return out
