@@ -286,11 +286,12 @@ TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num
           # without gradients: "one_pass" (scan_triton_onepass: one pass, a row's chunk spread over a program's
           # threads), "warps" (scan_triton_warps: one pass, a row's states spread over warps; slower so far, for
           # experiments), "rows" (scan_triton_rows, a thread per row), "chunks" (the kernels above) or "auto":
-          # one_pass wherever the per-step inputs are contiguous along L (at b4 d128 L20480 on an H200: 0.235 ms
-          # of GPU time, fp32, against 0.307 for warps, 0.338 for chunks and 0.298 for rows;
-          # results/h200_tune_one_pass.log, h200_tune_warps.log); otherwise rows for 16-bit or token-major inputs
-          # (the model's inference layout, which rows read coalesced: 1.17 against 1.94 ms for channel-major rows
-          # at vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for the rest.
+          # one_pass wherever the per-step inputs are contiguous along L (at b4 d128 L20480 on an H200, fp32, GPU
+          # time: 0.235 ms against 0.338 for chunks and 0.298 for rows, results/h200_tune_one_pass.log; 0.241
+          # against 0.307 for warps in another run, h200_tune_warps.log); otherwise rows for 16-bit or token-major
+          # inputs (the model's inference layout, which rows read coalesced: 1.17 against 1.94 ms for
+          # channel-major rows at vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for
+          # the rest.
           # "one_pass" and "warps" fall back as "auto" does where they do not apply.
           "inference_kernel": "auto"}
 

@@ -15,8 +15,8 @@ Every warp computes softplus(dt) for the whole chunk (2 SFU operations per step,
 the exps): SPLIT = 2 costs 1/8 of an SFU operation more per update, SPLIT = 4 a quarter.
 
 Measured on an H200 (benchmarks/tune_one_pass.py, results/h200_tune_warps.log, GPU time per call): at b4 d128
-L20480 N16 fp32 0.307 ms against 0.241 for `scan_triton_onepass` (bf16 0.258 against 0.225); at vivim-b3's
-stage-1 call laid out channel-major (b8 d384, 3 groups) 1.41-1.86 ms fp32 against 1.27, bf16 1.28-1.53 against
+L20480 N16 fp32 0.307 ms against 0.241 for `scan_triton_onepass` (bf16 0.259 against 0.225); at vivim-b3's
+stage-1 call laid out channel-major (b8 d384, 3 groups) 1.41-1.86 ms fp32 against 1.27, bf16 1.28-1.52 against
 1.0. So it is not the automatic choice (`TUNING['inference_kernel'] = "warps"` selects it). Why, from Nsight
 Compute (results/h200_ncu_warps_vs_one_pass.log): 512 rows x 2 warps leave ~2 warps a scheduler, and with the
 next chunk's inputs loaded ahead the registers (~240 at 16 steps a lane) allow no more; warps then stall on
