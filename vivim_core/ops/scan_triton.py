@@ -291,8 +291,7 @@ TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num
           # against 0.307 for warps in another run, h200_tune_warps.log); otherwise rows for 16-bit or token-major
           # inputs (the model's inference layout, which rows read coalesced: 1.17 against 1.94 ms for
           # channel-major rows at vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for
-          # the rest.
-          # "one_pass" and "warps" fall back as "auto" does where they do not apply.
+          # the rest. "one_pass" and "warps" fall back as "auto" does where they do not apply.
           "inference_kernel": "auto"}
 
 
