@@ -168,19 +168,6 @@ def test_triton_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
             assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, warps, rows, paired)
 
 
-def test_triton_one_pass_kernel_without_optional_inputs(monkeypatch):
-    """No D, no z, no dt bias, no softplus: the kernel's optional branches off."""
-    from vivim_core.ops import scan_triton
-
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "one_pass")
-    x = {k: v.detach() for k, v in inputs(2, 6, 700, 16).items()}
-    x.update(D=None, z=None, delta_bias=None, delta=x["delta"].abs())
-    with torch.no_grad():
-        ref = selective_scan_reference(**x)
-        out = ops.selective_scan(**x, backend="triton")
-    assert rel_err(out, ref) < 1e-4
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
                                    (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
@@ -201,11 +188,12 @@ def test_triton_warps_kernel_matches_reference(shape, dtype, monkeypatch):
             assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, split)
 
 
-def test_triton_warps_kernel_without_optional_inputs(monkeypatch):
-    """No D, no z, no dt bias, no softplus: the kernel's optional branches off."""
+@pytest.mark.parametrize("kernel", ["one_pass", "warps"])
+def test_triton_one_pass_kernels_without_optional_inputs(kernel, monkeypatch):
+    """No D, no z, no dt bias, no softplus: the one-pass kernels' optional branches off."""
     from vivim_core.ops import scan_triton
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "warps")
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", kernel)
     x = {k: v.detach() for k, v in inputs(2, 6, 700, 16).items()}
     x.update(D=None, z=None, delta_bias=None, delta=x["delta"].abs())
     with torch.no_grad():

@@ -1,10 +1,22 @@
-"""Triton pieces shared by the scan kernels (`scan_triton`, `scan_triton_rows`, `scan_triton_onepass`). Imported
-only with them."""
+"""Triton pieces shared by the scan kernels (`scan_triton`, `scan_triton_rows`, `scan_triton_onepass`,
+`scan_triton_warps`). Imported only with them."""
 
 from __future__ import annotations
 
 import triton
-import triton.language as tl  # noqa: F401  (Triton's CPU interpreter looks it up when jit functions call these)
+import triton.language as tl
+
+
+@triton.jit
+def skip_and_bias(D_ptr, bias_ptr, d, HAS_D: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """Channel d's skip weight D_d and dt bias, as float32 (0.0 for an input not given)."""
+    skip = 0.0
+    if HAS_D:
+        skip = tl.load(D_ptr + d).to(tl.float32)
+    bias = 0.0
+    if HAS_BIAS:
+        bias = tl.load(bias_ptr + d).to(tl.float32)
+    return skip, bias
 
 
 @triton.jit

@@ -28,7 +28,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import scan_triton_onepass, scan_triton_rows, scan_triton_warps
-from ._triton_common import recurrence_combine
+from ._triton_common import recurrence_combine, skip_and_bias
 from ._checks import check_scan_args, needs_grad
 
 
@@ -60,12 +60,7 @@ def _scan_fwd_kernel(
     n = tl.arange(0, N_STATE)
     steps = tl.arange(0, BLOCK_L)
     A = tl.load(A_ptr + d * s_A_d + n * s_A_n).to(tl.float32)
-    skip = 0.0
-    if HAS_D:
-        skip = tl.load(D_ptr + d).to(tl.float32)
-    bias = 0.0
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d).to(tl.float32)
+    skip, bias = skip_and_bias(D_ptr, bias_ptr, d, HAS_D, HAS_BIAS)
     u_base = u_ptr + b * s_u_b + d * s_u_d
     dl_base = delta_ptr + b * s_dl_b + d * s_dl_d
     B_base = B_ptr + b * s_B_b + g * s_B_g + n[:, None] * s_B_n
@@ -125,12 +120,7 @@ def _scan_fix_kernel(
     n = tl.arange(0, N_STATE)
     steps = tl.arange(0, BLOCK_L)
     A = tl.load(A_ptr + d * s_A_d + n * s_A_n).to(tl.float32)
-    skip = 0.0
-    if HAS_D:
-        skip = tl.load(D_ptr + d).to(tl.float32)
-    bias = 0.0
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d).to(tl.float32)
+    skip, bias = skip_and_bias(D_ptr, bias_ptr, d, HAS_D, HAS_BIAS)
     entering = tl.load(entering_ptr + pid * N_STATE + n)
     dt_before = 0.0
     first = segment * chunks_per_segment
@@ -172,12 +162,7 @@ def _scan_bwd_kernel(
     n = tl.arange(0, N_STATE)
     steps = tl.arange(0, BLOCK_L)
     A = tl.load(A_ptr + d * s_A_d + n * s_A_n).to(tl.float32)
-    skip = 0.0
-    if HAS_D:
-        skip = tl.load(D_ptr + d).to(tl.float32)
-    bias = 0.0
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d).to(tl.float32)
+    skip, bias = skip_and_bias(D_ptr, bias_ptr, d, HAS_D, HAS_BIAS)
     u_base = u_ptr + b * s_u_b + d * s_u_d
     dl_base = delta_ptr + b * s_dl_b + d * s_dl_d
     B_base = B_ptr + b * s_B_b + g * s_B_g + n[:, None] * s_B_n

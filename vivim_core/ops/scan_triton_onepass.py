@@ -45,7 +45,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ._triton_common import recurrence_combine
+from ._triton_common import recurrence_combine, skip_and_bias
 from .scan_triton_rows import _columns, _exp2, _silu_gate, _softplus, _tile
 
 # Launch parameters, measured with benchmarks/tune_one_pass.py on an H200 (results/h200_tune_one_pass.log):
@@ -237,12 +237,7 @@ def _one_pass_kernel(
         for r in tl.static_range(ROWS):
             dl_row = delta_ptr + b * s_dl_b + (d0 + r) * s_dl_d + start
             u_row = u_ptr + b * s_u_b + (d0 + r) * s_u_d + start
-            skip = 0.0
-            if HAS_D:
-                skip = tl.load(D_ptr + d0 + r).to(tl.float32)
-            bias = 0.0
-            if HAS_BIAS:
-                bias = tl.load(bias_ptr + d0 + r).to(tl.float32)
+            skip, bias = skip_and_bias(D_ptr, bias_ptr, d0 + r, HAS_D, HAS_BIAS)
             total = tl.zeros([THREADS], dtype=tl.float32)
             for k in tl.static_range(ITEMS // 4):
                 if EVEN:

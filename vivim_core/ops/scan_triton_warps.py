@@ -33,8 +33,9 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ._triton_common import recurrence_combine
-from .scan_triton_rows import _columns, _exp2, _silu_gate, _softplus, _tile
+from ._triton_common import recurrence_combine, skip_and_bias
+from .scan_triton_onepass import _down_sweep, _load_columns, _up_sweep
+from .scan_triton_rows import _columns, _silu_gate, _softplus, _tile
 
 # Launch parameters (benchmarks/tune_one_pass.py, results/h200_tune_warps.log): steps per lane (a multiple of 4)
 # and warps per row (the states are split between them; fewer where N is not a multiple). 16 x 2 was the fastest
@@ -48,20 +49,6 @@ def split_for(n_state: int) -> int:
     while n_state % split:
         split //= 2
     return split
-
-
-@triton.jit
-def _load_columns(ptrs, valid, ITEMS: tl.constexpr, EVEN: tl.constexpr):
-    """ITEMS consecutive values per thread from `ptrs` ((THREADS, 4) pointers to its first 4) as a tuple of
-    ITEMS (THREADS,) float32 columns; past the end (valid False): 0."""
-    columns = ()
-    for k in tl.static_range(ITEMS // 4):
-        if EVEN:
-            tile = tl.load(ptrs + 4 * k)
-        else:
-            tile = tl.load(ptrs + 4 * k, mask=valid[k], other=0.0)
-        columns = columns + _columns(tile.to(tl.float32))
-    return columns
 
 
 @triton.jit
@@ -81,8 +68,8 @@ def _state_inputs(A_row, s_A_n, carry_row, B_row, s_B_n, C_row, s_C_n, n, start,
     A2 = tl.load(A_row + n * s_A_n).to(tl.float32) * 1.4426950408889634  # exp -> exp2
     carry = tl.load(carry_row + n, mask=lane0, other=0.0)
     valid = _valid(start, offsets, length, ITEMS)
-    B = _load_columns(B_row + start + n[:, None] * s_B_n + offsets, valid, ITEMS, EVEN)
-    C = _load_columns(C_row + start + n[:, None] * s_C_n + offsets, valid, ITEMS, EVEN)
+    B = _load_columns(B_row + start + n[:, None] * s_B_n, offsets, valid, ITEMS, EVEN)
+    C = _load_columns(C_row + start + n[:, None] * s_C_n, offsets, valid, ITEMS, EVEN)
     return A2, carry, B, C
 
 
@@ -151,12 +138,7 @@ def _warps_kernel(
     u_row = u_ptr + b * s_u_b + d * s_u_d
     z_row = z_ptr + b * s_z_b + d * s_z_d
     o_row = out_ptr + b * s_o_b + d * s_o_d
-    skip = 0.0
-    if HAS_D:
-        skip = tl.load(D_ptr + d).to(tl.float32)
-    bias = 0.0
-    if HAS_BIAS:
-        bias = tl.load(bias_ptr + d).to(tl.float32)
+    skip, bias = skip_and_bias(D_ptr, bias_ptr, d, HAS_D, HAS_BIAS)
     CHUNK: tl.constexpr = 32 * ITEMS
     last_start = (length - 1) // CHUNK * CHUNK
     # Software pipelining: the next chunk's dt, u, z and the next state's A, carry, B, C are loaded while the
@@ -194,16 +176,7 @@ def _warps_kernel(
                                 first_state + (i + 1) % states_per_warp, ahead_start, length, lane0, offsets,
                                 ITEMS, EVEN)
             # up-sweep inside each lane: the decay across its steps and the state they reach from `carry`
-            a = ()
-            x = ()
-            a_all = _exp2(dt_sum * A2)
-            x_all = carry
-            for j in tl.static_range(ITEMS):
-                a_j = _exp2(dt[j] * A2)
-                x_j = dtu[j] * B_n[j]
-                a = a + (a_j,)
-                x = x + (x_j,)
-                x_all = a_j * x_all + x_j
+            a, x, a_all, x_all = _up_sweep(dt, dtu, B_n, A2, carry, (dt_sum,), 0, ITEMS)
             # across the warp's lanes: the state at each lane's end, and from lane i-1 the state entering lane i
             _, ends = tl.associative_scan((_within_warps(a_all, SPLIT), _within_warps(x_all, SPLIT)), 1,
                                           recurrence_combine)
@@ -212,12 +185,7 @@ def _warps_kernel(
             if states_per_warp == 1:  # the carry prefetched for the next chunk was loaded before this store
                 nxt = (nxt[0], tl.where(lane0, before, 0.0), nxt[2], nxt[3])
             h = tl.where(lane0, carry, before)
-            # down-sweep inside each lane
-            new_ys = ()
-            for j in tl.static_range(ITEMS):
-                h = a[j] * h + x[j]
-                new_ys = new_ys + (ys[j] + C_n[j] * h,)
-            ys = new_ys
+            ys = _down_sweep(a, x, h, C_n, ys, 0, ITEMS, 1)  # down-sweep inside each lane
         # the warps meet: y = sum over the warps' states (D u included), then the gate
         out_valid = _valid(start, out_offsets, length, ITEMS)
         for k in tl.static_range(ITEMS // 4):
