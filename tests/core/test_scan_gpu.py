@@ -125,20 +125,23 @@ def test_model_on_gpu_matches_cpu():
 @pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
                                    (1, 64, 5 * 64 * 64, 16, "variable")])
 def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
-    """The inference kernel with a thread per row, with one segment and with many (L not a multiple of 4,
+    """The inference kernel with 1, 2 or 4 threads per row, with one segment and with many (L not a multiple of 4,
     rows not a multiple of 32, grouped B and C), against the sequential reference."""
     from vivim_core.ops import scan_triton, scan_triton_rows
 
     monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
     x, ref = inference_case(shape, dtype)
+    many = scan_triton_rows.ROWS_TUNING["threads"]
     with torch.no_grad():
-        for threads in (1, scan_triton_rows.ROWS_TUNING["threads"]):
-            for prefetch in (True, False):  # B and C loaded a step ahead, or at their step
-                monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
-                monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "prefetch_bc", prefetch)
-                out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-                assert out.dtype == dtype
-                assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (threads, prefetch)
+        # (threads to aim for, B and C loaded a step ahead or at their step, threads a row)
+        for threads, prefetch, lanes in ((1, True, 1), (many, True, 1), (many, False, 1), (1, True, 2),
+                                         (many, True, 2), (many, True, 4)):
+            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
+            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "prefetch_bc", prefetch)
+            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "lanes", lanes)
+            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+            assert out.dtype == dtype
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (threads, prefetch, lanes)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -233,12 +236,15 @@ def test_model_token_layout_matches_channel_layout_on_cuda(dtype):
     assert rel_err(tokens, channels) < (1e-4 if dtype == torch.float32 else 2e-2)
 
 
+@pytest.mark.parametrize("lanes", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, monkeypatch):
-    """B and C as the model's x_proj gives them, transposed slices of a (batch, G, L, r+2N) tensor: read in place."""
+def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, lanes, monkeypatch):
+    """B and C as a mamba_ssm-style x_proj gives them, transposed slices of a (batch, G, L, r+2N) tensor starting 4
+    and 20 elements in: read in place (with 4-value vector loads: see `_step_values`)."""
     from vivim_core.ops import scan_triton, scan_triton_rows
 
     monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
+    monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "lanes", lanes)
     x = {k: v.detach() for k, v in inputs(2, 48, 2003, 16, "grouped", dtype=dtype).items()}
     buf = torch.randn(2, 2, 2003, 4 + 32, device="cuda", dtype=dtype)
     x["B"], x["C"] = buf[..., 4:20].transpose(-1, -2), buf[..., 20:].transpose(-1, -2)

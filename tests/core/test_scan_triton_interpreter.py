@@ -1,8 +1,8 @@
-"""The one-pass Triton scan kernels (`one_pass`, `warps`) on the CPU, through Triton's interpreter
+"""The Triton inference scan kernels (`one_pass`, `warps`, `rows`) on the CPU, through Triton's interpreter
 (TRITON_INTERPRET=1).
 
 Lets a machine without a GPU check changes to the kernel's logic (tails, several rows a program, grouped B/C,
-odd N, the optional inputs). Runs where Triton is importable (GPU machines, or `pip install triton`); CI's CPU
+odd N, the optional inputs; the row kernel's threads a row and B/C read in place from x_proj-like slices). Runs where Triton is importable (GPU machines, or `pip install triton`); CI's CPU
 install has no Triton, so it skips there. The GPU tests (`test_scan_gpu.py`) check the compiled kernel.
 """
 
@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None,
 
 SCRIPT = textwrap.dedent("""
     import torch
-    from vivim_core.ops import scan_triton_onepass as one_pass, scan_triton_warps as warps_kernel
+    from vivim_core.ops import scan_triton_onepass as one_pass, scan_triton_rows as rows_kernel
+    from vivim_core.ops import scan_triton_warps as warps_kernel
     from vivim_core.ops.scan_reference import selective_scan_reference
     from vivim_core.ops.scan_triton import _as_groups
 
@@ -37,7 +38,7 @@ SCRIPT = textwrap.dedent("""
                 torch.empty_like(u))
         return args, ref
 
-    def check(batch, dim, length, n_state, groups, items, warps, rows, optional, pair=False, hoist_z=False):
+    def check(batch, dim, length, n_state, groups, items, warps, rows, optional, pair=False, hoist_z=True):
         args, ref = case(batch, dim, length, n_state, groups, optional)
         one_pass.ONE_PASS_TUNING.update(items=items, num_warps=warps, rows=rows, pair_states=pair, hoist_z=hoist_z,
                                         maxnreg=128 if pair else None)
@@ -57,10 +58,40 @@ SCRIPT = textwrap.dedent("""
     check(2, 3, 37, 3, 1, 4, 1, "auto", False)  # shorter than a chunk, odd N, no D / z / bias / softplus
     check(1, 4, 300, 16, 2, 4, 2, 2, True, pair=True, hoist_z=True)  # two states an iteration, z loaded early
     check(2, 3, 37, 3, 1, 4, 1, 1, False, pair=True, hoist_z=True)   # odd N: one state an iteration; no z
+    def check_rows_on_views(lanes, threads):
+        # u, dt, z token-major, B and C slices of an x_proj-like (batch, G, L, dt_rank + 2N) tensor (in place)
+        g = torch.Generator().manual_seed(lanes)
+        r = lambda *s: torch.randn(*s, generator=g)
+        batch, groups, dim, length, n, rank = 2, 3, 6, 203, 16, 4
+        x_proj = r(batch, groups, length, rank + 2 * n)
+        Bg, Cg = x_proj[..., rank:rank + n].transpose(-1, -2), x_proj[..., rank + n:].transpose(-1, -2)
+        assert rows_kernel.token_major(Bg).data_ptr() == Bg.data_ptr()
+        u, dt, z = (r(batch, length, dim).transpose(1, 2) for _ in range(3))
+        A, D, bias = -torch.rand(dim, n, generator=g) * 4 - 0.1, r(dim), r(dim) * 0.5
+        ref = selective_scan_reference(u, dt * 0.5, A, Bg.repeat_interleave(2, 1), Cg.repeat_interleave(2, 1), D, z,
+                                       bias, delta_softplus=True)
+        rows_kernel.ROWS_TUNING.update(lanes=lanes, threads=threads, min_segment=16)
+        out = torch.empty(batch, length, dim).transpose(1, 2)
+        rows_kernel.scan_by_rows(u, dt * 0.5, A, Bg, Cg, D, z, bias, True, out)
+        err = float((out - ref).abs().max() / ref.abs().max())
+        assert err < 1e-5, ("rows on views", lanes, threads, err)
+
+    def check_rows(batch, dim, length, n_state, groups, lanes, threads, optional):
+        args, ref = case(batch, dim, length, n_state, groups, optional)
+        rows_kernel.ROWS_TUNING.update(lanes=lanes, threads=threads, min_segment=16)
+        out = rows_kernel.scan_by_rows(*args)
+        err = float((out - ref).abs().max() / ref.abs().max())
+        assert err < 1e-5, ("rows", batch, dim, length, n_state, groups, lanes, threads, optional, err)
+
+    check(1, 4, 300, 16, 2, 4, 2, 2, True, hoist_z=False)  # z loaded after the state loop
     check_warps(2, 4, 512, 16, 1, 8, 4, True)   # whole chunks, 4 warps of 4 states
     check_warps(1, 4, 300, 16, 2, 4, 2, True)   # a tail, grouped B/C
     check_warps(2, 3, 37, 3, 1, 4, 4, False)    # shorter than a chunk; odd N: 1 warp; no optional inputs
     check_warps(1, 2, 700, 8, 1, 16, 8, True)   # 8 warps asked, N = 8: 8 warps of 1 state
+    for lanes in (1, 2, 4):  # threads a row
+        check_rows_on_views(lanes, 100)          # several segments, B/C read in place from x_proj-like slices
+        check_rows(1, 24, 300, 16, 3, lanes, 1, True)  # one segment, grouped B/C, rows not a program's multiple
+    check_rows(2, 3, 37, 8, 1, 4, 64, False)     # N = 8 cannot give 4 threads 4 states each: 1 thread a row
     print("ok")
 """)
 

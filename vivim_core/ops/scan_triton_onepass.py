@@ -29,8 +29,8 @@ latency-bound: loading the next state's inputs during the current state's scan g
 iteration, 16-32 steps a thread and 4 rows a program did not help. Nsight Compute
 (results/h200_ncu_warps_vs_one_pass.log): the stalls are the cross-warp barrier of the scan (16 % of samples),
 a loop-end register move waiting on the prefetched carry (12 %), the chunk's dt and z loads (~10 %) and the
-shuffle chain. ONE_PASS_TUNING's pair_states / hoist_z / maxnreg options target the second and third; they are
-off until measured. Above 128 registers a thread only 3 programs of 4 warps fit an SM, and the issue's 512
+shuffle chain. ONE_PASS_TUNING's hoist_z (on) loads the chunk's z before the state loop; pair_states and maxnreg
+(off) were measured slower. Above 128 registers a thread only 3 programs of 4 warps fit an SM, and the issue's 512
 programs then take two waves on 132 SMs.
 
 Forward only, no gradients; per-step inputs and the output have unit stride along L (coalesced loads).
@@ -54,13 +54,11 @@ from .scan_triton_rows import _columns, _exp2, _silu_gate, _softplus, _tile
 # 8 steps x 4 warps was fastest (float32 0.235 ms of GPU time; 2 rows 0.303, 4 rows 0.352); at vivim-b3's
 # stage-1 call (3,072 rows, bf16) 2 rows (0.92-0.99 ms) beat 1 (1.24-1.26) and 4 (1.15-1.31).
 ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "rows": "auto",
-                   # Not yet measured with a register cap (next GPU session: benchmarks/tune_one_pass.py --pair-states
-                   # --hoist-z --maxnreg 128): two states a loop iteration (no loop-end move waiting on the carry's
-                   # load), the chunk's z loaded before the state loop, and a cap on registers a thread. Uncapped,
-                   # pairing took 139 registers: above 128 only 3 programs of 4 warps fit an SM, so the issue's
-                   # 512 programs need two waves on 132 SMs (0.451 against 0.241 ms,
-                   # h200_tune_one_pass_two_states_an_iteration_rejected.log).
-                   "pair_states": False, "hoist_z": False, "maxnreg": None}
+                   # The chunk's z loaded before the state loop (hoist_z) gave 2 % (fp32) to 9 % (bf16); two states a
+                   # loop iteration (pair_states) and a 128-register cap did not help (H200,
+                   # results/h200_tune_one_pass_options.log: b4 d128 fp32 0.232 / bf16 0.201 ms with hoist_z against
+                   # 0.237 / 0.218 without; paired 0.262-0.443 ms).
+                   "pair_states": False, "hoist_z": True, "maxnreg": None}
 
 
 @functools.lru_cache(maxsize=None)
