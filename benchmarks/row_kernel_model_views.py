@@ -98,8 +98,8 @@ def main() -> None:
         scan_triton_rows.ROWS_TUNING["lanes"] = 1
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"gpu": torch.cuda.get_device_name(), "shape": args.shape, "x_proj": args.x_proj, "rows": rows}, f,
-                      indent=1)
+            report = {"gpu": torch.cuda.get_device_name(), "shape": args.shape, "x_proj": args.x_proj, "rows": rows}
+            json.dump(report, f, indent=1)
 
 
 if __name__ == "__main__":

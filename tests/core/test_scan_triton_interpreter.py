@@ -1,9 +1,10 @@
 """The Triton inference scan kernels (`one_pass`, `warps`, `rows`) on the CPU, through Triton's interpreter
 (TRITON_INTERPRET=1).
 
-Lets a machine without a GPU check changes to the kernel's logic (tails, several rows a program, grouped B/C,
-odd N, the optional inputs; the row kernel's threads a row and B/C read in place from x_proj-like slices). Runs where Triton is importable (GPU machines, or `pip install triton`); CI's CPU
-install has no Triton, so it skips there. The GPU tests (`test_scan_gpu.py`) check the compiled kernel.
+Lets a machine without a GPU check changes to the kernels' logic (tails, several rows a program, grouped B/C,
+odd N, the optional inputs; the row kernel's threads a row and B/C read in place from x_proj-like slices). Runs
+where Triton is importable (GPU machines, or `pip install triton`); CI's CPU install has no Triton, so it skips
+there. The GPU tests (`test_scan_gpu.py`) check the compiled kernel.
 """
 
 from __future__ import annotations

@@ -244,12 +244,10 @@ def _rows_scan_kernel(
         for j in tl.static_range(4):
             if PREFETCH_BC:
                 B_j = B_next
-                B_next = _step_values(B_ptr, B_row, tl.minimum(t0 + j + 1, last), q_B_l,
-                                             STATES)
+                B_next = _step_values(B_ptr, B_row, tl.minimum(t0 + j + 1, last), q_B_l, STATES)
                 if OUTPUT:
                     C_j = C_next
-                    C_next = _step_values(C_ptr, C_row, tl.minimum(t0 + j + 1, last), q_C_l,
-                                             STATES)
+                    C_next = _step_values(C_ptr, C_row, tl.minimum(t0 + j + 1, last), q_C_l, STATES)
             else:
                 B_j = _step_values(B_ptr, B_row, tl.minimum(t0 + j, last), q_B_l, STATES)
                 if OUTPUT:
@@ -269,7 +267,8 @@ def _rows_scan_kernel(
                 y = _silu_gate(y, zt)  # the gate scales: gating each thread's part of the sum is exact
             if LANES > 1:
                 y = _sum_over_lanes(y, LANES)
-            tl.store(o_row + t * s_o_l, y.to(out_ptr.dtype.element_ty), mask=valid & (row_ok & (part == 0))[:, None])
+            stores = row_ok & (part == 0)  # one thread of a row stores it
+            tl.store(o_row + t * s_o_l, y.to(out_ptr.dtype.element_ty), mask=valid & stores[:, None])
     if not OUTPUT:
         for n in tl.static_range(STATES):
             tl.store(state_at + n, h[n], mask=row_ok)
