@@ -60,6 +60,7 @@ def main() -> None:
     lanes_values = [int(v) for v in args.lanes.split(",")]
     print(torch.cuda.get_device_name(), f"shape b{batch} d{dim} L{length} N{n_state} G{groups}, B/C as {args.x_proj}'s",
           flush=True)
+    default_lanes = scan_triton_rows.ROWS_TUNING["lanes"]
     rows = []
     for dtype in (torch.bfloat16, torch.float32):
         x = model_like_inputs(batch, dim, length, n_state, groups, dtype, args.x_proj)
@@ -80,7 +81,6 @@ def main() -> None:
                        "rel_diff_vs_first": float((out - first).norm() / first.norm())}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    scan_triton_rows.ROWS_TUNING["lanes"] = 1
     if args.model:
         from vivim_core.bench.model import bench_model
 
@@ -95,7 +95,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
             torch.cuda.empty_cache()
-        scan_triton_rows.ROWS_TUNING["lanes"] = 1
+    scan_triton_rows.ROWS_TUNING["lanes"] = default_lanes
     if args.out:
         with open(args.out, "w") as f:
             report = {"gpu": torch.cuda.get_device_name(), "shape": args.shape, "x_proj": args.x_proj, "rows": rows}
