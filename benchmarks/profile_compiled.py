@@ -59,13 +59,19 @@ def main() -> None:
                     torch.cuda.synchronize()
             by_kind = collections.Counter()
             for event in prof.key_averages():
-                us = getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
-                by_kind[kind_of(event.key)] += us
+                by_kind[kind_of(event.key)] += _device_us(event)
             total = sum(by_kind.values())
             print(f"   CUDA time of one forward: {total / 1000:.2f} ms")
             for kind, us in by_kind.most_common():
                 print(f"   {kind:42s} {us / 1000:7.2f} ms  {100 * us / total:5.1f} %")
-            print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows, max_name_column_width=90))
+            events = sorted(prof.key_averages(), key=lambda e: -_device_us(e))[:rows]
+            print("   self CUDA ms  calls  kernel (full name)")
+            for event in events:
+                print(f"   {_device_us(event) / 1000:11.3f}  {event.count:5d}  {event.key}")
+
+
+def _device_us(event) -> float:
+    return getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
 
 
 if __name__ == "__main__":

@@ -287,19 +287,45 @@ def test_triton_inference_path_splits_long_sequences_and_matches(monkeypatch):
     assert rel_err(out, ref) < 1e-4
 
 
+@pytest.mark.parametrize("tile", [{}, {"block_w": 32, "block_c": 64, "warps": 4}, {"block_w": 8, "block_c": 32, "warps": 2}])
 @pytest.mark.parametrize("shape", [(2, 5, 16, 20, 48), (1, 1, 8, 8, 100), (1, 3, 64, 64, 256)])
-def test_triton_depthwise_conv3d_gelu_matches_conv3d(shape):
-    from vivim_core.ops.dwconv3d_triton import depthwise_conv3d_gelu_triton
+def test_triton_depthwise_conv3d_gelu_matches_conv3d(shape, tile, monkeypatch):
+    from vivim_core.ops import dwconv3d_triton
 
+    for key, value in tile.items():
+        monkeypatch.setitem(dwconv3d_triton.DSF_TUNING, key, value)
     c = shape[-1]
     conv = torch.nn.Conv3d(c, c, 3, padding=1, groups=c).cuda()
     x = torch.randn(*shape, device="cuda")
     with torch.no_grad():
         expected = torch.nn.functional.gelu(conv(x.permute(0, 4, 1, 2, 3))).permute(0, 2, 3, 4, 1)
-        out = depthwise_conv3d_gelu_triton(x, conv.weight, conv.bias)
+        out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, conv.weight, conv.bias)
         assert rel_err(out, expected) < 1e-5
-        out16 = depthwise_conv3d_gelu_triton(x.bfloat16(), conv.weight.bfloat16(), conv.bias.bfloat16())
+        out16 = dwconv3d_triton.depthwise_conv3d_gelu_triton(x.bfloat16(), conv.weight.bfloat16(),
+                                                             conv.bias.bfloat16())
         assert rel_err(out16, expected) < 2e-2
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("branches", [("forward", "backward", "spatial"), ("spatial", "backward"), ("backward",)])
+def test_causal_conv_in_scan_orders_on_cuda_matches_copies_then_conv(branches, dtype, monkeypatch):
+    """The one-pass Triton kernel against the copies into scan order followed by the token-major conv, on a
+    strided x as the model passes it (the x half of in_proj's output)."""
+    from vivim_core.ops import causal_conv
+
+    clip_shape, dim, k = (5, 6, 7), 72, len(branches)
+    length = 5 * 6 * 7
+    xz = torch.randn(2, length, 2 * dim, device="cuda", dtype=dtype)
+    x = xz[..., :dim]
+    weight = torch.randn(k * dim, 4, device="cuda", dtype=dtype)
+    bias = torch.randn(k * dim, device="cuda", dtype=dtype)
+    with torch.no_grad():
+        fused = causal_conv.causal_conv1d_in_scan_orders(x, weight, bias, branches, clip_shape, "silu")
+        monkeypatch.setattr(causal_conv, "FUSED_SCAN_ORDERS", False)
+        expected = causal_conv.causal_conv1d_in_scan_orders(x.float(), weight.float(), bias.float(), branches,
+                                                            clip_shape, "silu")
+    assert fused.shape == (2, length, k * dim) and fused.dtype == dtype
+    assert rel_err(fused, expected) < (1e-6 if dtype == torch.float32 else 1e-2)
 
 
 def test_compiled_model_is_one_graph_and_matches_eager():

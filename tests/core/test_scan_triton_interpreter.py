@@ -1,5 +1,5 @@
-"""The Triton inference scan kernels (`one_pass`, `warps`, `rows`) on the CPU, through Triton's interpreter
-(TRITON_INTERPRET=1).
+"""The Triton inference scan kernels (`one_pass`, `warps`, `rows`), the convs in scan orders and the DSF conv
+kernels on the CPU, through Triton's interpreter (TRITON_INTERPRET=1).
 
 Lets a machine without a GPU check changes to the kernels' logic (tails, several rows a program, grouped B/C,
 odd N, the optional inputs; the row kernel's threads a row and B/C read in place from x_proj-like slices). Runs
@@ -95,6 +95,44 @@ SCRIPT = textwrap.dedent("""
     check_rows(2, 3, 37, 8, 1, 4, 64, False)     # N = 8 cannot give 4 threads 4 states each: 1 thread a row
     print("ok")
 """)
+
+
+CONV_SCRIPT = textwrap.dedent("""
+    import torch
+    from vivim_core.ops import dwconv3d_triton
+    from vivim_core.ops.causal_conv import causal_conv1d_tokens
+    from vivim_core.ops.causal_conv_triton import causal_conv1d_orders_triton
+    from vivim_core.ops.dwconv3d import depthwise_conv3d_gelu_torch
+    from vivim_core.ops.scan_orders import ORDER_CODES, to_scan_order
+
+    g = torch.Generator().manual_seed(0)
+    for branches, clip_shape, dim in [(("forward", "backward", "spatial"), (3, 4, 5), 6), (("spatial",), (1, 3, 3), 40),
+                                      (("backward", "forward"), (5, 2, 7), 130)]:
+        length, k = clip_shape[0] * clip_shape[1] * clip_shape[2], len(branches)
+        x = torch.randn(2, length, 2 * dim, generator=g)[..., :dim]  # strided, as in_proj's x half
+        weight, bias = torch.randn(k * dim, 4, generator=g), torch.randn(k * dim, generator=g)
+        for b, silu in ((bias, True), (None, False)):
+            out = causal_conv1d_orders_triton(x, weight, b, silu, [ORDER_CODES[n] for n in branches], clip_shape[0])
+            xs = torch.cat([to_scan_order(x, n, clip_shape, dim=1) for n in branches], dim=2)
+            ref = causal_conv1d_tokens(xs, weight, b, "silu" if silu else None)
+            assert (out - ref).abs().max() < 1e-5, (branches, clip_shape, dim, silu)
+    for shape in [(2, 3, 5, 6, 10), (1, 4, 3, 9, 70)]:
+        x, c = torch.randn(*shape, generator=g), shape[-1]
+        weight, bias = torch.randn(c, 1, 3, 3, 3, generator=g), torch.randn(c, generator=g)
+        ref = depthwise_conv3d_gelu_torch(x, weight, bias)
+        for block_w, block_c in ((4, 32), (16, 128)):  # tiles smaller and larger than the clip
+            dwconv3d_triton.DSF_TUNING.update(block_w=block_w, block_c=block_c)
+            out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, weight, bias)
+            assert (out - ref).abs().max() < 1e-5, (shape, block_w, block_c)
+    print("ok")
+""")
+
+
+def test_conv_kernels_in_the_triton_interpreter():
+    """The convs in scan orders (one pass, any subset of branches, strided x) and the DSF conv kernel's tiles."""
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    done = subprocess.run([sys.executable, "-c", CONV_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
 
 
 def test_one_pass_kernels_in_the_triton_interpreter():

@@ -37,31 +37,12 @@ from torch import Tensor, nn
 
 from ..config import SCAN_BRANCHES
 from ..ops import causal_conv1d, chosen_backend, selective_scan
-from ..ops.causal_conv import causal_conv1d_tokens
+from ..ops.causal_conv import causal_conv1d_in_scan_orders
 from ..ops.dwconv3d import depthwise_conv3d_gelu
+from ..ops.scan_orders import from_scan_order, to_scan_order
 from .layers import DropPath
 
 BRANCH_SUFFIX = {"forward": "", "backward": "_b", "spatial": "_s"}
-
-
-def to_scan_order(x: Tensor, branch: str, clip_shape: tuple[int, int, int], dim: int = 2) -> Tensor:
-    """x with its sequence axis `dim` (L tokens in (T, H, W) order) put in the branch's scan order: (B, D, L)
-    with dim=2 (channel-major, the default) or (B, L, D) with dim=1 (token-major)."""
-    return _reorder(x, branch, clip_shape[0], math.prod(clip_shape[1:]), dim)
-
-
-def from_scan_order(y: Tensor, branch: str, clip_shape: tuple[int, int, int], dim: int = 2) -> Tensor:
-    """Inverse of `to_scan_order`."""
-    return _reorder(y, branch, math.prod(clip_shape[1:]), clip_shape[0], dim)
-
-
-def _reorder(x: Tensor, branch: str, outer: int, inner: int, dim: int) -> Tensor:
-    """Forward: unchanged; backward: reversed; spatial: the sequence axis read as (outer, inner), transposed."""
-    if branch == "forward":
-        return x
-    if branch == "backward":
-        return x.flip(dim)
-    return x.unflatten(dim, (outer, inner)).transpose(dim, dim + 1).flatten(dim, dim + 1)
 
 
 class SpatioTemporalMamba(nn.Module):
@@ -178,16 +159,28 @@ class SpatioTemporalMamba(nn.Module):
             parts.append(weights[0].new_zeros(parts[0].shape[0], pad))
         return torch.cat(parts, dim=1)
 
-    def scan_branches_tokens(self, x: Tensor, z: Tensor | None = None) -> Tensor:
-        """`scan_branches` on token-major tensors: x, z (B, L, k*d_inner), branch i in channels
-        [i*d_inner, (i+1)*d_inner), already in scan orders -> (B, L, k*d_inner), gated by silu(z) when z is
-        given. The tensors reach the scan as (B, k*d_inner, L) views of token-major memory."""
-        k, n, r = len(self.branches), self.d_state, self.dt_rank
+    def convolved_in_scan_orders(self, x: Tensor, clip_shape: tuple[int, int, int]) -> Tensor:
+        """Token-major x (B, L, d_inner) in (T, H, W) order -> (B, L, k*d_inner): branch i's causal conv1d and
+        SiLU of x read in its scan order, in channels [i*d_inner, (i+1)*d_inner). One Triton pass on CUDA
+        inference (`causal_conv1d_in_scan_orders`)."""
         conv_bias = self._stacked("conv1d", "bias") if self.conv1d_bias else None
-        x = causal_conv1d_tokens(x, self._stacked("conv1d", "weight").squeeze(1), conv_bias, activation="silu")
+        weight = self._stacked("conv1d", "weight").squeeze(1)
+        return causal_conv1d_in_scan_orders(x, weight, conv_bias, self.branches, clip_shape, activation="silu")
+
+    def scan_branches_tokens(self, x: Tensor, z: Tensor | None = None) -> Tensor:
+        """`scan_branches` on token-major tensors, after the convs: x (B, L, k*d_inner) from
+        `convolved_in_scan_orders`, z (B, L, k*d_inner) in scan orders or None; branch i in channels
+        [i*d_inner, (i+1)*d_inner) -> (B, L, k*d_inner), gated by silu(z) when z is given. The tensors reach
+        the scan as (B, k*d_inner, L) views of token-major memory."""
+        k, n, r = len(self.branches), self.d_state, self.dt_rank
         x_dbl = torch.matmul(x, self._token_projection())  # (B, L, P)
+        # dt from the dt columns and the zero padding after them, times zero rows: the same product, with K a
+        # multiple of 8 (16-byte rows). With K = k*r = 12 (vivim-b3, stage 1) cuBLAS took an align-2 kernel.
+        dt_columns = x_dbl[..., 2 * k * n :]
         dt_weights = [getattr(self, "dt_proj" + BRANCH_SUFFIX[b]).weight.T for b in self.branches]  # (r, d)
-        dt = torch.matmul(x_dbl[..., 2 * k * n : 2 * k * n + k * r], torch.block_diag(*dt_weights))
+        dt_projection = torch.block_diag(*dt_weights)  # (k*r, k*d_inner)
+        dt_projection = F.pad(dt_projection, (0, 0, 0, dt_columns.shape[-1] - k * r))
+        dt = torch.matmul(dt_columns, dt_projection)
         B = x_dbl[..., : k * n].unflatten(-1, (k, n)).permute(0, 2, 3, 1)  # (B, k, N, L) views
         C = x_dbl[..., k * n : 2 * k * n].unflatten(-1, (k, n)).permute(0, 2, 3, 1)
         A = -torch.exp(self._stacked("A_log").float())
@@ -215,12 +208,15 @@ class SpatioTemporalMamba(nn.Module):
         else:
             x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)  # (B, d_inner, L) each
         seq, channels = (1, 2) if tokens else (2, 1)  # the sequence and channel axes
-        scan = self.scan_branches_tokens if tokens else self.scan_branches
         gate_after = self.gates_after_sum(hidden.is_cuda)
-        xs = torch.cat([to_scan_order(x, b, clip_shape, seq) for b in self.branches], dim=channels)
         zs = None if gate_after else torch.cat([to_scan_order(z, b, clip_shape, seq) for b in self.branches],
                                                dim=channels)
-        ys = scan(xs, zs).split(self.d_inner, dim=channels)
+        if tokens:  # the convs read x in each scan order themselves
+            ys = self.scan_branches_tokens(self.convolved_in_scan_orders(x, clip_shape), zs)
+        else:
+            xs = torch.cat([to_scan_order(x, b, clip_shape, seq) for b in self.branches], dim=channels)
+            ys = self.scan_branches(xs, zs)
+        ys = ys.split(self.d_inner, dim=channels)
         total = from_scan_order(ys[0], self.branches[0], clip_shape, seq)
         for y, branch in zip(ys[1:], self.branches[1:]):
             total = total + from_scan_order(y, branch, clip_shape, seq)

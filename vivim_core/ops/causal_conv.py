@@ -10,9 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ._checks import needs_grad
 from ._optional import optional_kernel
+from .scan_orders import ORDER_CODES, to_scan_order
 
 ACTIVATIONS = (None, "silu", "swish")
+# Whether `causal_conv1d_in_scan_orders` may use the one-pass Triton kernel (benchmarks switch it off for A/B).
+FUSED_SCAN_ORDERS = True
 
 
 def check_conv_args(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None) -> None:
@@ -77,5 +81,30 @@ def causal_conv1d_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     return _shifted_sum(x, weight, bias, silu, tokens=True)
 
 
+def causal_conv1d_in_scan_orders(x: Tensor, weight: Tensor, bias: Tensor | None, branches: tuple[str, ...],
+                                 clip_shape: tuple[int, int, int], activation: str | None = None) -> Tensor:
+    """Each branch's causal conv of token-major x read in that branch's scan order, stacked along channels.
+
+    x: (batch, L, dim), tokens of a clip of shape (T, H, W) in (T, H, W) order; weight (k*dim, width) and bias
+    (k*dim,) stacked in branch order, k = len(branches) -> (batch, L, k*dim) token-major, branch i's channels
+    [i*dim, (i+1)*dim) in its scan order (`scan_orders`). Inference on CUDA: one Triton pass that reads x in
+    each order as it convolves (a custom op under torch.compile). Otherwise the copies into scan order, then
+    `causal_conv1d_tokens` (training, CPU, no Triton).
+    """
+    silu = activation in ("silu", "swish")
+    fused = FUSED_SCAN_ORDERS and x.is_cuda and not needs_grad(x, weight, bias) and len(branches) <= 3
+    if fused and _triton_orders_kernel() is not None:
+        orders = [ORDER_CODES[b] for b in branches]
+        if torch.compiler.is_compiling():
+            return torch.ops.vivim.causal_conv1d_orders_triton(x, weight, bias, silu, orders, clip_shape[0])
+        return _triton_orders_kernel()(x, weight, bias, silu, orders, clip_shape[0])
+    xs = torch.cat([to_scan_order(x, b, clip_shape, dim=1) for b in branches], dim=2)
+    return causal_conv1d_tokens(xs, weight, bias, activation)
+
+
 def _triton_tokens_kernel():
     return optional_kernel("causal_conv_triton", "causal_conv1d_tokens_triton")
+
+
+def _triton_orders_kernel():
+    return optional_kernel("causal_conv_triton", "causal_conv1d_orders_triton")
