@@ -47,9 +47,10 @@ def main() -> None:
                     map(int, args.warps.split(",")), map(int, args.threads.split(",")),
                     map(int, args.min_segment.split(",")), map(int, args.maxnreg.split(",")),
                     map(int, args.prefetch.split(","))):
-                scan_triton_rows.ROWS_TUNING.update(num_warps=warps, threads=threads, min_segment=min_segment,
-                                                    maxnreg=maxnreg or None, prefetch_bc=bool(prefetch))
-                seg_len, segments = scan_triton_rows.plan_segments(b * d, length)
+                scan_triton_rows.ROWS_TUNING.update(num_warps=warps, threads=threads, threads_16bit=threads,
+                                                    min_segment=min_segment, maxnreg=maxnreg or None,
+                                                    prefetch_bc=bool(prefetch))
+                seg_len, segments = scan_triton_rows.plan_segments(b * d, length, dtype != torch.float32)
                 out = run().float()
                 error = float((out - reference).norm() / reference.norm())
                 t = time_call(run, device, repeats=30)

@@ -137,6 +137,7 @@ def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
         for threads, prefetch, lanes in ((1, True, 1), (many, True, 1), (many, False, 1), (1, True, 2),
                                          (many, True, 2), (many, True, 4)):
             monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
+            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads_16bit", threads)
             monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "prefetch_bc", prefetch)
             monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "lanes", lanes)
             out = ops.selective_scan(**x, delta_softplus=True, backend="triton")

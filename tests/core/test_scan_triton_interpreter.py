@@ -93,6 +93,11 @@ SCRIPT = textwrap.dedent("""
         check_rows_on_views(lanes, 100)          # several segments, B/C read in place from x_proj-like slices
         check_rows(1, 24, 300, 16, 3, lanes, 1, True)  # one segment, grouped B/C, rows not a program's multiple
     check_rows(2, 3, 37, 8, 1, 4, 64, False)     # N = 8 cannot give 4 threads 4 states each: 1 thread a row
+    rows_kernel.ROWS_TUNING.update(threads=132 * 1024, threads_16bit=264 * 1024, one_segment_threads=16384,
+                                   min_segment=64)
+    assert rows_kernel.plan_segments(24576, 320, True) == (320, 1)   # rows enough on their own: one pass
+    assert rows_kernel.plan_segments(3072, 20480, True)[1] == 87     # else about threads_16bit threads
+    assert rows_kernel.plan_segments(3072, 20480, False)[1] == 44    # float32: threads
     print("ok")
 """)
 

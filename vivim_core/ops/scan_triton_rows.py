@@ -48,12 +48,16 @@ from torch import Tensor
 
 from ._triton_common import recurrence_combine
 
-# Launch parameters, measured with benchmarks/tune_triton_rows.py on an H200 (results/h200_triton_row_kernel.log):
-# warps per program (32 rows each); the number of threads to aim for, which sets the number of segments
-# (135k and 270k were equal at the model's shape; 2 warps and register caps were slower); segments of at
-# least min_segment steps, and at most max_segments of them (the combine kernel holds a row's segments in
-# registers).
-ROWS_TUNING = {"num_warps": 1, "threads": 132 * 1024, "min_segment": 64, "max_segments": 1024, "maxnreg": None,
+# Launch parameters: warps per program (32 rows each); the number of threads to aim for, which sets the number of
+# segments, for float32 and for 16-bit inputs; segments of at least min_segment steps, and at most max_segments of
+# them (the combine kernel holds a row's segments in registers); one segment (a single pass, no combine) once the
+# rows alone give one_segment_threads threads. Measured at vivim-b3's four stage-1..4 calls (b8, d 384 / 768 /
+# 1920 / 3072, its token-major layout) on an H100, GPU time bf16 (results/h100_row_kernel_launch_sweep.log):
+# 270k threads against 135k 0.978 / 0.532 / 0.355 ms against 1.022 / 0.534 / 0.386 at stages 1-3, while fp32
+# preferred 135k (1.209 / 0.619 against 1.224 / 0.642); stage 4 (24,576 rows, L 320) in one segment 0.155 ms
+# against 0.254 in five. 1 warp a program was best or equal everywhere (2 and 4: +0.5-4 %).
+ROWS_TUNING = {"num_warps": 1, "threads": 132 * 1024, "threads_16bit": 264 * 1024, "one_segment_threads": 16384,
+               "min_segment": 64, "max_segments": 1024, "maxnreg": None,
                "prefetch_bc": True,
                # Threads a row: 1, or 2 / 4 with N / lanes of its states each (N a multiple of 4 x lanes), the
                # row's output summed across them with a shuffle. H100, vivim-b3's stage-1 size (b8 d384 G3,
@@ -296,10 +300,14 @@ def _rows_combine_kernel(end_ptr, seg_dt_ptr, A_ptr, entering_ptr, dim, n_segmen
     tl.store(entering_ptr + at, tl.zeros_like(after), mask=seg[:, None] == 0)
 
 
-def plan_segments(row_threads: int, length: int) -> tuple[int, int]:
-    """(segment length, segments): about ROWS_TUNING['threads'] threads, segments of whole 4-step groups.
+def plan_segments(row_threads: int, length: int, sixteen_bit: bool = False) -> tuple[int, int]:
+    """(segment length, segments): one segment when the rows alone give ROWS_TUNING['one_segment_threads']
+    threads, else about ROWS_TUNING['threads'] (or 'threads_16bit') threads; segments of whole 4-step groups.
     row_threads: the threads one segment of every row takes (rows x lanes)."""
-    wanted = max(1, ROWS_TUNING["threads"] // max(row_threads, 1))
+    if row_threads >= ROWS_TUNING["one_segment_threads"]:
+        return 4 * triton.cdiv(length, 4), 1
+    target = ROWS_TUNING["threads_16bit" if sixteen_bit else "threads"]
+    wanted = max(1, target // max(row_threads, 1))
     most = max(1, length // ROWS_TUNING["min_segment"])
     segments = min(wanted, most, ROWS_TUNING["max_segments"])
     seg_len = 4 * triton.cdiv(triton.cdiv(length, segments), 4)
@@ -334,7 +342,7 @@ def scan_by_rows(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D:
     num_warps = ROWS_TUNING["num_warps"]
     block_r = 32 * num_warps
     lanes = ROWS_TUNING["lanes"] if n_state % (4 * ROWS_TUNING["lanes"]) == 0 else 1
-    seg_len, segments = plan_segments(rows * lanes, length)
+    seg_len, segments = plan_segments(rows * lanes, length, sixteen_bit=u.element_size() == 2)
     f32 = dict(device=u.device, dtype=torch.float32)
     ends = torch.empty(rows, segments, n_state, **f32)
     entering = torch.zeros_like(ends) if segments == 1 else torch.empty_like(ends)
