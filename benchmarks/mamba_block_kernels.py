@@ -22,6 +22,7 @@ import json
 import torch
 
 from vivim_core.bench.common import environment, gpu_ms_per_call
+from vivim_core.bench.scan import measured_bandwidth_gbs
 
 STAGES = [(64, 64), (128, 32), (320, 16), (512, 8)]  # (dim, feature-map side) of vivim-b3's four stages
 BATCH, FRAMES = 8, 5
@@ -37,20 +38,12 @@ DSF_CONFIGS = [  # tiles of the DSF conv kernel (dwconv3d_triton.DSF_TUNING); th
 ]
 
 
-def _copy_rate(device) -> float:
-    """Measured device-to-device copy rate in GB/s (bytes read + written), 1 GiB."""
-    a = torch.empty(2**29, dtype=torch.float16, device=device)
-    b = torch.empty_like(a)
-    ms = gpu_ms_per_call(lambda: b.copy_(a), 20)
-    return 2 * a.numel() * 2 / ms / 1e6
-
-
 def bench_kernels(device, rows: list) -> None:
     from vivim_core.ops import causal_conv, dwconv3d_triton
     from vivim_core.ops.causal_conv_triton import causal_conv1d_orders_triton
     from vivim_core.ops.scan_orders import ORDER_CODES
 
-    rate = _copy_rate(device)
+    rate = measured_bandwidth_gbs(device)  # the scan suite's copy rate, so x_roofline means the same there
     print(f"copy rate {rate:.0f} GB/s", flush=True)
     branches = ("forward", "backward", "spatial")
     orders = [ORDER_CODES[b] for b in branches]
@@ -80,8 +73,7 @@ def bench_kernels(device, rows: list) -> None:
 
         # The dt projection of the token path: K = k*r dt columns alone, or with the zero padding after them.
         rank = -(-dim // 16)
-        x_dbl = torch.randn(BATCH, length, 112 if dim == 64 else 96 + -(-3 * rank // 8) * 8, device=device,
-                            dtype=torch.bfloat16)
+        x_dbl = torch.randn(BATCH, length, 96 + -(-3 * rank // 8) * 8, device=device, dtype=torch.bfloat16)
         w_dt = torch.randn(3 * rank, 3 * d_inner, device=device, dtype=torch.bfloat16)
         padded = torch.nn.functional.pad(w_dt, (0, 0, 0, x_dbl.shape[-1] - 96 - 3 * rank))
         dt_bytes = BATCH * length * (x_dbl.shape[-1] + 3 * d_inner) * 2

@@ -135,11 +135,10 @@ def load_backends(on_cuda: bool) -> None:
             if runs_on(backend, on_cuda):
                 _probe(kind, name)
     if on_cuda:
-        from .causal_conv import _triton_orders_kernel, _triton_tokens_kernel
+        from .causal_conv import _triton_orders_kernel
         from .dwconv3d import _triton_kernel
 
         _triton_kernel()
-        _triton_tokens_kernel()
         _triton_orders_kernel()
 
 

@@ -76,8 +76,8 @@ def causal_conv1d_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     """
     check_conv_args(x.transpose(1, 2), weight, bias, activation)
     silu = activation in ("silu", "swish")
-    if x.is_cuda and not torch.compiler.is_compiling() and _triton_tokens_kernel() is not None:
-        return _triton_tokens_kernel()(x, weight, bias, silu)
+    if x.is_cuda and not torch.compiler.is_compiling() and _triton_orders_kernel() is not None:
+        return _triton_orders_kernel()(x, weight, bias, silu)  # one forward branch: the plain conv
     return _shifted_sum(x, weight, bias, silu, tokens=True)
 
 
@@ -100,10 +100,6 @@ def causal_conv1d_in_scan_orders(x: Tensor, weight: Tensor, bias: Tensor | None,
         return _triton_orders_kernel()(x, weight, bias, silu, orders, clip_shape[0])
     xs = torch.cat([to_scan_order(x, b, clip_shape, dim=1) for b in branches], dim=2)
     return causal_conv1d_tokens(xs, weight, bias, activation)
-
-
-def _triton_tokens_kernel():
-    return optional_kernel("causal_conv_triton", "causal_conv1d_tokens_triton")
 
 
 def _triton_orders_kernel():

@@ -107,11 +107,6 @@ def causal_conv1d_orders_triton(x: Tensor, weight: Tensor, bias: Tensor | None, 
     return out
 
 
-def causal_conv1d_tokens_triton(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool) -> Tensor:
-    """x: (batch, L, C) with C contiguous; weight (C, width); bias (C,) or None -> (batch, L, C) contiguous."""
-    return causal_conv1d_orders_triton(x, weight, bias, silu)
-
-
 # torch.compile: the kernel as an opaque custom op (Inductor's own fusion of the copies into scan order with the
 # shifted-sum conv ran at ~9x its bytes on an H100: benchmarks/results/h100_s9_profile_compiled_before.log).
 @torch.library.custom_op("vivim::causal_conv1d_orders_triton", mutates_args=())
