@@ -192,7 +192,30 @@ def test_triton_warps_kernel_matches_reference(shape, dtype, monkeypatch):
             assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, split)
 
 
-@pytest.mark.parametrize("kernel", ["one_pass", "warps"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
+                                   (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
+def test_gluon_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
+    """The Gluon one-pass kernel (hand-written exchange across lanes and warps), with and without the next chunk
+    loaded ahead and the register cap: L shorter than a chunk, not a multiple of it, or several exactly (the
+    prefetching path); grouped B and C; N=8; against the reference."""
+    from vivim_core.ops import scan_gluon_onepass, scan_triton
+
+    if not scan_gluon_onepass.available():
+        pytest.skip("this Triton has no Gluon")
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "gluon_one_pass")
+    x, ref = inference_case(shape, dtype)
+    with torch.no_grad():
+        assert scan_triton._inference_kernel(x["u"], x["delta"], x["z"], x["B"], x["C"], shape[3]) == "gluon_one_pass"
+        for prefetch, maxnreg in ((False, None), (True, None), (False, 128)):
+            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "prefetch_chunk", prefetch)
+            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "maxnreg", maxnreg)
+            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+            assert out.dtype == dtype
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (prefetch, maxnreg)
+
+
+@pytest.mark.parametrize("kernel", ["one_pass", "warps", "gluon_one_pass"])
 def test_triton_one_pass_kernels_without_optional_inputs(kernel, monkeypatch):
     """No D, no z, no dt bias, no softplus: the one-pass kernels' optional branches off."""
     from vivim_core.ops import scan_triton
@@ -257,7 +280,8 @@ def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, lanes, 
 
 
 def test_inference_kernel_auto_policy():
-    """'auto': the one-pass kernel wherever the per-step inputs are contiguous along L; otherwise the row kernel
+    """'auto': the one-pass kernel wherever the per-step inputs are contiguous along L (Gluon's where Triton has
+    Gluon); otherwise the row kernel
     for 16-bit or token-major inputs, the chunk kernel for channel-major float32 and for time-invariant B and C
     (which the row kernel does not take)."""
     from vivim_core.ops import scan_triton
@@ -268,7 +292,10 @@ def test_inference_kernel_auto_policy():
     def kernel(u, B=x["B"], C=x["C"]):
         return scan_triton._inference_kernel(u, u, None, B, C, 16)
 
-    assert kernel(x["u"]) == kernel(x["u"].bfloat16()) == "one_pass"
+    from vivim_core.ops import scan_gluon_onepass
+
+    one_pass = "gluon_one_pass" if scan_gluon_onepass.available() else "one_pass"
+    assert kernel(x["u"]) == kernel(x["u"].bfloat16()) == one_pass
     token_major = x["u"].transpose(1, 2).contiguous().transpose(1, 2)  # the model's layout for inference
     assert kernel(token_major) == kernel(token_major.float()) == "rows"
     time_invariant_B = x["B"][0, :, :4].T.contiguous()

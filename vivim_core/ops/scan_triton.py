@@ -27,7 +27,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from . import scan_triton_onepass, scan_triton_rows, scan_triton_warps
+from . import scan_gluon_onepass, scan_triton_onepass, scan_triton_rows, scan_triton_warps
 from ._triton_common import recurrence_combine, skip_and_bias
 from ._checks import check_scan_args, needs_grad
 
@@ -276,7 +276,10 @@ TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num
           # against 0.307 for warps in another run, h200_tune_warps.log); otherwise rows for 16-bit or token-major
           # inputs (the model's inference layout, which rows read coalesced: 1.17 against 1.94 ms for
           # channel-major rows at vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for
-          # the rest. "one_pass" and "warps" fall back as "auto" does where they do not apply.
+          # the rest. "one_pass" and "warps" fall back as "auto" does where they do not apply. "gluon_one_pass"
+          # (scan_gluon_onepass: the one-pass kernel written in Gluon, its exchange across threads by hand) likewise;
+          # "auto" takes it before one_pass where Gluon is available (H100, b4 d128 L20480: fp32 0.218 against
+          # 0.242 ms, bf16 0.195 against 0.208; results/h100_s10_gluon_one_pass.log).
           "inference_kernel": "auto"}
 
 
@@ -284,6 +287,10 @@ def _inference_kernel(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: 
     """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "warps",
     "one_pass", "rows" or "chunks". B, C as the caller gave them."""
     choice = TUNING["inference_kernel"]
+    if choice in ("auto", "gluon_one_pass") and scan_gluon_onepass.supports(u, delta, z, B, C):
+        return "gluon_one_pass"
+    if choice == "gluon_one_pass":
+        choice = "auto"
     if choice in ("auto", "one_pass", "warps"):
         if scan_triton_onepass.supports(u, delta, z, B, C):
             return "warps" if choice == "warps" else "one_pass"
@@ -312,6 +319,9 @@ class _TritonScan(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad[:8])
         out = torch.empty_like(u)
         kernel = None if need_grad else _inference_kernel(u, delta, z, B, C, n_state)
+        if kernel == "gluon_one_pass":
+            return scan_gluon_onepass.scan_one_pass_gluon(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus,
+                                                          out)
         if kernel == "one_pass":
             return scan_triton_onepass.scan_one_pass(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         if kernel == "warps":

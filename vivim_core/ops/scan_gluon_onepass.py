@@ -1,0 +1,277 @@
+"""Inference selective scan in one pass, written in Gluon (Triton's explicit-layout dialect): the one-pass
+kernel of `scan_triton_onepass` with its exchange across threads written out by hand.
+
+The algorithm is the one-pass kernel's. A program scans one row (channel) in chunks of THREADS x ITEMS steps;
+thread i owns ITEMS consecutive steps of a chunk. For one state n at a time:
+
+1. inside the thread: a_j = exp(dt_j A_n), x_j = dt_j u_j B_j,n and their inclusive scan over the thread's
+   ITEMS steps (P_j: the decay from the thread's start to step j; X_j: the state step j reaches from zero);
+2. inside the warp: a scan of the threads' (decay, reached state) pairs with `shfl.sync.up` in PTX (5 levels of
+   2 shuffles and 2 predicated FMA-pipe instructions), and the same shuffle by one lane for the exclusive value;
+3. across warps: each warp's total goes through shared memory once; every thread combines the carried state
+   and the totals of the warps before its own (WARPS fused multiply-adds, in registers);
+4. inside the thread: h_j = P_j h_in + X_j, y_j += C_j,n h_j.
+
+What Triton's `tl.associative_scan` + `tl.gather` made of steps 2-3 in the Triton kernel: 4 barriers a state and
+a predicated load of the carried state that the next iteration waited on (Nsight Compute on an H200: barrier
+stalls 16 % and that wait 12 % of the samples, results/h200_ncu_warps_vs_one_pass.log). Here a state costs the
+two barriers the shared-memory exchange needs, and the carried state is read at the top of the state's iteration
+and used after the exchange.
+
+Forward only, no gradients; per-step inputs and the output contiguous along L. Needs Gluon (Triton >= 3.5 with
+`triton.experimental.gluon`) and an NVIDIA GPU; `available()` says whether it can be used.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+try:  # Gluon is experimental: absent from older Triton releases, and its API still moves between releases
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+except Exception:  # noqa: BLE001 - any import failure means "not available"
+    gluon = None
+    gl = None
+
+# Launch parameters, measured on an H100 at the issue's stage-1 shape (b4 d128 L20480 N16, GPU time per call;
+# benchmarks/results/h100_s10_gluon_one_pass.log): steps a thread and warps a program (the Triton one-pass
+# kernel's best); by input element size, whether the next chunk's dt, u and z are loaded while this one is scanned
+# (only where L is a multiple of the chunk), and a register cap. float32: no prefetch, cap 128: 0.218 ms against
+# 0.240 uncapped and 0.242 for the Triton kernel (prefetch: 0.400 uncapped, its registers cost the second program
+# wave; 0.244 capped). bfloat16: prefetch, no cap: 0.195 ms against 0.204-0.209 without and 0.208 for Triton.
+GLUON_ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "prefetch_chunk": {4: False, 2: True},
+                         "maxnreg": {4: 128, 2: None}}
+
+_LOG2E = 1.4426950408889634
+
+
+def available() -> bool:
+    """Whether Gluon imported (the kernel also needs a CUDA device with compute capability >= 8)."""
+    return gluon is not None
+
+
+if gluon is not None:
+
+    @gluon.jit
+    def _ex2(x):
+        """2^x on the special-function unit, subnormal results flushed to zero (one instruction)."""
+        return gl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32,
+                                         is_pure=True, pack=1)
+
+    @gluon.jit
+    def _lg2(x):
+        return gl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32,
+                                         is_pure=True, pack=1)
+
+    @gluon.jit
+    def _softplus(x):
+        """log(1 + e^x) from the hardware's approximate exp2 and log2, as the Triton kernels compute it."""
+        return gl.where(x > 20.0, x, 0.6931471805599453 * _lg2(1.0 + _ex2(x * 1.4426950408889634)))
+
+    @gluon.jit
+    def _combine(p_left, x_left, p_right, x_right):
+        """The linear recurrence's combine: left's steps, then right's."""
+        return p_left * p_right, p_right * x_left + x_right
+
+    # Inclusive scan of (decay, state) pairs across a warp's 32 lanes, then the exclusive value (the combine of the
+    # lanes before this one; (1, 0) in lane 0). Outputs: $0 $1 inclusive, $2 $3 exclusive; inputs $4 $5.
+    # `shfl.sync.up` sets `ok` when the source lane exists, so lanes below the offset keep their value.
+    _LEVEL = """
+    shfl.sync.up.b32 tp|ok, $0, {k}, 0, 0xffffffff;
+    shfl.sync.up.b32 tx, $1, {k}, 0, 0xffffffff;
+    @ok fma.rn.f32 $1, $0, tx, $1;
+    @ok mul.f32 $0, tp, $0;"""
+    _WARP_SCAN_ASM = gl.constexpr("{\n.reg .pred ok;\n.reg .b32 tp, tx;\nmov.b32 $0, $4;\nmov.b32 $1, $5;"
+                      + "".join(_LEVEL.format(k=k) for k in (1, 2, 4, 8, 16))
+                      + """
+    shfl.sync.up.b32 tp|ok, $0, 1, 0, 0xffffffff;
+    shfl.sync.up.b32 tx, $1, 1, 0, 0xffffffff;
+    selp.b32 $2, tp, 0x3F800000, ok;
+    selp.b32 $3, tx, 0, ok;
+}""")
+
+    @gluon.jit
+    def _warp_scan(p, x):
+        """(THREADS,) pairs, element i in thread i -> inclusive and exclusive scans within each warp."""
+        return gl.inline_asm_elementwise(_WARP_SCAN_ASM, "=r,=r,=r,=r,r,r", [p, x],
+                                         dtype=(gl.float32, gl.float32, gl.float32, gl.float32), is_pure=True,
+                                         pack=1)
+
+    @gluon.jit
+    def _state_columns(B_row, C_row, n, s_B_n, s_C_n, at, valid, EVEN: gl.constexpr):
+        """State n's B and C at the chunk's steps `at` (THREADS, ITEMS), as float32."""
+        if EVEN:
+            B_n = gl.load(B_row + n * s_B_n + at)
+            C_n = gl.load(C_row + n * s_C_n + at)
+        else:
+            B_n = gl.load(B_row + n * s_B_n + at, mask=valid, other=0.0)
+            C_n = gl.load(C_row + n * s_C_n + at, mask=valid, other=0.0)
+        return B_n.to(gl.float32), C_n.to(gl.float32)
+
+    @gluon.jit
+    def _scan_state(dt, dtu, ys, B_n, C_n, A2, carried, last_item, warp, total_p, total_x,
+                    WARPS: gl.constexpr, per_thread: gl.constexpr):
+        """One state of one chunk (steps 1-4 of the module docstring): adds C_n h to ys (THREADS, ITEMS) and
+        returns it with the state at the chunk's end (THREADS,) (the same value in every thread)."""
+        # 1. inside the thread
+        P, X = gl.associative_scan((_ex2(dt * A2), dtu * B_n), 1, _combine)
+        p_thread = gl.sum(gl.where(last_item, P, 0.0), axis=1)
+        x_thread = gl.sum(gl.where(last_item, X, 0.0), axis=1)
+        # 2. inside the warp
+        p_incl, x_incl, p_excl, x_excl = _warp_scan(p_thread, x_thread)
+        # 3. across warps: lane 31's inclusive pair is its warp's total; every thread reads all WARPS of them
+        total_p.store(p_incl)
+        total_x.store(x_incl)
+        state = gl.zeros_like(p_thread) + carried
+        entering_warp = state
+        for k in gl.static_range(WARPS):
+            p_k = total_p.slice(32 * k + 31, 1).load(per_thread)  # (1,), broadcast below
+            x_k = total_x.slice(32 * k + 31, 1).load(per_thread)
+            state = p_k * state + x_k
+            entering_warp = gl.where(warp == k + 1, state, entering_warp)
+        entering = p_excl * entering_warp + x_excl
+        # 4. inside the thread
+        return ys + C_n * (P * gl.expand_dims(entering, 1) + X), state
+
+    @gluon.jit
+    def _one_pass_gluon_kernel(
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, carry_ptr,
+        dim, length, channels_per_group,
+        s_u_b, s_u_d, s_dl_b, s_dl_d, s_A_d, s_A_n, s_B_b, s_B_g, s_B_n, s_C_b, s_C_g, s_C_n,
+        s_z_b, s_z_d, s_o_b, s_o_d,
+        N_STATE: gl.constexpr, ITEMS: gl.constexpr, WARPS: gl.constexpr, SOFTPLUS: gl.constexpr,
+        HAS_D: gl.constexpr, HAS_Z: gl.constexpr, HAS_BIAS: gl.constexpr, EVEN: gl.constexpr,
+        PREFETCH: gl.constexpr,
+    ):
+        """One program per row (batch element, channel). carry_ptr: (rows, 2, N) float32 scratch: the state
+        carried into chunk c is read from parity c % 2 and the next chunk's written to the other by thread 0."""
+        THREADS: gl.constexpr = 32 * WARPS
+        CHUNK: gl.constexpr = THREADS * ITEMS
+        items: gl.constexpr = gl.BlockedLayout([1, ITEMS], [32, 1], [WARPS, 1], [1, 0])  # (THREADS, ITEMS)
+        per_thread: gl.constexpr = gl.SliceLayout(1, items)  # (THREADS,): element i in thread i
+        shared: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0])
+
+        row = gl.program_id(0)
+        b = row // dim
+        d = row % dim
+        g = d // channels_per_group
+        tid = gl.arange(0, THREADS, layout=per_thread)
+        warp = tid // 32
+        first = tid == 0
+        item = gl.expand_dims(gl.arange(0, ITEMS, layout=gl.SliceLayout(0, items)), 0)  # (1, ITEMS)
+        offsets = gl.expand_dims(tid * ITEMS, 1) + item
+        last_item = item == ITEMS - 1
+        total_p = gl.allocate_shared_memory(gl.float32, [THREADS], shared)
+        total_x = gl.allocate_shared_memory(gl.float32, [THREADS], shared)
+
+        bias = 0.0
+        if HAS_BIAS:
+            bias = gl.load(bias_ptr + d).to(gl.float32)
+        skip = 0.0
+        if HAS_D:
+            skip = gl.load(D_ptr + d).to(gl.float32)
+        dl_row = delta_ptr + b * s_dl_b + d * s_dl_d
+        u_row = u_ptr + b * s_u_b + d * s_u_d
+        z_row = z_ptr + b * s_z_b + d * s_z_d
+        o_row = out_ptr + b * s_o_b + d * s_o_d
+        B_row = B_ptr + b * s_B_b + g * s_B_g
+        C_row = C_ptr + b * s_C_b + g * s_C_g
+        A_row = A_ptr + d * s_A_d
+        carry_row = carry_ptr + row * (2 * N_STATE)
+        if PREFETCH:  # EVEN only: the first chunk's dt, u and z; later chunks' are loaded one chunk ahead
+            dt_ahead = gl.load(dl_row + offsets)
+            u_ahead = gl.load(u_row + offsets)
+            if HAS_Z:
+                z_ahead = gl.load(z_row + offsets)
+        for start in range(0, length, CHUNK):
+            parity = (start // CHUNK) % 2
+            at = start + offsets
+            valid = at < length
+            if PREFETCH:
+                dt = dt_ahead.to(gl.float32) + bias
+                u = u_ahead.to(gl.float32)
+                if HAS_Z:
+                    z = z_ahead.to(gl.float32)
+                ahead = gl.minimum(start + CHUNK, length - CHUNK) + offsets  # the last chunk loads itself again
+                dt_ahead = gl.load(dl_row + ahead)
+                u_ahead = gl.load(u_row + ahead)
+                if HAS_Z:
+                    z_ahead = gl.load(z_row + ahead)
+            elif EVEN:
+                dt = gl.load(dl_row + at).to(gl.float32) + bias
+                u = gl.load(u_row + at).to(gl.float32)
+                if HAS_Z:
+                    z = gl.load(z_row + at).to(gl.float32)
+            else:
+                dt = gl.load(dl_row + at, mask=valid, other=0.0).to(gl.float32) + bias
+                u = gl.load(u_row + at, mask=valid, other=0.0).to(gl.float32)
+                if HAS_Z:
+                    z = gl.load(z_row + at, mask=valid, other=0.0).to(gl.float32)
+            if SOFTPLUS:
+                dt = _softplus(dt)
+            if not EVEN:
+                dt = gl.where(valid, dt, 0.0)  # past the end: a = 1, x = 0
+            dtu = dt * u
+            ys = skip * u
+            # States two at a time, the next one's B and C loaded while the current one is scanned, into
+            # alternating registers (one state an iteration needs a register move of them at the loop's end).
+            B_even, C_even = _state_columns(B_row, C_row, 0, s_B_n, s_C_n, at, valid, EVEN)
+            for n in range(0, N_STATE, 2):  # a loop, not unrolled: one body to compile and to keep in the cache
+                B_odd, C_odd = _state_columns(B_row, C_row, n + 1, s_B_n, s_C_n, at, valid, EVEN)
+                A2 = gl.load(A_row + n * s_A_n).to(gl.float32) * 1.4426950408889634  # exp -> exp2
+                carried = gl.where(start > 0, gl.load(carry_row + parity * N_STATE + n), 0.0)
+                ys, end = _scan_state(dt, dtu, ys, B_even, C_even, A2, carried, last_item, warp, total_p, total_x,
+                                      WARPS, per_thread)
+                gl.store(carry_row + (1 - parity) * N_STATE + n + tid, end, mask=first)
+                B_even, C_even = _state_columns(B_row, C_row, gl.minimum(n + 2, N_STATE - 1), s_B_n, s_C_n, at,
+                                                valid, EVEN)
+                A2 = gl.load(A_row + (n + 1) * s_A_n).to(gl.float32) * 1.4426950408889634
+                carried = gl.where(start > 0, gl.load(carry_row + parity * N_STATE + n + 1), 0.0)
+                ys, end = _scan_state(dt, dtu, ys, B_odd, C_odd, A2, carried, last_item, warp, total_p, total_x,
+                                      WARPS, per_thread)
+                gl.store(carry_row + (1 - parity) * N_STATE + n + 1 + tid, end, mask=first)
+            if HAS_Z:
+                ys = ys * z / (1.0 + _ex2(z * -1.4426950408889634))  # y * silu(z)
+            if EVEN:
+                gl.store(o_row + at, ys.to(out_ptr.dtype.element_ty))
+            else:
+                gl.store(o_row + at, ys.to(out_ptr.dtype.element_ty), mask=valid)
+
+
+def _by_size(setting, element_size: int):
+    """A tuning value, or the one for this input element size (4: float32, 2: 16-bit)."""
+    return setting.get(element_size, setting.get(4)) if isinstance(setting, dict) else setting
+
+
+def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -> bool:
+    """Whether `scan_one_pass_gluon` takes these: Gluon available, a CUDA device of compute capability >= 8,
+    B and C varying in time ((batch, [G,] N, L)), an even state size and unit stride along L for every per-step
+    input."""
+    if not available() or u.device.type != "cuda" or torch.cuda.get_device_capability(u.device)[0] < 8:
+        return False
+    tensors = [u, delta, B, C] + ([z] if z is not None else [])
+    return B.dim() >= 3 and C.dim() >= 3 and B.shape[-2] % 2 == 0 and all(t.stride(-1) == 1 for t in tensors)
+
+
+def scan_one_pass_gluon(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None,
+                        z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, out: Tensor) -> Tensor:
+    """Inference scan into `out` (batch, dim, L), contiguous along L. Bg, Cg: (batch, G, N, L) views."""
+    batch, dim, length = u.shape
+    n_state = A.shape[1]
+    items, num_warps = GLUON_ONE_PASS_TUNING["items"], GLUON_ONE_PASS_TUNING["num_warps"]
+    zz = z if z is not None else u
+    carry = torch.empty(batch * dim, 2, n_state, device=u.device, dtype=torch.float32)
+    even = length % (32 * num_warps * items) == 0
+    prefetch = _by_size(GLUON_ONE_PASS_TUNING["prefetch_chunk"], u.element_size())
+    maxnreg = _by_size(GLUON_ONE_PASS_TUNING["maxnreg"], u.element_size())
+    _one_pass_gluon_kernel[(batch * dim,)](
+        u, delta, A, Bg, Cg, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out, carry,
+        dim, length, dim // Bg.shape[1],
+        *u.stride()[:2], *delta.stride()[:2], *A.stride(), *Bg.stride()[:3], *Cg.stride()[:3],
+        *zz.stride()[:2], *out.stride()[:2],
+        N_STATE=n_state, ITEMS=items, WARPS=num_warps, SOFTPLUS=bool(delta_softplus), HAS_D=D is not None,
+        HAS_Z=z is not None, HAS_BIAS=delta_bias is not None, EVEN=even,
+        PREFETCH=even and bool(prefetch), num_warps=num_warps, **({"maxnreg": maxnreg} if maxnreg else {}),
+    )
+    return out
