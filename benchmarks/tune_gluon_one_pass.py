@@ -54,6 +54,9 @@ def main() -> None:
     parser.add_argument("--shape", default="4,128,20480,16")
     parser.add_argument("--prefetch", default="0,1")
     parser.add_argument("--maxnreg", default="0,128")
+    parser.add_argument("--paired", default="1", help="two states an iteration: 1, 0 or 0,1")
+    parser.add_argument("--sequential", default="1", help="paired: rescan from the entering state: 0, 1 or 0,1")
+    parser.add_argument("--shapes-of-work", default="8x4", help="steps a thread x warps a program, e.g. 8x4,4x8")
     parser.add_argument("--skip-parity", action="store_true")
     args = parser.parse_args()
     device = torch.device("cuda")
@@ -68,15 +71,22 @@ def main() -> None:
         for round_ in range(2):
             ms = gpu_ms_per_call(lambda: _scan(x, "one_pass"), calls=50)
             print(f"{name} round {round_} triton one_pass      {ms:.4f} ms  {ms / floor:.2f}x roofline", flush=True)
-            for prefetch, maxnreg in itertools.product(map(int, args.prefetch.split(",")),
-                                                       map(int, args.maxnreg.split(","))):
-                scan_gluon_onepass.GLUON_ONE_PASS_TUNING.update(prefetch_chunk=bool(prefetch), maxnreg=maxnreg or None)
+            for work, sequential, paired, prefetch, maxnreg in itertools.product(args.shapes_of_work.split(","),
+                                                                     map(int, args.sequential.split(",")),
+                                                                     map(int, args.paired.split(",")),
+                                                                     map(int, args.prefetch.split(",")),
+                                                                     map(int, args.maxnreg.split(","))):
+                items, warps = map(int, work.split("x"))
+                scan_gluon_onepass.GLUON_ONE_PASS_TUNING.update(prefetch_chunk=bool(prefetch), maxnreg=maxnreg or None,
+                                                                paired=bool(paired), items=items, num_warps=warps,
+                                                                sequential=bool(sequential))
                 # (this sets one value for every dtype; the committed tuning holds one per element size)
                 out = _scan(x, "gluon_one_pass").float()
                 diff = ((out - reference).norm() / reference.norm()).item()
                 ms = gpu_ms_per_call(lambda: _scan(x, "gluon_one_pass"), calls=50)
-                print(f"{name} round {round_} gluon prefetch {prefetch} maxnreg {maxnreg:3d} {ms:.4f} ms  "
-                      f"{ms / floor:.2f}x roofline  rel_diff_vs_one_pass {diff:.2e}", flush=True)
+                print(f"{name} round {round_} gluon {work} seq {sequential} paired {paired} prefetch {prefetch} "
+                      f"maxnreg {maxnreg:3d} {ms:.4f} ms  {ms / floor:.2f}x roofline  rel_diff_vs_one_pass {diff:.2e}",
+                      flush=True)
 
 
 if __name__ == "__main__":

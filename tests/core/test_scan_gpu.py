@@ -196,9 +196,9 @@ def test_triton_warps_kernel_matches_reference(shape, dtype, monkeypatch):
 @pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
                                    (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
 def test_gluon_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
-    """The Gluon one-pass kernel (hand-written exchange across lanes and warps), with and without the next chunk
-    loaded ahead and the register cap: L shorter than a chunk, not a multiple of it, or several exactly (the
-    prefetching path); grouped B and C; N=8; against the reference."""
+    """The Gluon one-pass kernel (hand-written exchange across lanes and warps), one or two states an iteration,
+    with and without the next chunk loaded ahead and the register cap: L shorter than a chunk, not a multiple of
+    it, or several exactly (the prefetching path); grouped B and C; N=8; against the reference."""
     from vivim_core.ops import scan_gluon_onepass, scan_triton
 
     if not scan_gluon_onepass.available():
@@ -207,12 +207,16 @@ def test_gluon_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
     x, ref = inference_case(shape, dtype)
     with torch.no_grad():
         assert scan_triton._inference_kernel(x["u"], x["delta"], x["z"], x["B"], x["C"], shape[3]) == "gluon_one_pass"
-        for prefetch, maxnreg in ((False, None), (True, None), (False, 128)):
+        for paired, sequential, prefetch, maxnreg in ((True, True, False, None), (True, True, True, 128),
+                                                      (True, False, True, None), (True, False, False, 128),
+                                                      (False, False, False, 128), (False, False, True, None)):
+            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "sequential", sequential)
+            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "paired", paired)
             monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "prefetch_chunk", prefetch)
             monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "maxnreg", maxnreg)
             out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
             assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (prefetch, maxnreg)
+            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (paired, sequential, prefetch, maxnreg)
 
 
 @pytest.mark.parametrize("kernel", ["one_pass", "warps", "gluon_one_pass"])

@@ -278,8 +278,8 @@ TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num
           # channel-major rows at vivim-b3's stage-1 call, fp32, benchmarks/row_kernel_layouts.py) and chunks for
           # the rest. "one_pass" and "warps" fall back as "auto" does where they do not apply. "gluon_one_pass"
           # (scan_gluon_onepass: the one-pass kernel written in Gluon, its exchange across threads by hand) likewise;
-          # "auto" takes it before one_pass where Gluon is available (H100, b4 d128 L20480: fp32 0.218 against
-          # 0.242 ms, bf16 0.195 against 0.208; results/h100_s10_gluon_one_pass.log).
+          # "auto" takes it before one_pass where Gluon is available (H100, b4 d128 L20480, GPU time: fp32 0.193
+          # against 0.242 ms, bf16 0.155 against 0.208; results/h100_s10_scan.log, h100_s10_gluon_*.log).
           "inference_kernel": "auto"}
 
 
