@@ -60,8 +60,6 @@ except Exception:  # noqa: BLE001 - any import failure means "not available"
 GLUON_ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "paired": True, "sequential": True,
                          "prefetch_chunk": {4: True, 2: False}, "maxnreg": {4: 128, 2: None}}
 
-_LOG2E = 1.4426950408889634
-
 
 def available() -> bool:
     """Whether Gluon imported (the kernel also needs a CUDA device with compute capability >= 8)."""
