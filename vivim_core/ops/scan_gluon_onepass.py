@@ -162,19 +162,6 @@ if gluon is not None:
         return gl.sum(gl.where(last_item, values, 0.0), axis=1)
 
     @gluon.jit
-    def _warp_entering(exchange, slot: gl.constexpr, carried, warp, WARPS: gl.constexpr, per_thread: gl.constexpr):
-        """Step 3 for one state whose warps' inclusive pairs are in rows 2 slot, 2 slot + 1 of `exchange`: the
-        state entering this thread's warp and the state at the chunk's end (THREADS,) each."""
-        state = gl.zeros([32 * WARPS], gl.float32, per_thread) + carried
-        entering_warp = state
-        for k in gl.static_range(WARPS):
-            p_k = exchange[2 * slot].slice(32 * k + 31, 1).load(per_thread)  # (1,), broadcast
-            x_k = exchange[2 * slot + 1].slice(32 * k + 31, 1).load(per_thread)
-            state = p_k * state + x_k
-            entering_warp = gl.where(warp == k + 1, state, entering_warp)
-        return entering_warp, state
-
-    @gluon.jit
     def _entering_two(p0, x0, p1, x1, carried0, carried1, warp, exchange, WARPS: gl.constexpr,
                       per_thread: gl.constexpr):
         """Steps 2-3 for two independent sequences at once (two states), one exchange through shared memory for
