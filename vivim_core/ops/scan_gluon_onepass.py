@@ -68,32 +68,21 @@ def available() -> bool:
 
 if gluon is not None:
 
-    @gluon.jit
-    def _ex2(x):
-        """2^x on the special-function unit, subnormal results flushed to zero (one instruction)."""
-        return gl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32,
-                                         is_pure=True, pack=1)
+    # The element-wise helpers and the recurrence's combine are the Triton kernels' own, compiled as Gluon.
+    from ._triton_common import recurrence_combine, skip_and_bias
+    from .scan_triton_rows import _exp2
+    from .scan_triton_rows import _softplus as _triton_softplus
 
-    @gluon.jit
-    def _lg2(x):
-        return gl.inline_asm_elementwise("lg2.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32,
-                                         is_pure=True, pack=1)
+    _ex2 = gluon.jit(_exp2.fn)
+    _softplus = gluon.jit(_triton_softplus.fn)
+    _combine = gluon.jit(recurrence_combine.fn)
+    _skip_and_bias = gluon.jit(skip_and_bias.fn)
 
     @gluon.jit
     def _rcp(x):
         """1 / x on the special-function unit (one instruction; a division costs ~10)."""
         return gl.inline_asm_elementwise("rcp.approx.ftz.f32 $0, $1;", "=r,r", [x], dtype=gl.float32,
                                          is_pure=True, pack=1)
-
-    @gluon.jit
-    def _softplus(x):
-        """log(1 + e^x) from the hardware's approximate exp2 and log2, as the Triton kernels compute it."""
-        return gl.where(x > 20.0, x, 0.6931471805599453 * _lg2(1.0 + _ex2(x * 1.4426950408889634)))
-
-    @gluon.jit
-    def _combine(p_left, x_left, p_right, x_right):
-        """The linear recurrence's combine: left's steps, then right's."""
-        return p_left * p_right, p_right * x_left + x_right
 
     # Inclusive scan of (decay, state) pairs across a warp's 32 lanes, then the exclusive value (the combine of the
     # lanes before this one; (1, 0) in lane 0). Outputs: $0 $1 inclusive, $2 $3 exclusive; inputs $4 $5.
@@ -219,9 +208,9 @@ if gluon is not None:
         """One state of one chunk (steps 1-4 of the module docstring): adds C_n h to ys (THREADS, ITEMS) and
         returns it with the state at the chunk's end (THREADS,) (the same value in every thread)."""
         # 1. inside the thread
-        P, X = gl.associative_scan((_ex2(dt * A2), dtu * B_n), 1, _combine)
-        p_thread = gl.sum(gl.where(last_item, P, 0.0), axis=1)
-        x_thread = gl.sum(gl.where(last_item, X, 0.0), axis=1)
+        P, X = _up_sweep(dt, dtu, B_n, A2)
+        p_thread = _last(P, last_item)
+        x_thread = _last(X, last_item)
         # 2. inside the warp
         p_incl, x_incl, p_excl, x_excl = _warp_scan(p_thread, x_thread)
         # 3. across warps: lane 31's inclusive pair is its warp's total; every thread reads all WARPS of them
@@ -317,12 +306,7 @@ if gluon is not None:
         # per thread (p, x) of two states, one vector each
         exchange = gl.allocate_shared_memory(gl.float32, [THREADS, 2, 2], gl.SwizzledSharedLayout(1, 1, 1, [2, 1, 0]))
 
-        bias = 0.0
-        if HAS_BIAS:
-            bias = gl.load(bias_ptr + d).to(gl.float32)
-        skip = 0.0
-        if HAS_D:
-            skip = gl.load(D_ptr + d).to(gl.float32)
+        skip, bias = _skip_and_bias(D_ptr, bias_ptr, d, HAS_D, HAS_BIAS)
         dl_row = delta_ptr + b * s_dl_b + d * s_dl_d
         u_row = u_ptr + b * s_u_b + d * s_u_d
         z_row = z_ptr + b * s_z_b + d * s_z_d
