@@ -26,20 +26,51 @@ from vivim_core.bench.scan import measured_bandwidth_gbs
 
 STAGES = [(64, 64), (128, 32), (320, 16), (512, 8)]  # (dim, feature-map side) of vivim-b3's four stages
 BATCH, FRAMES = 8, 5
-DSF_CONFIGS = [  # tiles of the DSF conv kernel (dwconv3d_triton.DSF_TUNING); the first is session 8's default
-    {"block_w": 32, "block_c": 64, "warps": 4},
-    {"block_w": 16, "block_c": 128, "warps": 4},
-    {"block_w": 8, "block_c": 256, "warps": 4},
-    {"block_w": 16, "block_c": 256, "warps": 8},
-    {"block_w": 16, "block_c": 128, "warps": 8},
-    {"block_w": 8, "block_c": 128, "warps": 4},
-    {"block_w": 16, "block_c": 128, "warps": 2},
-    {"block_w": 32, "block_c": 128, "warps": 8},
+DSF_CONFIGS = [  # the DSF conv kernel: "generic" (dwconv3d_triton.DSF_TUNING, session 9's default first), "default"
+    # (the shipped choice: the bf16 kernel on large frames), or the bf16 one at every stage (BF16_TUNING: rows x
+    # block_w columns x block_p channel pairs a program)
+    {"kernel": "generic", "block_w": 16, "block_c": 128, "warps": 4},
+    {"kernel": "default"},
+    {"kernel": "bf16", "rows": 2, "block_w": 16, "block_p": 32, "warps": 4},
+    {"kernel": "bf16", "rows": 1, "block_w": 16, "block_p": 64, "warps": 4},
+    {"kernel": "bf16", "rows": 4, "block_w": 8, "block_p": 32, "warps": 4},
+    {"kernel": "bf16", "rows": 2, "block_w": 8, "block_p": 64, "warps": 4},
+    {"kernel": "bf16", "rows": 2, "block_w": 16, "block_p": 64, "warps": 8},
+    {"kernel": "bf16", "rows": 4, "block_w": 16, "block_p": 32, "warps": 8},
+    {"kernel": "bf16", "rows": 2, "block_w": 32, "block_p": 32, "warps": 8},
+    {"kernel": "bf16", "rows": 2, "block_w": 16, "block_p": 16, "warps": 2},
+    {"kernel": "bf16", "rows": 2, "block_w": 16, "block_p": 64, "warps": 4},
 ]
 
 
-def bench_kernels(device, rows: list) -> None:
-    from vivim_core.ops import causal_conv, dwconv3d_triton
+def _shipped_tuning() -> tuple[dict, dict]:
+    try:
+        from vivim_core.ops import dwconv3d_triton
+    except ImportError:  # no Triton: nothing to run anyway
+        return {}, {}
+    return dict(dwconv3d_triton.DSF_TUNING), dict(dwconv3d_triton.BF16_TUNING)
+
+
+SHIPPED_TUNING = _shipped_tuning()
+
+
+def use_dsf_config(config: dict) -> None:
+    """Point dwconv3d_triton's tuning at one DSF_CONFIGS entry."""
+    from vivim_core.ops import dwconv3d_triton
+
+    tile = {k: v for k, v in config.items() if k != "kernel"}
+    if config["kernel"] == "default":
+        dwconv3d_triton.DSF_TUNING.update(SHIPPED_TUNING[0])
+        dwconv3d_triton.BF16_TUNING.update(SHIPPED_TUNING[1])
+    elif config["kernel"] == "bf16":
+        dwconv3d_triton.BF16_TUNING.update(enabled=True, min_plane=0, **tile)
+    else:
+        dwconv3d_triton.BF16_TUNING["enabled"] = False
+        dwconv3d_triton.DSF_TUNING.update(tile)
+
+
+def bench_kernels(device, rows: list, only_dsf: bool = False) -> None:
+    from vivim_core.ops import causal_conv
     from vivim_core.ops.causal_conv_triton import causal_conv1d_orders_triton
     from vivim_core.ops.scan_orders import ORDER_CODES
 
@@ -51,6 +82,9 @@ def bench_kernels(device, rows: list) -> None:
         torch.cat([causal_conv.to_scan_order(x, br, shape, dim=1) for br in branches], dim=2), w, b, "silu"))
     for dim, side in STAGES:
         d_inner, length, shape = 2 * dim, FRAMES * side * side, (FRAMES, side, side)
+        if only_dsf:
+            bench_dsf(device, rows, dim, side, rate)
+            continue
         xz = torch.randn(BATCH, length, 2 * d_inner, device=device, dtype=torch.bfloat16)
         x = xz[..., :d_inner]  # the in_proj output's x half, as the model passes it
         w = torch.randn(3 * d_inner, 4, device=device, dtype=torch.bfloat16)
@@ -81,24 +115,31 @@ def bench_kernels(device, rows: list) -> None:
             for name, fn in ((f"K = {3 * rank} (dt columns)", lambda: x_dbl[..., 96:96 + 3 * rank] @ w_dt),
                              (f"K = {x_dbl.shape[-1] - 96} (with padding)", lambda: x_dbl[..., 96:] @ padded)):
                 _row(rows, "dt projection", dim, side, name, gpu_ms_per_call(fn, 50), dt_bytes, rate, None)
+        bench_dsf(device, rows, dim, side, rate)
 
-        hidden = 4 * dim
-        y = torch.randn(BATCH, FRAMES, side, side, hidden, device=device, dtype=torch.bfloat16)
-        wd = torch.randn(hidden, 1, 3, 3, 3, device=device, dtype=torch.bfloat16)
-        bd = torch.randn(hidden, device=device, dtype=torch.bfloat16)
-        saved = dict(dwconv3d_triton.DSF_TUNING)
-        with torch.inference_mode():
-            dwconv3d_triton.DSF_TUNING.update(DSF_CONFIGS[0])
-            reference = dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd).float()
-            for config in DSF_CONFIGS:
-                dwconv3d_triton.DSF_TUNING.update(config)
-                out = dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd).float()
-                err = ((out - reference).abs().max() / reference.abs().max()).item()
-                ms = gpu_ms_per_call(lambda: dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd), 50)
-                _row(rows, "DSF conv3d + GELU", dim, side, json.dumps(config), ms, 2 * y.numel() * 2, rate, err)
-        dwconv3d_triton.DSF_TUNING.clear()
-        dwconv3d_triton.DSF_TUNING.update(saved)
-        torch.cuda.empty_cache()
+
+def bench_dsf(device, rows: list, dim: int, side: int, rate: float) -> None:
+    """The DSF's depthwise conv3d + GELU at every DSF_CONFIGS entry, for one stage (differences against the first)."""
+    from vivim_core.ops import dwconv3d_triton
+
+    hidden = 4 * dim
+    y = torch.randn(BATCH, FRAMES, side, side, hidden, device=device, dtype=torch.bfloat16)
+    wd = torch.randn(hidden, 1, 3, 3, 3, device=device, dtype=torch.bfloat16)
+    bd = torch.randn(hidden, device=device, dtype=torch.bfloat16)
+    saved = dict(dwconv3d_triton.DSF_TUNING), dict(dwconv3d_triton.BF16_TUNING)
+    with torch.inference_mode():
+        use_dsf_config(DSF_CONFIGS[0])
+        reference = dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd).float()
+        for config in DSF_CONFIGS:
+            use_dsf_config(config)
+            out = dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd).float()
+            err = ((out - reference).abs().max() / reference.abs().max()).item()
+            ms = gpu_ms_per_call(lambda: dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd), 50)
+            _row(rows, "DSF conv3d + GELU", dim, side, json.dumps(config), ms, 2 * y.numel() * 2, rate, err)
+    for tuning, values in zip((dwconv3d_triton.DSF_TUNING, dwconv3d_triton.BF16_TUNING), saved):
+        tuning.clear()
+        tuning.update(values)
+    torch.cuda.empty_cache()
 
 
 def _row(rows, op, dim, side, name, ms, ideal_bytes, rate, err) -> None:
@@ -110,17 +151,19 @@ def _row(rows, op, dim, side, name, ms, ideal_bytes, rate, err) -> None:
           flush=True)
 
 
-def bench_whole_model(device, rows: list, rounds: int, dsf_configs: list) -> None:
+def bench_whole_model(device, rows: list, rounds: int, dsf_configs: list, conv_ab: bool = True) -> None:
     from vivim_core.bench.model import bench_model
     from vivim_core.ops import causal_conv, dwconv3d_triton
 
-    settings = [("fused conv on", True, dsf_configs[0]), ("fused conv off", False, dsf_configs[0])]
+    settings = [("fused conv on", True, dsf_configs[0])]
+    if conv_ab:
+        settings.append(("fused conv off", False, dsf_configs[0]))
     settings += [(f"fused conv on, DSF {json.dumps(c)}", True, c) for c in dsf_configs[1:]]
-    saved = dict(dwconv3d_triton.DSF_TUNING)
+    saved = dict(dwconv3d_triton.DSF_TUNING), dict(dwconv3d_triton.BF16_TUNING)
     for round_ in range(rounds):
         for name, fused, dsf in settings + [("basic", True, dsf_configs[0])]:
             causal_conv.FUSED_SCAN_ORDERS = fused
-            dwconv3d_triton.DSF_TUNING.update(dsf)
+            use_dsf_config(dsf)
             row = bench_model("vivim-b3", device, "bf16-weights", batch=BATCH, compile="reduce-overhead",
                               repeats=20, ablation="basic" if name == "basic" else None)
             rows.append({"op": "vivim-b3 compiled", "round": round_, "variant": name,
@@ -129,8 +172,9 @@ def bench_whole_model(device, rows: list, rounds: int, dsf_configs: list) -> Non
                   "frames/s", flush=True)
             torch.cuda.empty_cache()
     causal_conv.FUSED_SCAN_ORDERS = True
-    dwconv3d_triton.DSF_TUNING.clear()
-    dwconv3d_triton.DSF_TUNING.update(saved)
+    for tuning, values in zip((dwconv3d_triton.DSF_TUNING, dwconv3d_triton.BF16_TUNING), saved):
+        tuning.clear()
+        tuning.update(values)
 
 
 def _fastest_dsf(rows: list) -> int:
@@ -149,6 +193,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--dsf", default="0", help="indices into DSF_CONFIGS for --model (first = baseline), or 'best': "
                         "the row kernel's default and the fastest config of --kernels")
+    parser.add_argument("--only-dsf", action="store_true", help="--kernels: the DSF conv only")
+    parser.add_argument("--no-conv-ab", action="store_true", help="--model: leave out the fused conv off")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     device = torch.device("cuda")
@@ -156,10 +202,11 @@ def main() -> None:
     print(env.get("gpu"), env["date"], env["command"], flush=True)
     rows: list = []
     if args.kernels:
-        bench_kernels(device, rows)
+        bench_kernels(device, rows, args.only_dsf)
     if args.model:
         picks = [0, _fastest_dsf(rows)] if args.dsf == "best" else [int(i) for i in args.dsf.split(",")]
-        bench_whole_model(device, rows, args.rounds, [DSF_CONFIGS[i] for i in dict.fromkeys(picks)])
+        bench_whole_model(device, rows, args.rounds, [DSF_CONFIGS[i] for i in dict.fromkeys(picks)],
+                          conv_ab=not args.no_conv_ab)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"environment": env, "rows": rows}, f, indent=1)

@@ -338,6 +338,34 @@ def test_triton_depthwise_conv3d_gelu_matches_conv3d(shape, tile, monkeypatch):
         assert rel_err(out16, expected) < 2e-2
 
 
+@pytest.mark.parametrize("tile", [{}, {"rows": 1, "block_w": 8, "block_p": 64}, {"rows": 4, "block_w": 4, "block_p": 8,
+                                                                                "warps": 2}])
+@pytest.mark.parametrize("shape", [(2, 5, 16, 20, 48), (1, 1, 8, 8, 100), (1, 3, 64, 64, 256), (1, 2, 7, 9, 6)])
+def test_bf16_depthwise_conv3d_gelu_kernel_matches_float32(shape, tile, monkeypatch):
+    """The bf16 kernel (channel pairs as int32, R rows a program) against the float32 conv of the same bf16 values:
+    equal up to the final rounding to bf16 (and float32 summation order)."""
+    from vivim_core.ops import dwconv3d_triton
+
+    monkeypatch.setitem(dwconv3d_triton.BF16_TUNING, "min_plane", 0)  # the bf16 kernel whatever the frame size
+    for key, value in tile.items():
+        monkeypatch.setitem(dwconv3d_triton.BF16_TUNING, key, value)
+    c = shape[-1]
+    conv = torch.nn.Conv3d(c, c, 3, padding=1, groups=c).cuda().bfloat16()
+    x = torch.randn(*shape, device="cuda").bfloat16()
+    with torch.no_grad():
+        expected = torch.nn.functional.gelu(torch.nn.functional.conv3d(
+            x.float().permute(0, 4, 1, 2, 3), conv.weight.float(), conv.bias.float(), padding=1, groups=c))
+        expected = expected.permute(0, 2, 3, 4, 1)
+        for bias in (conv.bias, None):
+            out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, conv.weight, bias)
+            assert out.dtype == torch.bfloat16 and out.shape == x.shape
+            if bias is None:
+                expected = torch.nn.functional.gelu(torch.nn.functional.conv3d(
+                    x.float().permute(0, 4, 1, 2, 3), conv.weight.float(), None, padding=1, groups=c))
+                expected = expected.permute(0, 2, 3, 4, 1)
+            assert ((out.float() - expected).abs() <= expected.abs() * 2**-8 + 1e-5).all()
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("branches", [("forward", "backward", "spatial"), ("spatial", "backward"), ("backward",)])
 def test_causal_conv_in_scan_orders_on_cuda_matches_copies_then_conv(branches, dtype, monkeypatch):

@@ -129,6 +129,14 @@ CONV_SCRIPT = textwrap.dedent("""
             dwconv3d_triton.DSF_TUNING.update(block_w=block_w, block_c=block_c)
             out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, weight, bias)
             assert (out - ref).abs().max() < 1e-5, (shape, block_w, block_c)
+        xb = x.bfloat16()  # the bf16 kernel: channel pairs as int32, R rows a program
+        for b, (rows, block_w, block_p) in ((bias, (2, 16, 32)), (None, (4, 2, 8))):
+            ref = depthwise_conv3d_gelu_torch(xb.float(), weight, b)
+            dwconv3d_triton.BF16_TUNING.update(rows=rows, block_w=block_w, block_p=block_p, min_plane=0)
+            out = dwconv3d_triton.depthwise_conv3d_gelu_triton(xb, weight, b)
+            assert out.dtype == torch.bfloat16
+            # one bf16 ulp: the interpreter truncates float32 to bf16 (the GPU rounds to nearest: half an ulp)
+            assert ((out.float() - ref).abs() <= ref.abs() * 2**-7 + 1e-5).all(), (shape, rows, block_w, block_p)
     print("ok")
 """)
 

@@ -3,6 +3,21 @@
 One program computes a (BLOCK_W, BLOCK_C) tile of one output row (b, t, h): it accumulates the 27 taps in
 float32, each tap one coalesced load of a (BLOCK_W, BLOCK_C) input tile (zero outside the clip), then adds
 the bias, applies the exact (erf) GELU and stores in the input dtype. Imported only on CUDA.
+
+bfloat16 clips with large frames take `_dwconv3d_gelu_bf16_kernel` instead (BF16_TUNING). Nsight Compute showed the
+kernel above bound by instruction issue, not memory (vivim-b3 stage 1 on an H200: 84 % of issue slots busy, the
+integer pipe the busiest, DRAM at 11 %; results/h200_s11_dsf_ncu.log): ~200 instructions an output for its 27
+multiply-adds, spent widening each bf16 value (two instructions), on every tap's masks and addresses, and on moving
+each tap's weights into the tile's layout through shared memory. The bf16 kernel
+* reads channels in pairs as int32 and widens each half with one bit operation (a bf16 is the upper 16 bits of
+  the float32 of the same value): even channels `v << 16`, odd channels `v & 0xFFFF0000`;
+* takes the weights as float32, even and odd channels apart, loaded straight into the tile's layout;
+* computes R_ROWS output rows a program.
+H100, vivim-b3 (batch 8 x 5 frames, bf16), GPU time per call at stages 1-4 (results/h100_s11_dsf_bf16.log):
+generic 0.293 / 0.150 / 0.096 / 0.050 ms, bf16 kernel 0.245 / 0.135 / 0.116 / 0.116: it wins on large frames only
+(Nsight, tile 2 x 16 x 32: 66 % of issue slots, 35 % occupancy at 80 registers a thread), hence `min_plane`.
+Tried and slower: taps loaded as whole (BLOCK_W, BLOCK_C) tiles in the generic kernel (no shared memory, but twice
+the loads and conversions: 0.335 against 0.304 ms at stage 1, results/h100_s11_dsf_taps_as_tiles_rejected.log).
 """
 
 from __future__ import annotations
@@ -49,16 +64,73 @@ def _dwconv3d_gelu_kernel(
              mask=out_mask)
 
 
+@triton.jit
+def _dwconv3d_gelu_bf16_kernel(
+    x_ptr, w_ptr, bias_ptr, out_ptr, frames, height, width, pairs,
+    HAS_BIAS: tl.constexpr, R_ROWS: tl.constexpr, BLOCK_W: tl.constexpr, BLOCK_P: tl.constexpr,
+):
+    """x_ptr, out_ptr: the clip as int32 channel pairs, (B, T, H, W, pairs); w_ptr: float32 (27, 2, pairs), tap
+    k's even channels at [k, 0] and odd ones at [k, 1]; bias_ptr: float32 (2, pairs). A program computes output
+    rows h0 .. h0 + R_ROWS - 1 of one (b, t), BLOCK_W columns, BLOCK_P pairs (2 BLOCK_P channels)."""
+    blocks_h = tl.cdiv(height, R_ROWS)
+    block = tl.program_id(0)  # (b, t, block of rows) flattened
+    w0 = tl.program_id(1) * BLOCK_W
+    p0 = tl.program_id(2) * BLOCK_P
+    hs = (block % blocks_h) * R_ROWS + tl.arange(0, R_ROWS)  # (R,)
+    t = (block // blocks_h) % frames
+    b = block // (blocks_h * frames)
+    ws = w0 + tl.arange(0, BLOCK_W)
+    ps = p0 + tl.arange(0, BLOCK_P)
+    p_ok = ps < pairs
+    even = tl.zeros([R_ROWS, BLOCK_W, BLOCK_P], dtype=tl.float32)
+    odd = tl.zeros([R_ROWS, BLOCK_W, BLOCK_P], dtype=tl.float32)
+    for dt in range(3):
+        tt = t + dt - 1
+        t_ok = (tt >= 0) & (tt < frames)
+        for dh in tl.static_range(3):
+            hh = hs + dh - 1
+            limit = tl.where(t_ok & (hh >= 0) & (hh < height), width, 0)  # a row outside the clip masks it all
+            row_start = ((b * frames + tt) * height + hh) * width  # (R,) first token of each input row
+            for dw in tl.static_range(3):
+                wws = ws + dw - 1
+                inside = (wws[None, :] >= 0) & (wws[None, :] < limit[:, None])  # (R, W)
+                tokens = row_start[:, None] + wws[None, :]
+                v = tl.load(x_ptr + tokens[:, :, None] * pairs + ps[None, None, :],
+                            mask=inside[:, :, None] & p_ok[None, None, :], other=0)
+                taps = w_ptr + ((dt * 9 + dh * 3 + dw) * 2) * pairs + ps
+                tap_even = tl.load(taps, mask=p_ok, other=0.0)
+                tap_odd = tl.load(taps + pairs, mask=p_ok, other=0.0)
+                even += (v << 16).to(tl.float32, bitcast=True) * tap_even[None, None, :]
+                odd += (v & -65536).to(tl.float32, bitcast=True) * tap_odd[None, None, :]
+    if HAS_BIAS:
+        even += tl.load(bias_ptr + ps, mask=p_ok, other=0.0)[None, None, :]
+        odd += tl.load(bias_ptr + pairs + ps, mask=p_ok, other=0.0)[None, None, :]
+    even = 0.5 * even * (1.0 + tl.erf(even * 0.7071067811865476))
+    odd = 0.5 * odd * (1.0 + tl.erf(odd * 0.7071067811865476))
+    low = even.to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
+    high = odd.to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) << 16
+    out_rows = (((b * frames + t) * height + hs) * width)[:, None] + ws[None, :]
+    out_ok = ((hs < height)[:, None] & (ws < width)[None, :])[:, :, None] & p_ok[None, None, :]
+    tl.store(out_ptr + out_rows[:, :, None] * pairs + ps[None, None, :], low | high, mask=out_ok)
+
+
 # The kernel's tile, (BLOCK_W, BLOCK_C) at most (block_w, block_c), and warps a program. Narrow and deep in channels
 # won at every vivim-b3 stage on an H100: 16 x 128 took 0.294 / 0.150 / 0.097 / 0.052 ms against 0.408 / 0.208 /
 # 0.181 / 0.107 for 32 x 64 (benchmarks/mamba_block_kernels.py, benchmarks/results/h100_mamba_block_kernels_v2.log).
 DSF_TUNING = {"block_w": 16, "block_c": 128, "warps": 4}
 
 
+# The bf16 kernel: used for frames of at least min_plane pixels (H x W); its tile, R_ROWS x BLOCK_W x BLOCK_P channel
+# pairs at most, and warps a program. Sweep of 9 tiles at vivim-b3's stages: results/h100_s11_dsf_bf16.log.
+BF16_TUNING = {"enabled": True, "min_plane": 1024, "rows": 2, "block_w": 16, "block_p": 64, "warps": 4}
+
+
 def depthwise_conv3d_gelu_triton(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """x: (B, T, H, W, C) CUDA tensor -> GELU(depthwise conv3d(x) + bias), same shape and dtype."""
     b, t, h, w, c = x.shape
     x = x.contiguous()
+    if x.dtype == torch.bfloat16 and c % 2 == 0 and BF16_TUNING["enabled"] and h * w >= BF16_TUNING["min_plane"]:
+        return _bf16_in_pairs(x, weight, bias)
     weight = weight.reshape(c, 27).contiguous()
     out = torch.empty_like(x)
     block_w = min(DSF_TUNING["block_w"], triton.next_power_of_2(w))
@@ -67,6 +139,24 @@ def depthwise_conv3d_gelu_triton(x: Tensor, weight: Tensor, bias: Tensor | None)
     _dwconv3d_gelu_kernel[grid](x, weight, bias if bias is not None else weight, out, t, h, w, c,
                                 HAS_BIAS=bias is not None, BLOCK_W=block_w, BLOCK_C=block_c,
                                 num_warps=DSF_TUNING["warps"])
+    return out
+
+
+def _bf16_in_pairs(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """`depthwise_conv3d_gelu_triton` for a contiguous bf16 clip with an even number of channels."""
+    b, t, h, w, c = x.shape
+    pairs = c // 2
+    taps = weight.reshape(c, 27).t().float().reshape(27, pairs, 2).transpose(1, 2).contiguous()  # (27, 2, pairs)
+    bias_pairs = bias.float().reshape(pairs, 2).t().contiguous() if bias is not None else taps  # (2, pairs)
+    out = torch.empty_like(x)
+    tune = BF16_TUNING
+    rows = min(tune["rows"], triton.next_power_of_2(h))
+    block_w = min(tune["block_w"], triton.next_power_of_2(w))
+    block_p = min(tune["block_p"], triton.next_power_of_2(pairs))
+    grid = (b * t * triton.cdiv(h, rows), triton.cdiv(w, block_w), triton.cdiv(pairs, block_p))
+    _dwconv3d_gelu_bf16_kernel[grid](x.view(torch.int32), taps, bias_pairs, out.view(torch.int32), t, h, w, pairs,
+                                     HAS_BIAS=bias is not None, R_ROWS=rows, BLOCK_W=block_w, BLOCK_P=block_p,
+                                     num_warps=tune["warps"])
     return out
 
 
