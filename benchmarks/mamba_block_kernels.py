@@ -17,6 +17,7 @@ and DSF tiles, the basic ablation in the same process; alternating rounds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 
 import torch
@@ -52,6 +53,21 @@ def _shipped_tuning() -> tuple[dict, dict]:
 
 
 SHIPPED_TUNING = _shipped_tuning()
+
+
+@contextlib.contextmanager
+def _dsf_tuning_restored():
+    """Whatever use_dsf_config changes inside, dwconv3d_triton's tunings are as before afterwards."""
+    from vivim_core.ops import dwconv3d_triton
+
+    tunings = (dwconv3d_triton.DSF_TUNING, dwconv3d_triton.BF16_TUNING)
+    saved = [dict(t) for t in tunings]
+    try:
+        yield
+    finally:
+        for tuning, values in zip(tunings, saved):
+            tuning.clear()
+            tuning.update(values)
 
 
 def use_dsf_config(config: dict) -> None:
@@ -126,8 +142,7 @@ def bench_dsf(device, rows: list, dim: int, side: int, rate: float) -> None:
     y = torch.randn(BATCH, FRAMES, side, side, hidden, device=device, dtype=torch.bfloat16)
     wd = torch.randn(hidden, 1, 3, 3, 3, device=device, dtype=torch.bfloat16)
     bd = torch.randn(hidden, device=device, dtype=torch.bfloat16)
-    saved = dict(dwconv3d_triton.DSF_TUNING), dict(dwconv3d_triton.BF16_TUNING)
-    with torch.inference_mode():
+    with _dsf_tuning_restored(), torch.inference_mode():
         use_dsf_config(DSF_CONFIGS[0])
         reference = dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd).float()
         for config in DSF_CONFIGS:
@@ -136,9 +151,6 @@ def bench_dsf(device, rows: list, dim: int, side: int, rate: float) -> None:
             err = ((out - reference).abs().max() / reference.abs().max()).item()
             ms = gpu_ms_per_call(lambda: dwconv3d_triton.depthwise_conv3d_gelu_triton(y, wd, bd), 50)
             _row(rows, "DSF conv3d + GELU", dim, side, json.dumps(config), ms, 2 * y.numel() * 2, rate, err)
-    for tuning, values in zip((dwconv3d_triton.DSF_TUNING, dwconv3d_triton.BF16_TUNING), saved):
-        tuning.clear()
-        tuning.update(values)
     torch.cuda.empty_cache()
 
 
@@ -153,28 +165,25 @@ def _row(rows, op, dim, side, name, ms, ideal_bytes, rate, err) -> None:
 
 def bench_whole_model(device, rows: list, rounds: int, dsf_configs: list, conv_ab: bool = True) -> None:
     from vivim_core.bench.model import bench_model
-    from vivim_core.ops import causal_conv, dwconv3d_triton
+    from vivim_core.ops import causal_conv
 
     settings = [("fused conv on", True, dsf_configs[0])]
     if conv_ab:
         settings.append(("fused conv off", False, dsf_configs[0]))
     settings += [(f"fused conv on, DSF {json.dumps(c)}", True, c) for c in dsf_configs[1:]]
-    saved = dict(dwconv3d_triton.DSF_TUNING), dict(dwconv3d_triton.BF16_TUNING)
-    for round_ in range(rounds):
-        for name, fused, dsf in settings + [("basic", True, dsf_configs[0])]:
-            causal_conv.FUSED_SCAN_ORDERS = fused
-            use_dsf_config(dsf)
-            row = bench_model("vivim-b3", device, "bf16-weights", batch=BATCH, compile="reduce-overhead",
-                              repeats=20, ablation="basic" if name == "basic" else None)
-            rows.append({"op": "vivim-b3 compiled", "round": round_, "variant": name,
-                         "frames_per_s": row["frames_per_s"], "ms_per_batch": row["ms_per_batch"]})
-            print(f"  round {round_}  {name:60s} {row['ms_per_batch']:6.2f} ms/batch {row['frames_per_s']:6.0f} "
-                  "frames/s", flush=True)
-            torch.cuda.empty_cache()
+    with _dsf_tuning_restored():
+        for round_ in range(rounds):
+            for name, fused, dsf in settings + [("basic", True, dsf_configs[0])]:
+                causal_conv.FUSED_SCAN_ORDERS = fused
+                use_dsf_config(dsf)
+                row = bench_model("vivim-b3", device, "bf16-weights", batch=BATCH, compile="reduce-overhead",
+                                  repeats=20, ablation="basic" if name == "basic" else None)
+                rows.append({"op": "vivim-b3 compiled", "round": round_, "variant": name,
+                             "frames_per_s": row["frames_per_s"], "ms_per_batch": row["ms_per_batch"]})
+                print(f"  round {round_}  {name:60s} {row['ms_per_batch']:6.2f} ms/batch {row['frames_per_s']:6.0f} "
+                      "frames/s", flush=True)
+                torch.cuda.empty_cache()
     causal_conv.FUSED_SCAN_ORDERS = True
-    for tuning, values in zip((dwconv3d_triton.DSF_TUNING, dwconv3d_triton.BF16_TUNING), saved):
-        tuning.clear()
-        tuning.update(values)
 
 
 def _fastest_dsf(rows: list) -> int:

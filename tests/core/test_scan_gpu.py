@@ -353,16 +353,12 @@ def test_bf16_depthwise_conv3d_gelu_kernel_matches_float32(shape, tile, monkeypa
     conv = torch.nn.Conv3d(c, c, 3, padding=1, groups=c).cuda().bfloat16()
     x = torch.randn(*shape, device="cuda").bfloat16()
     with torch.no_grad():
-        expected = torch.nn.functional.gelu(torch.nn.functional.conv3d(
-            x.float().permute(0, 4, 1, 2, 3), conv.weight.float(), conv.bias.float(), padding=1, groups=c))
-        expected = expected.permute(0, 2, 3, 4, 1)
         for bias in (conv.bias, None):
+            expected = torch.nn.functional.gelu(torch.nn.functional.conv3d(
+                x.float().permute(0, 4, 1, 2, 3), conv.weight.float(), None if bias is None else bias.float(),
+                padding=1, groups=c)).permute(0, 2, 3, 4, 1)
             out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, conv.weight, bias)
             assert out.dtype == torch.bfloat16 and out.shape == x.shape
-            if bias is None:
-                expected = torch.nn.functional.gelu(torch.nn.functional.conv3d(
-                    x.float().permute(0, 4, 1, 2, 3), conv.weight.float(), None, padding=1, groups=c))
-                expected = expected.permute(0, 2, 3, 4, 1)
             assert ((out.float() - expected).abs() <= expected.abs() * 2**-8 + 1e-5).all()
 
 

@@ -29,6 +29,12 @@ from torch import Tensor
 
 
 @triton.jit
+def _gelu(x):
+    """The exact (erf) GELU, in float32."""
+    return 0.5 * x * (1.0 + tl.erf(x * 0.7071067811865476))
+
+
+@triton.jit
 def _dwconv3d_gelu_kernel(
     x_ptr, w_ptr, bias_ptr, out_ptr, frames, height, width, channels,
     HAS_BIAS: tl.constexpr, BLOCK_W: tl.constexpr, BLOCK_C: tl.constexpr,
@@ -58,7 +64,7 @@ def _dwconv3d_gelu_kernel(
                 acc += tile.to(tl.float32) * tap.to(tl.float32)[None, :]
     if HAS_BIAS:
         acc += tl.load(bias_ptr + cs, mask=c_ok, other=0.0).to(tl.float32)[None, :]
-    acc = 0.5 * acc * (1.0 + tl.erf(acc * 0.7071067811865476))
+    acc = _gelu(acc)
     out_mask = (ws < width)[:, None] & c_ok[None, :]
     tl.store(out_ptr + (row * width + ws[:, None]) * channels + cs[None, :], acc.to(out_ptr.dtype.element_ty),
              mask=out_mask)
@@ -105,10 +111,8 @@ def _dwconv3d_gelu_bf16_kernel(
     if HAS_BIAS:
         even += tl.load(bias_ptr + ps, mask=p_ok, other=0.0)[None, None, :]
         odd += tl.load(bias_ptr + pairs + ps, mask=p_ok, other=0.0)[None, None, :]
-    even = 0.5 * even * (1.0 + tl.erf(even * 0.7071067811865476))
-    odd = 0.5 * odd * (1.0 + tl.erf(odd * 0.7071067811865476))
-    low = even.to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
-    high = odd.to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) << 16
+    low = _gelu(even).to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) & 0xFFFF
+    high = _gelu(odd).to(tl.bfloat16).to(tl.int16, bitcast=True).to(tl.int32) << 16
     out_rows = (((b * frames + t) * height + hs) * width)[:, None] + ws[None, :]
     out_ok = ((hs < height)[:, None] & (ws < width)[None, :])[:, :, None] & p_ok[None, None, :]
     tl.store(out_ptr + out_rows[:, :, None] * pairs + ps[None, None, :], low | high, mask=out_ok)
@@ -146,7 +150,7 @@ def _bf16_in_pairs(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """`depthwise_conv3d_gelu_triton` for a contiguous bf16 clip with an even number of channels."""
     b, t, h, w, c = x.shape
     pairs = c // 2
-    taps = weight.reshape(c, 27).t().float().reshape(27, pairs, 2).transpose(1, 2).contiguous()  # (27, 2, pairs)
+    taps = weight.reshape(pairs, 2, 27).permute(2, 1, 0).float().contiguous()  # (27, 2, pairs): [k, parity, pair]
     bias_pairs = bias.float().reshape(pairs, 2).t().contiguous() if bias is not None else taps  # (2, pairs)
     out = torch.empty_like(x)
     tune = BF16_TUNING
