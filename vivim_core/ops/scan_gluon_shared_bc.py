@@ -1,0 +1,277 @@
+"""Inference selective scan in one pass, in Gluon, with B and C shared by ROWS channels of a program (EXPERIMENT:
+compiled offline for sm_90 only; not yet run on a GPU, not used by `auto`).
+
+`scan_gluon_onepass` gives each (batch, channel) row its own program, and each program reads all N states of B and
+C for every step: at the issue's shape (b4 d128 L20480 N16, float32) that is 1.3 GB from L2 into the SMs for 178 MB
+of unique bytes, and ~80 % of the L1's wavefronts (each thread's 8 consecutive steps make every 16-byte load touch
+twice the lines a coalesced one would). Nsight Compute put the L1 at 84 % of its throughput.
+
+Here a program scans ROWS channels of one batch element (and one B/C group) with ROWS x WARPS warps, WARPS warps a
+channel, each group of warps running the one-pass kernel's paired, sequential algorithm on its own channel. B and
+C come once per program through shared memory: for every 4 states of a chunk (a "stage": two pairs), one thread
+issues two TMA copies, B and C of those states as (4, 32, 32) float32 boxes of the chunk's 1024 steps (128-byte
+swizzle, so that the reads below are free of bank conflicts), into one of STAGES buffers, STAGES - 1 stages ahead;
+every thread reads its 8 steps of a state with two LDS.128 (benchmarks/gluon_tma_probe.py checks that building
+block). Per chunk and SM that cuts the B/C traffic from L2 by ROWS and the L1 wavefronts for B/C by ~40 % (TMA
+writes plus conflict-free reads against two half-used lines a 16-byte load).
+
+A buffer is refilled at the start of the iteration after the one that read it. Triton's membar pass puts a CTA
+barrier before and after each TMA operation (every op on the mbarrier, and the write after the previous reads of
+the buffer): 4 a stage, so 2 a pair on top of the exchange's 2 (offline sm_90 SASS of the loop over stages: 468
+instructions and 7 barriers for two pairs, against 245 and 2 a pair in scan_gluon_onepass; 128 registers, 16
+bytes of stack outside the loop). Whether the barriers eat the gain is the first thing to measure.
+
+Needs: Gluon with Hopper TMA (Triton 3.6), compute capability 9.x, float32 B and C contiguous (batch, G, N, L)
+with L a multiple of the chunk (1024), channels a multiple of ROWS inside each group, N a multiple of 4.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import scan_gluon_onepass as onepass
+
+try:
+    from triton.experimental.gluon.language.nvidia.hopper import mbarrier, tma
+    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
+except Exception:  # noqa: BLE001 - no Gluon or no Hopper support in this Triton
+    mbarrier = tma = TensorDescriptor = None
+
+SHARED_BC_TUNING = {"rows": 4, "warps": 4, "items": 8, "stages": 3, "maxnreg": 128}
+
+
+def available() -> bool:
+    return onepass.available() and tma is not None
+
+
+if available():
+    from triton.experimental import gluon
+    from triton.experimental.gluon import language as gl
+
+    _ex2, _softplus, _combine, _rcp = onepass._ex2, onepass._softplus, onepass._combine, onepass._rcp
+    _warp_scan_two = onepass._warp_scan_two
+
+    @gluon.jit
+    def _last(values, last_item):
+        """(ROWS, THREADS, ITEMS) -> each thread's last item (ROWS, THREADS)."""
+        return gl.sum(gl.where(last_item, values, 0.0), axis=2)
+
+    @gluon.jit
+    def _tile(smem, stage, state: gl.constexpr, tile_layout: gl.constexpr, shared_b: gl.constexpr,
+              THREADS: gl.constexpr, ITEMS: gl.constexpr):
+        """State `state` of a staged (STAGES, 4, 32, 32) B or C buffer as (1, THREADS, ITEMS), the same for every
+        row."""
+        values = smem.index(stage).slice(state, 1, dim=0).load(tile_layout)  # (1, 32, 32), replicated over groups
+        return gl.expand_dims(gl.convert_layout(gl.reshape(values, [THREADS, ITEMS]), shared_b), 0)
+
+    @gluon.jit
+    def _issue(B_desc, C_desc, Bs, Cs, bars, stage_it, total, b_row0, c_row0,
+               QUADS: gl.constexpr, STAGES: gl.constexpr, TILE_ROWS: gl.constexpr, CHUNK: gl.constexpr):
+        """TMA copies of B and C for states 4q .. 4q + 3 of a chunk (stage_it = chunk * QUADS + q), one
+        (4, 32, 32) box each, into stage stage_it % STAGES. One mbarrier a stage, one expect and two copies: each
+        TMA operation costs a CTA barrier (Triton's membar pass orders every op touching the mbarrier; four
+        copies of (32, 32) tiles a pair cost 6)."""
+        stage = stage_it % STAGES
+        n = 4 * (stage_it % QUADS)
+        step_row = (stage_it // QUADS) * TILE_ROWS  # the chunk's first 32-step row
+        bar = bars.index(stage)
+        ok = stage_it < total
+        mbarrier.expect(bar, 2 * 4 * CHUNK * 4, pred=ok)
+        tma.async_copy_global_to_shared(B_desc, [b_row0 + n, step_row, 0], bar, Bs.index(stage), pred=ok)
+        tma.async_copy_global_to_shared(C_desc, [c_row0 + n, step_row, 0], bar, Cs.index(stage), pred=ok)
+
+    @gluon.jit
+    def _entering_two(p0, x0, p1, x1, carried0, carried1, warp, exchange, WARPS: gl.constexpr,
+                      ROWS: gl.constexpr, per_thread: gl.constexpr):
+        """`scan_gluon_onepass._entering_two` for ROWS rows at once: (ROWS, THREADS) aggregates in, the states
+        entering each thread's steps and at the chunk's end out; each row reads its own warps' totals."""
+        p0i, x0i, p1i, x1i, p0e, x0e, p1e, x1e = _warp_scan_two(p0, x0, p1, x1)
+        exchange.store(gl.join(gl.join(p0i, x0i), gl.join(p1i, x1i)))  # (ROWS, THREADS, 2, 2)
+        totals: gl.constexpr = gl.BlockedLayout([1, 1, 2, 2], [1, 32, 1, 1], [ROWS, WARPS, 1, 1], [3, 2, 1, 0])
+        state0 = gl.zeros_like(p0e) + gl.expand_dims(carried0, 1)
+        state1 = gl.zeros_like(p0e) + gl.expand_dims(carried1, 1)
+        warp0 = state0
+        warp1 = state1
+        for k in gl.static_range(WARPS):
+            pair0, pair1 = gl.split(exchange.slice(32 * k + 31, 1, dim=1).load(totals))  # (ROWS, 1, 2) each
+            p_0, x_0 = gl.split(pair0)  # (ROWS, 1)
+            p_1, x_1 = gl.split(pair1)
+            state0 = gl.convert_layout(p_0, per_thread) * state0 + gl.convert_layout(x_0, per_thread)
+            state1 = gl.convert_layout(p_1, per_thread) * state1 + gl.convert_layout(x_1, per_thread)
+            warp0 = gl.where(warp == k + 1, state0, warp0)
+            warp1 = gl.where(warp == k + 1, state1, warp1)
+        return p0e * warp0 + x0e, p1e * warp1 + x1e, state0, state1
+
+    @gluon.jit
+    def _sequential_h(a, x, entering, first_item):
+        """h_j = a_j h_j-1 + x_j along each thread's steps from the entering state (ROWS, THREADS)."""
+        x = gl.where(first_item, a * gl.expand_dims(entering, 2) + x, x)
+        return gl.associative_scan((a, x), 2, _combine)[1]
+
+    @gluon.jit
+    def _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n, start, parity, d, A_ptr, s_A_d, s_A_n, carry_rows,
+                    carry_store, first, warp, exchange, last_item, first_item, N_STATE: gl.constexpr,
+                    WARPS: gl.constexpr, ROWS: gl.constexpr, per_thread: gl.constexpr):
+        """States n and n + 1 of a chunk for every row (the one-pass kernel's paired, sequential step): returns
+        ys + C h of both; the chunk's end states go to the carry scratch."""
+        carried_a = gl.where(start > 0, gl.load(carry_rows + parity * N_STATE + n), 0.0)  # (ROWS,)
+        carried_b = gl.where(start > 0, gl.load(carry_rows + parity * N_STATE + n + 1), 0.0)
+        A2_a = gl.load(A_ptr + d * s_A_d + n * s_A_n).to(gl.float32) * 1.4426950408889634
+        A2_b = gl.load(A_ptr + d * s_A_d + (n + 1) * s_A_n).to(gl.float32) * 1.4426950408889634
+        a_a = _ex2(dt * gl.expand_dims(gl.expand_dims(A2_a, 1), 2))
+        x_a = dtu * B_a
+        a_b = _ex2(dt * gl.expand_dims(gl.expand_dims(A2_b, 1), 2))
+        x_b = dtu * B_b
+        reach_a = _last(gl.associative_scan((a_a, x_a), 2, _combine)[1], last_item)
+        reach_b = _last(gl.associative_scan((a_b, x_b), 2, _combine)[1], last_item)
+        entering_a, entering_b, end_a, end_b = _entering_two(
+            _ex2(dt_sum * gl.expand_dims(A2_a, 1)), reach_a, _ex2(dt_sum * gl.expand_dims(A2_b, 1)), reach_b,
+            carried_a, carried_b, warp, exchange, WARPS, ROWS, per_thread)
+        h_a = _sequential_h(a_a, x_a, entering_a, first_item)
+        h_b = _sequential_h(a_b, x_b, entering_b, first_item)
+        parity_next = 1 - parity
+        gl.store(carry_store + parity_next * N_STATE + n, end_a, mask=first)
+        gl.store(carry_store + parity_next * N_STATE + n + 1, end_b, mask=first)
+        return ys + C_a * h_a + C_b * h_b
+
+    @gluon.jit
+    def _shared_bc_kernel(
+        u_ptr, delta_ptr, A_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, carry_ptr, B_desc, C_desc,
+        dim, length, channels_per_group,
+        s_u_b, s_u_d, s_dl_b, s_dl_d, s_A_d, s_A_n, rows_B_b, rows_B_g, rows_C_b, rows_C_g,
+        s_z_b, s_z_d, s_o_b, s_o_d,
+        N_STATE: gl.constexpr, ROWS: gl.constexpr, WARPS: gl.constexpr, ITEMS: gl.constexpr,
+        STAGES: gl.constexpr, SOFTPLUS: gl.constexpr, HAS_D: gl.constexpr, HAS_Z: gl.constexpr,
+        HAS_BIAS: gl.constexpr,
+    ):
+        """One program per ROWS consecutive channels of one batch element. B_desc, C_desc: TMA descriptors of B
+        and C as (batch * G * N, L / 32, 32) float32, boxes of (4, 32, 32); rows_* the strides of batch and group
+        along their first dimension (in state rows).
+        carry_ptr: (rows, 2, N) float32 scratch, as in `scan_gluon_onepass`."""
+        THREADS: gl.constexpr = 32 * WARPS
+        CHUNK: gl.constexpr = THREADS * ITEMS
+        TILE_ROWS: gl.constexpr = CHUNK // 32
+        QUADS: gl.constexpr = N_STATE // 4
+        rows3: gl.constexpr = gl.BlockedLayout([1, 1, ITEMS], [1, 32, 1], [ROWS, WARPS, 1], [2, 1, 0])
+        per_thread: gl.constexpr = gl.SliceLayout(2, rows3)  # (ROWS, THREADS)
+        per_row: gl.constexpr = gl.SliceLayout(1, per_thread)  # (ROWS,)
+        shared_b: gl.constexpr = gl.SliceLayout(0, rows3)  # (THREADS, ITEMS), the same for every row
+        tile_layout: gl.constexpr = gl.BlockedLayout([1, 1, ITEMS], [1, 8, 4], [1, ROWS * WARPS, 1], [2, 1, 0])
+
+        first_row = gl.program_id(0) * ROWS
+        b = first_row // dim
+        d0 = first_row % dim
+        g = d0 // channels_per_group
+        d = d0 + gl.arange(0, ROWS, layout=per_row)  # (ROWS,)
+        row = first_row + gl.arange(0, ROWS, layout=per_row)
+        tid = gl.expand_dims(gl.arange(0, THREADS, layout=gl.SliceLayout(0, per_thread)), 0)  # (1, THREADS)
+        warp = tid // 32
+        first = tid == 0
+        item = gl.arange(0, ITEMS, layout=gl.SliceLayout(0, gl.SliceLayout(1, rows3)))
+        item = gl.expand_dims(gl.expand_dims(item, 0), 1)  # (1, 1, ITEMS)
+        offsets = gl.expand_dims(tid * ITEMS, 2) + item  # (1, THREADS, ITEMS)
+        last_item = item == ITEMS - 1
+        first_item = item == 0
+
+        skip = gl.zeros([ROWS], gl.float32, per_row)
+        if HAS_D:
+            skip = gl.load(D_ptr + d).to(gl.float32)
+        bias = gl.zeros([ROWS], gl.float32, per_row)
+        if HAS_BIAS:
+            bias = gl.load(bias_ptr + d).to(gl.float32)
+        skip3 = gl.expand_dims(gl.expand_dims(skip, 1), 2)
+        bias3 = gl.expand_dims(gl.expand_dims(bias, 1), 2)
+        dl_rows = gl.expand_dims(gl.expand_dims(delta_ptr + b * s_dl_b + d * s_dl_d, 1), 2) + offsets
+        u_rows = gl.expand_dims(gl.expand_dims(u_ptr + b * s_u_b + d * s_u_d, 1), 2) + offsets
+        z_rows = gl.expand_dims(gl.expand_dims(z_ptr + b * s_z_b + d * s_z_d, 1), 2) + offsets
+        o_rows = gl.expand_dims(gl.expand_dims(out_ptr + b * s_o_b + d * s_o_d, 1), 2) + offsets
+        carry_rows = carry_ptr + row * (2 * N_STATE)  # (ROWS,)
+        carry_store = gl.expand_dims(carry_rows, 1) + tid * 0  # (ROWS, THREADS), stored by thread 0 of each row
+        b_row0 = b * rows_B_b + g * rows_B_g
+        c_row0 = b * rows_C_b + g * rows_C_g
+
+        Bs = gl.allocate_shared_memory(gl.float32, [STAGES, 4, 32, 32], B_desc.layout)
+        Cs = gl.allocate_shared_memory(gl.float32, [STAGES, 4, 32, 32], C_desc.layout)
+        bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
+        for s in gl.static_range(STAGES):
+            mbarrier.init(bars.index(s), count=1)
+        exchange = gl.allocate_shared_memory(gl.float32, [ROWS, THREADS, 2, 2],
+                                             gl.SwizzledSharedLayout(1, 1, 1, [3, 2, 1, 0]))
+        total = (length // CHUNK) * QUADS
+        for early in gl.static_range(STAGES - 1):  # the first stages' tiles
+            _issue(B_desc, C_desc, Bs, Cs, bars, early, total, b_row0, c_row0, QUADS, STAGES, TILE_ROWS, CHUNK)
+
+        for start in range(0, length, CHUNK):
+            parity = (start // CHUNK) % 2
+            dt = gl.load(dl_rows + start).to(gl.float32) + bias3
+            u = gl.load(u_rows + start).to(gl.float32)
+            if HAS_Z:
+                z = gl.load(z_rows + start).to(gl.float32)
+            if SOFTPLUS:
+                dt = _softplus(dt)
+            dtu = dt * u
+            ys = skip3 * u
+            dt_sum = gl.sum(dt, axis=2)  # (ROWS, THREADS)
+            for n4 in range(0, N_STATE, 4):
+                stage_it = (start // CHUNK) * QUADS + n4 // 4
+                # the stage read by the previous iteration is free (see the module docstring): refill it
+                _issue(B_desc, C_desc, Bs, Cs, bars, stage_it + STAGES - 1, total, b_row0, c_row0, QUADS, STAGES,
+                       TILE_ROWS, CHUNK)
+                stage = stage_it % STAGES
+                mbarrier.wait(bars.index(stage), (stage_it // STAGES) & 1)
+                for half in gl.static_range(2):  # states n4 + 2 half and the next one
+                    n = n4 + 2 * half
+                    B_a = _tile(Bs, stage, 2 * half, tile_layout, shared_b, THREADS, ITEMS)
+                    B_b = _tile(Bs, stage, 2 * half + 1, tile_layout, shared_b, THREADS, ITEMS)
+                    C_a = _tile(Cs, stage, 2 * half, tile_layout, shared_b, THREADS, ITEMS)
+                    C_b = _tile(Cs, stage, 2 * half + 1, tile_layout, shared_b, THREADS, ITEMS)
+                    ys = _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n, start, parity, d, A_ptr, s_A_d,
+                                     s_A_n, carry_rows, carry_store, first, warp, exchange, last_item, first_item,
+                                     N_STATE, WARPS, ROWS, per_thread)
+            if HAS_Z:
+                ys = ys * z * _rcp(1.0 + _ex2(z * -1.4426950408889634))  # y * silu(z)
+            gl.store(o_rows + start, ys.to(out_ptr.dtype.element_ty))
+        for s in gl.static_range(STAGES):
+            mbarrier.invalidate(bars.index(s))
+
+
+def _tile_layout():
+    return gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=32, rank=3)
+
+
+def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -> bool:
+    """Whether `scan_shared_bc` takes these (see the module docstring)."""
+    if not available() or u.device.type != "cuda" or torch.cuda.get_device_capability(u.device)[0] != 9:
+        return False
+    rows, items, warps = SHARED_BC_TUNING["rows"], SHARED_BC_TUNING["items"], SHARED_BC_TUNING["warps"]
+    batch, dim, length = u.shape
+    groups = B.shape[1] if B.dim() == 4 else 1
+    tensors = [u, delta] + ([z] if z is not None else [])
+    return (B.dim() >= 3 and C.dim() >= 3 and B.dtype == torch.float32 and C.dtype == torch.float32
+            and B.is_contiguous() and C.is_contiguous() and B.shape[-2] % 4 == 0
+            and length % (32 * warps * items) == 0 and (dim // groups) % rows == 0
+            and all(t.stride(-1) == 1 for t in tensors))
+
+
+def scan_shared_bc(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None, z: Tensor | None,
+                   delta_bias: Tensor | None, delta_softplus: bool, out: Tensor) -> Tensor:
+    """Inference scan into `out` (batch, dim, L). Bg, Cg: contiguous (batch, G, N, L) float32."""
+    batch, dim, length = u.shape
+    groups, n_state = Bg.shape[1], Bg.shape[2]
+    tune = SHARED_BC_TUNING
+    B_desc = TensorDescriptor.from_tensor(Bg.reshape(-1, length // 32, 32), [4, 32, 32], _tile_layout())
+    C_desc = TensorDescriptor.from_tensor(Cg.reshape(-1, length // 32, 32), [4, 32, 32], _tile_layout())
+    carry = torch.empty(batch * dim, 2, n_state, device=u.device, dtype=torch.float32)
+    zz = z if z is not None else u
+    state_rows = (groups * n_state, n_state)  # batch and group strides along the descriptors' first dimension
+    _shared_bc_kernel[(batch * dim // tune["rows"],)](
+        u, delta, A, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out, carry,
+        B_desc, C_desc, dim, length, dim // groups,
+        *u.stride()[:2], *delta.stride()[:2], *A.stride(), *state_rows, *state_rows,
+        *zz.stride()[:2], *out.stride()[:2],
+        N_STATE=n_state, ROWS=tune["rows"], WARPS=tune["warps"], ITEMS=tune["items"], STAGES=tune["stages"],
+        SOFTPLUS=bool(delta_softplus), HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
+        num_warps=tune["rows"] * tune["warps"], maxnreg=tune["maxnreg"],
+    )
+    return out
