@@ -17,8 +17,9 @@ from vivim_core.bench.common import environment, gpu_ms_per_call
 from vivim_core.bench.scan import measured_bandwidth_gbs, roofline_ms, scan_inputs
 from vivim_core.ops import scan_gluon_shared_bc, scan_triton
 
-SETTINGS = [("gluon_one_pass", None), ("gluon_shared_bc", {"rows": 4, "stages": 3}),
-            ("gluon_shared_bc", {"rows": 4, "stages": 2}), ("gluon_shared_bc", {"rows": 2, "stages": 3})]
+SETTINGS = [("gluon_one_pass", None)] + [
+    ("gluon_shared_bc", {"rows": rows, "stages": stages, "span": span})
+    for rows, stages, span in ((4, 3, 4), (4, 2, 4), (2, 3, 4), (4, 2, 8), (2, 2, 8))]
 
 
 def main() -> None:

@@ -219,19 +219,22 @@ def test_gluon_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
             assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (paired, sequential, prefetch, maxnreg)
 
 
-@pytest.mark.parametrize("rows_stages", [(4, 3), (2, 2), (4, 2)])
+@pytest.mark.parametrize("rows_stages_span", [(4, 3, 4), (2, 2, 4), (4, 2, 8), (2, 2, 8)])
 @pytest.mark.parametrize("shape", [(2, 8, 2048, 16, "variable"), (1, 16, 3072, 16, "grouped"),
                                    (2, 4, 1024, 8, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_gluon_shared_bc_kernel_matches_reference(shape, rows_stages, monkeypatch):
+def test_gluon_shared_bc_kernel_matches_reference(shape, rows_stages_span, monkeypatch):
     """EXPERIMENT (scan_gluon_shared_bc): B and C staged through TMA and shared by ROWS channels of a program;
     float32, L a multiple of 1024, grouped B/C (2 groups of 8 channels), N = 8; against the reference."""
     from vivim_core.ops import scan_gluon_shared_bc, scan_triton
 
     if not scan_gluon_shared_bc.available() or torch.cuda.get_device_capability()[0] != 9:
         pytest.skip("needs Gluon with Hopper TMA and a compute capability 9.x GPU")
-    rows, stages = rows_stages
+    rows, stages, span = rows_stages_span
+    if shape[3] % span:
+        pytest.skip(f"N = {shape[3]} is not a multiple of the span {span}")
     monkeypatch.setitem(scan_gluon_shared_bc.SHARED_BC_TUNING, "rows", rows)
     monkeypatch.setitem(scan_gluon_shared_bc.SHARED_BC_TUNING, "stages", stages)
+    monkeypatch.setitem(scan_gluon_shared_bc.SHARED_BC_TUNING, "span", span)
     monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "gluon_shared_bc")
     x, ref = inference_case(shape, torch.float32)
     with torch.no_grad():

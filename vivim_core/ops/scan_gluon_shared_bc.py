@@ -19,10 +19,11 @@ A buffer is refilled at the start of the iteration after the one that read it. T
 barrier before and after each TMA operation (every op on the mbarrier, and the write after the previous reads of
 the buffer): 4 a stage, so 2 a pair on top of the exchange's 2 (offline sm_90 SASS of the loop over stages: 468
 instructions and 7 barriers for two pairs, against 245 and 2 a pair in scan_gluon_onepass; 128 registers, 16
-bytes of stack outside the loop). Whether the barriers eat the gain is the first thing to measure.
+bytes of stack outside the loop); with SPAN 8 states a buffer, 859 instructions and 11 barriers for four pairs.
+Whether the barriers eat the gain is the first thing to measure.
 
 Needs: Gluon with Hopper TMA (Triton 3.6), compute capability 9.x, float32 B and C contiguous (batch, G, N, L)
-with L a multiple of the chunk (1024), channels a multiple of ROWS inside each group, N a multiple of 4.
+with L a multiple of the chunk (1024), channels a multiple of ROWS inside each group, N a multiple of the span.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ try:
 except Exception:  # noqa: BLE001 - no Gluon or no Hopper support in this Triton
     mbarrier = tma = TensorDescriptor = None
 
-SHARED_BC_TUNING = {"rows": 4, "warps": 4, "items": 8, "stages": 3, "maxnreg": 128}
+# rows: channels a program; stages: buffers; span: states a buffer (a TMA box of (span, 32, 32) for B and for C)
+SHARED_BC_TUNING = {"rows": 4, "warps": 4, "items": 8, "stages": 3, "span": 4, "maxnreg": 128}
 
 
 def available() -> bool:
@@ -60,24 +62,25 @@ if available():
     @gluon.jit
     def _tile(smem, stage, state: gl.constexpr, tile_layout: gl.constexpr, shared_b: gl.constexpr,
               THREADS: gl.constexpr, ITEMS: gl.constexpr):
-        """State `state` of a staged (STAGES, 4, 32, 32) B or C buffer as (1, THREADS, ITEMS), the same for every
+        """State `state` of a staged (STAGES, SPAN, 32, 32) B or C buffer as (1, THREADS, ITEMS), the same for every
         row."""
         values = smem.index(stage).slice(state, 1, dim=0).load(tile_layout)  # (1, 32, 32), replicated over groups
         return gl.expand_dims(gl.convert_layout(gl.reshape(values, [THREADS, ITEMS]), shared_b), 0)
 
     @gluon.jit
-    def _issue(B_desc, C_desc, Bs, Cs, bars, stage_it, total, b_row0, c_row0,
-               QUADS: gl.constexpr, STAGES: gl.constexpr, TILE_ROWS: gl.constexpr, CHUNK: gl.constexpr):
-        """TMA copies of B and C for states 4q .. 4q + 3 of a chunk (stage_it = chunk * QUADS + q), one
-        (4, 32, 32) box each, into stage stage_it % STAGES. One mbarrier a stage, one expect and two copies: each
+    def _issue(B_desc, C_desc, Bs, Cs, bars, stage_it, total, b_row0, c_row0, N_STATE: gl.constexpr,
+               SPAN: gl.constexpr, STAGES: gl.constexpr, TILE_ROWS: gl.constexpr, CHUNK: gl.constexpr):
+        """TMA copies of B and C for states SPAN q .. SPAN q + SPAN - 1 of a chunk (stage_it = chunk * N / SPAN + q),
+        one (SPAN, 32, 32) box each, into stage stage_it % STAGES. One mbarrier a stage, one expect and two copies: each
         TMA operation costs a CTA barrier (Triton's membar pass orders every op touching the mbarrier; four
         copies of (32, 32) tiles a pair cost 6)."""
         stage = stage_it % STAGES
-        n = 4 * (stage_it % QUADS)
-        step_row = (stage_it // QUADS) * TILE_ROWS  # the chunk's first 32-step row
+        per_chunk = N_STATE // SPAN
+        n = SPAN * (stage_it % per_chunk)
+        step_row = (stage_it // per_chunk) * TILE_ROWS  # the chunk's first 32-step row
         bar = bars.index(stage)
         ok = stage_it < total
-        mbarrier.expect(bar, 2 * 4 * CHUNK * 4, pred=ok)
+        mbarrier.expect(bar, 2 * SPAN * CHUNK * 4, pred=ok)
         tma.async_copy_global_to_shared(B_desc, [b_row0 + n, step_row, 0], bar, Bs.index(stage), pred=ok)
         tma.async_copy_global_to_shared(C_desc, [c_row0 + n, step_row, 0], bar, Cs.index(stage), pred=ok)
 
@@ -142,7 +145,7 @@ if available():
         s_u_b, s_u_d, s_dl_b, s_dl_d, s_A_d, s_A_n, rows_B_b, rows_B_g, rows_C_b, rows_C_g,
         s_z_b, s_z_d, s_o_b, s_o_d,
         N_STATE: gl.constexpr, ROWS: gl.constexpr, WARPS: gl.constexpr, ITEMS: gl.constexpr,
-        STAGES: gl.constexpr, SOFTPLUS: gl.constexpr, HAS_D: gl.constexpr, HAS_Z: gl.constexpr,
+        STAGES: gl.constexpr, SPAN: gl.constexpr, SOFTPLUS: gl.constexpr, HAS_D: gl.constexpr, HAS_Z: gl.constexpr,
         HAS_BIAS: gl.constexpr,
     ):
         """One program per ROWS consecutive channels of one batch element. B_desc, C_desc: TMA descriptors of B
@@ -152,7 +155,7 @@ if available():
         THREADS: gl.constexpr = 32 * WARPS
         CHUNK: gl.constexpr = THREADS * ITEMS
         TILE_ROWS: gl.constexpr = CHUNK // 32
-        QUADS: gl.constexpr = N_STATE // 4
+        STAGES_A_CHUNK: gl.constexpr = N_STATE // SPAN
         rows3: gl.constexpr = gl.BlockedLayout([1, 1, ITEMS], [1, 32, 1], [ROWS, WARPS, 1], [2, 1, 0])
         per_thread: gl.constexpr = gl.SliceLayout(2, rows3)  # (ROWS, THREADS)
         per_row: gl.constexpr = gl.SliceLayout(1, per_thread)  # (ROWS,)
@@ -191,16 +194,17 @@ if available():
         b_row0 = b * rows_B_b + g * rows_B_g
         c_row0 = b * rows_C_b + g * rows_C_g
 
-        Bs = gl.allocate_shared_memory(gl.float32, [STAGES, 4, 32, 32], B_desc.layout)
-        Cs = gl.allocate_shared_memory(gl.float32, [STAGES, 4, 32, 32], C_desc.layout)
+        Bs = gl.allocate_shared_memory(gl.float32, [STAGES, SPAN, 32, 32], B_desc.layout)
+        Cs = gl.allocate_shared_memory(gl.float32, [STAGES, SPAN, 32, 32], C_desc.layout)
         bars = gl.allocate_shared_memory(gl.int64, [STAGES, 1], mbarrier.MBarrierLayout())
         for s in gl.static_range(STAGES):
             mbarrier.init(bars.index(s), count=1)
         exchange = gl.allocate_shared_memory(gl.float32, [ROWS, THREADS, 2, 2],
                                              gl.SwizzledSharedLayout(1, 1, 1, [3, 2, 1, 0]))
-        total = (length // CHUNK) * QUADS
+        total = (length // CHUNK) * STAGES_A_CHUNK
         for early in gl.static_range(STAGES - 1):  # the first stages' tiles
-            _issue(B_desc, C_desc, Bs, Cs, bars, early, total, b_row0, c_row0, QUADS, STAGES, TILE_ROWS, CHUNK)
+            _issue(B_desc, C_desc, Bs, Cs, bars, early, total, b_row0, c_row0, N_STATE, SPAN, STAGES, TILE_ROWS,
+                   CHUNK)
 
         for start in range(0, length, CHUNK):
             parity = (start // CHUNK) % 2
@@ -213,19 +217,19 @@ if available():
             dtu = dt * u
             ys = skip3 * u
             dt_sum = gl.sum(dt, axis=2)  # (ROWS, THREADS)
-            for n4 in range(0, N_STATE, 4):
-                stage_it = (start // CHUNK) * QUADS + n4 // 4
+            for n0 in range(0, N_STATE, SPAN):
+                stage_it = (start // CHUNK) * STAGES_A_CHUNK + n0 // SPAN
                 # the stage read by the previous iteration is free (see the module docstring): refill it
-                _issue(B_desc, C_desc, Bs, Cs, bars, stage_it + STAGES - 1, total, b_row0, c_row0, QUADS, STAGES,
-                       TILE_ROWS, CHUNK)
+                _issue(B_desc, C_desc, Bs, Cs, bars, stage_it + STAGES - 1, total, b_row0, c_row0, N_STATE, SPAN,
+                       STAGES, TILE_ROWS, CHUNK)
                 stage = stage_it % STAGES
                 mbarrier.wait(bars.index(stage), (stage_it // STAGES) & 1)
-                for half in gl.static_range(2):  # states n4 + 2 half and the next one
-                    n = n4 + 2 * half
-                    B_a = _tile(Bs, stage, 2 * half, tile_layout, shared_b, THREADS, ITEMS)
-                    B_b = _tile(Bs, stage, 2 * half + 1, tile_layout, shared_b, THREADS, ITEMS)
-                    C_a = _tile(Cs, stage, 2 * half, tile_layout, shared_b, THREADS, ITEMS)
-                    C_b = _tile(Cs, stage, 2 * half + 1, tile_layout, shared_b, THREADS, ITEMS)
+                for pair in gl.static_range(SPAN // 2):  # states n0 + 2 pair and the next one
+                    n = n0 + 2 * pair
+                    B_a = _tile(Bs, stage, 2 * pair, tile_layout, shared_b, THREADS, ITEMS)
+                    B_b = _tile(Bs, stage, 2 * pair + 1, tile_layout, shared_b, THREADS, ITEMS)
+                    C_a = _tile(Cs, stage, 2 * pair, tile_layout, shared_b, THREADS, ITEMS)
+                    C_b = _tile(Cs, stage, 2 * pair + 1, tile_layout, shared_b, THREADS, ITEMS)
                     ys = _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n, start, parity, d, A_ptr, s_A_d,
                                      s_A_n, carry_rows, carry_store, first, warp, exchange, last_item, first_item,
                                      N_STATE, WARPS, ROWS, per_thread)
@@ -249,7 +253,7 @@ def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -
     groups = B.shape[1] if B.dim() == 4 else 1
     tensors = [u, delta] + ([z] if z is not None else [])
     return (B.dim() >= 3 and C.dim() >= 3 and B.dtype == torch.float32 and C.dtype == torch.float32
-            and B.is_contiguous() and C.is_contiguous() and B.shape[-2] % 4 == 0
+            and B.is_contiguous() and C.is_contiguous() and B.shape[-2] % SHARED_BC_TUNING["span"] == 0
             and length % (32 * warps * items) == 0 and (dim // groups) % rows == 0
             and all(t.stride(-1) == 1 for t in tensors))
 
@@ -260,8 +264,9 @@ def scan_shared_bc(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, 
     batch, dim, length = u.shape
     groups, n_state = Bg.shape[1], Bg.shape[2]
     tune = SHARED_BC_TUNING
-    B_desc = TensorDescriptor.from_tensor(Bg.reshape(-1, length // 32, 32), [4, 32, 32], _tile_layout())
-    C_desc = TensorDescriptor.from_tensor(Cg.reshape(-1, length // 32, 32), [4, 32, 32], _tile_layout())
+    span = tune["span"]
+    B_desc = TensorDescriptor.from_tensor(Bg.reshape(-1, length // 32, 32), [span, 32, 32], _tile_layout())
+    C_desc = TensorDescriptor.from_tensor(Cg.reshape(-1, length // 32, 32), [span, 32, 32], _tile_layout())
     carry = torch.empty(batch * dim, 2, n_state, device=u.device, dtype=torch.float32)
     zz = z if z is not None else u
     state_rows = (groups * n_state, n_state)  # batch and group strides along the descriptors' first dimension
@@ -270,7 +275,7 @@ def scan_shared_bc(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, 
         B_desc, C_desc, dim, length, dim // groups,
         *u.stride()[:2], *delta.stride()[:2], *A.stride(), *state_rows, *state_rows,
         *zz.stride()[:2], *out.stride()[:2],
-        N_STATE=n_state, ROWS=tune["rows"], WARPS=tune["warps"], ITEMS=tune["items"], STAGES=tune["stages"],
+        N_STATE=n_state, ROWS=tune["rows"], WARPS=tune["warps"], ITEMS=tune["items"], STAGES=tune["stages"], SPAN=span,
         SOFTPLUS=bool(delta_softplus), HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
         num_warps=tune["rows"] * tune["warps"], maxnreg=tune["maxnreg"],
     )
