@@ -219,28 +219,48 @@ def test_gluon_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
             assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (paired, sequential, prefetch, maxnreg)
 
 
-@pytest.mark.parametrize("rows_stages_span", [(4, 3, 4), (2, 2, 4), (4, 2, 8), (2, 2, 8)])
+@pytest.mark.parametrize("rows_stages_span", [(1, 2, 2), (1, 3, 2), (2, 3, 4), (4, 2, 8)])
 @pytest.mark.parametrize("shape", [(2, 8, 2048, 16, "variable"), (1, 16, 3072, 16, "grouped"),
                                    (2, 4, 1024, 8, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_gluon_shared_bc_kernel_matches_reference(shape, rows_stages_span, monkeypatch):
-    """EXPERIMENT (scan_gluon_shared_bc): B and C staged through TMA and shared by ROWS channels of a program;
-    float32, L a multiple of 1024, grouped B/C (2 groups of 8 channels), N = 8; against the reference."""
-    from vivim_core.ops import scan_gluon_shared_bc, scan_triton
+def test_gluon_tma_bc_kernel_matches_reference(shape, rows_stages_span, monkeypatch):
+    """scan_gluon_tma_bc (B and C staged through shared memory by TMA; with ROWS > 1 shared by ROWS channels of a
+    program): float32, L a multiple of 1024, time-varying and grouped B/C, N 8 and 16; against the reference."""
+    from vivim_core.ops import scan_gluon_tma_bc, scan_triton
 
-    if not scan_gluon_shared_bc.available() or torch.cuda.get_device_capability()[0] != 9:
+    if not scan_gluon_tma_bc.available() or torch.cuda.get_device_capability()[0] != 9:
         pytest.skip("needs Gluon with Hopper TMA and a compute capability 9.x GPU")
     rows, stages, span = rows_stages_span
     if shape[3] % span:
         pytest.skip(f"N = {shape[3]} is not a multiple of the span {span}")
-    monkeypatch.setitem(scan_gluon_shared_bc.SHARED_BC_TUNING, "rows", rows)
-    monkeypatch.setitem(scan_gluon_shared_bc.SHARED_BC_TUNING, "stages", stages)
-    monkeypatch.setitem(scan_gluon_shared_bc.SHARED_BC_TUNING, "span", span)
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "gluon_shared_bc")
+    monkeypatch.setitem(scan_gluon_tma_bc.TMA_BC_TUNING, "rows", rows)
+    monkeypatch.setitem(scan_gluon_tma_bc.TMA_BC_TUNING, "stages", stages)
+    monkeypatch.setitem(scan_gluon_tma_bc.TMA_BC_TUNING, "span", span)
+    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "gluon_tma_bc")
     x, ref = inference_case(shape, torch.float32)
     with torch.no_grad():
-        assert scan_triton._inference_kernel(x["u"], x["delta"], x["z"], x["B"], x["C"], shape[3]) == "gluon_shared_bc"
+        assert scan_triton._inference_kernel(x["u"], x["delta"], x["z"], x["B"], x["C"], shape[3]) == "gluon_tma_bc"
         out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
     assert rel_err(out, ref) < 1e-4
+
+
+def test_gluon_tma_bc_kernel_optional_inputs_and_16_bit_steps():
+    """The TMA kernel's other branches: no D, z, dt bias or softplus; and bf16 u, delta, z (the per-step inputs,
+    loaded and widened by the kernel) with float32 B and C, bf16 out."""
+    from vivim_core.ops import scan_gluon_tma_bc, scan_triton
+
+    if not scan_gluon_tma_bc.available() or torch.cuda.get_device_capability()[0] != 9:
+        pytest.skip("needs Gluon with Hopper TMA and a compute capability 9.x GPU")
+    x = {k: v.detach() for k, v in inputs(2, 6, 2048, 16).items()}
+    bare = dict(x, D=None, z=None, delta_bias=None, delta=x["delta"].abs())
+    assert scan_triton._inference_kernel(x["u"], x["delta"], None, x["B"], x["C"], 16) == "gluon_tma_bc"
+    with torch.no_grad():
+        assert rel_err(ops.selective_scan(**bare, backend="triton"), selective_scan_reference(**bare)) < 1e-4
+        half = dict(x, **{k: x[k].bfloat16() for k in ("u", "delta", "z")})
+        out = ops.selective_scan(**half, delta_softplus=True, backend="triton")
+        ref = selective_scan_reference(**{k: (v.float() if v is not None else None) for k, v in half.items()},
+                                       delta_softplus=True)
+    assert out.dtype == torch.bfloat16
+    assert rel_err(out, ref) < 1e-2
 
 
 @pytest.mark.parametrize("kernel", ["one_pass", "warps", "gluon_one_pass"])
@@ -308,7 +328,8 @@ def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, lanes, 
 
 
 def test_inference_kernel_auto_policy():
-    """'auto': the one-pass kernel wherever the per-step inputs are contiguous along L (Gluon's where Triton has
+    """'auto': on Hopper, the TMA-staged B/C kernel where it applies (float32 contiguous B and C, L a multiple of
+    1024); the one-pass kernel wherever the per-step inputs are contiguous along L (Gluon's where Triton has
     Gluon); otherwise the row kernel
     for 16-bit or token-major inputs, the chunk kernel for channel-major float32 and for time-invariant B and C
     (which the row kernel does not take)."""
@@ -328,6 +349,13 @@ def test_inference_kernel_auto_policy():
     assert kernel(token_major) == kernel(token_major.float()) == "rows"
     time_invariant_B = x["B"][0, :, :4].T.contiguous()
     assert kernel(token_major.bfloat16(), B=time_invariant_B) == "chunks"
+    from vivim_core.ops import scan_gluon_tma_bc
+
+    if scan_gluon_tma_bc.available() and torch.cuda.get_device_capability()[0] == 9:  # Hopper: B/C through TMA
+        y = {k: v.detach() for k, v in inputs(1, 4, 2048, 16).items()}
+        assert kernel(y["u"], B=y["B"], C=y["C"]) == "gluon_tma_bc"
+        assert kernel(y["u"], B=y["B"].bfloat16(), C=y["C"].bfloat16()) == one_pass  # the tiles are float32
+        assert kernel(y["u"][..., :1024], B=y["B"][..., :1024], C=y["C"][..., :1024]) == one_pass  # B not contiguous
 
 
 def test_triton_inference_path_splits_long_sequences_and_matches(monkeypatch):

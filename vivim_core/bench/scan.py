@@ -8,7 +8,7 @@ import torch
 
 from ..ops import backend_status
 from ..ops.backends import SCAN_BACKENDS, runs_on, resolve
-from .common import gpu_ms_per_call, time_call
+from .common import gpu_ms_graphed, gpu_ms_per_call, time_call
 
 
 def scan_inputs(batch: int, dim: int, length: int, n_state: int, device: torch.device, dtype=torch.float32,
@@ -115,6 +115,12 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
             if name != "reference":  # back-to-back calls: the kernels' time without per-call host overhead
                 row["gpu_ms"] = gpu_ms_per_call(lambda: fn(**inputs, delta_softplus=True))
                 row["x_roofline_gpu"] = row["gpu_ms"] / row["roofline_ms"]
+                # the kernels alone (CUDA graph replay): back-to-back calls read the host where it is the slower
+                try:
+                    row["graph_ms"] = gpu_ms_graphed(lambda: fn(**inputs, delta_softplus=True))
+                    row["x_roofline_graph"] = row["graph_ms"] / row["roofline_ms"]
+                except RuntimeError as error:  # a backend with a host sync cannot be captured: say so, go on
+                    row["note"] = f"no CUDA-graph time: {error}"[:160]
         if backward and name != "reference":
             grads = scan_inputs(batch, dim, length, n_state, device, dtype, requires_grad=True)
             out_grad = torch.randn(batch, dim, length, device=device, dtype=dtype)

@@ -38,6 +38,8 @@ Forward only, no gradients; per-step inputs and the output contiguous along L. N
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -64,6 +66,12 @@ GLUON_ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "paired": True, "sequential
 def available() -> bool:
     """Whether Gluon imported (the kernel also needs a CUDA device with compute capability >= 8)."""
     return gluon is not None
+
+
+@functools.lru_cache(maxsize=None)
+def capability(device: torch.device) -> tuple[int, int]:
+    """A CUDA device's compute capability, asked once (the query costs ~5 us of host time a scan call)."""
+    return torch.cuda.get_device_capability(device)
 
 
 if gluon is not None:
@@ -399,7 +407,7 @@ def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -
     """Whether `scan_one_pass_gluon` takes these: Gluon available, a CUDA device of compute capability >= 8,
     B and C varying in time ((batch, [G,] N, L)), an even state size and unit stride along L for every per-step
     input."""
-    if not available() or u.device.type != "cuda" or torch.cuda.get_device_capability(u.device)[0] < 8:
+    if not available() or u.device.type != "cuda" or capability(u.device)[0] < 8:
         return False
     tensors = [u, delta, B, C] + ([z] if z is not None else [])
     return B.dim() >= 3 and C.dim() >= 3 and B.shape[-2] % 2 == 0 and all(t.stride(-1) == 1 for t in tensors)

@@ -27,7 +27,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from . import scan_gluon_onepass, scan_gluon_shared_bc, scan_triton_onepass, scan_triton_rows, scan_triton_warps
+from . import scan_gluon_onepass, scan_gluon_tma_bc, scan_triton_onepass, scan_triton_rows, scan_triton_warps
 from ._triton_common import recurrence_combine, skip_and_bias
 from ._checks import check_scan_args, needs_grad
 
@@ -280,18 +280,19 @@ TUNING = {"block_l": {4: 128, 2: 256}, "num_warps": 2, "num_stages": 3, "bwd_num
           # (scan_gluon_onepass: the one-pass kernel written in Gluon, its exchange across threads by hand) likewise;
           # "auto" takes it before one_pass where Gluon is available (H100, b4 d128 L20480, GPU time: fp32 0.193
           # against 0.242 ms, bf16 0.155 against 0.208; results/h100_s10_scan.log, h100_s10_gluon_*.log).
-          # "gluon_shared_bc" (EXPERIMENT, scan_gluon_shared_bc: B and C shared by 4 channels through TMA; never
-          # run on a GPU yet) only when asked for, falling back as "auto" does.
+          # "gluon_tma_bc" (scan_gluon_tma_bc: the same with B and C staged through shared memory by TMA) before
+          # both where it applies (Hopper, float32 B/C, L a multiple of 1024; H100 b4 d128 L20480 fp32 kernel time
+          # 0.159 against 0.184 ms, results/h100_s12_tma_bc_sweep_stage1.log).
           "inference_kernel": "auto"}
 
 
 def _inference_kernel(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor, n_state: int) -> str:
-    """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "warps",
-    "one_pass", "rows" or "chunks". B, C as the caller gave them."""
+    """Which kernel an inference (no-gradient) scan goes to, per TUNING['inference_kernel']: "gluon_tma_bc",
+    "gluon_one_pass", "warps", "one_pass", "rows" or "chunks". B, C as the caller gave them."""
     choice = TUNING["inference_kernel"]
-    if choice == "gluon_shared_bc":
-        if scan_gluon_shared_bc.supports(u, delta, z, B, C):
-            return "gluon_shared_bc"
+    if choice in ("auto", "gluon_tma_bc") and scan_gluon_tma_bc.supports(u, delta, z, B, C):
+        return "gluon_tma_bc"
+    if choice == "gluon_tma_bc":
         choice = "auto"
     if choice in ("auto", "gluon_one_pass") and scan_gluon_onepass.supports(u, delta, z, B, C):
         return "gluon_one_pass"
@@ -325,8 +326,8 @@ class _TritonScan(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad[:8])
         out = torch.empty_like(u)
         kernel = None if need_grad else _inference_kernel(u, delta, z, B, C, n_state)
-        if kernel == "gluon_shared_bc":
-            return scan_gluon_shared_bc.scan_shared_bc(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+        if kernel == "gluon_tma_bc":
+            return scan_gluon_tma_bc.scan_tma_bc(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         if kernel == "gluon_one_pass":
             return scan_gluon_onepass.scan_one_pass_gluon(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus,
                                                           out)

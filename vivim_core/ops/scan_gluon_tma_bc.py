@@ -1,32 +1,34 @@
-"""Inference selective scan in one pass, in Gluon, with B and C shared by ROWS channels of a program (EXPERIMENT:
-compiled offline for sm_90 only; not yet run on a GPU, not used by `auto`).
+"""Inference selective scan in one pass, in Gluon, with B and C staged through shared memory by TMA (Hopper).
+What `auto` runs for float32 B and C on an H100/H200 (see `supports`).
 
-`scan_gluon_onepass` gives each (batch, channel) row its own program, and each program reads all N states of B and
-C for every step: at the issue's shape (b4 d128 L20480 N16, float32) that is 1.3 GB from L2 into the SMs for 178 MB
-of unique bytes, and ~80 % of the L1's wavefronts (each thread's 8 consecutive steps make every 16-byte load touch
-twice the lines a coalesced one would). Nsight Compute put the L1 at 84 % of its throughput.
+`scan_gluon_onepass` reads B and C straight from global memory: each thread owns 8 consecutive steps, so every
+16-byte load of a warp touches 8 cache lines half-used, and B and C were ~80 % of the L1's wavefronts (Nsight
+Compute: L1 at 84-86 % of its throughput, `results/h100_s12_ncu_gluon_one_pass.log`).
 
-Here a program scans ROWS channels of one batch element (and one B/C group) with ROWS x WARPS warps, WARPS warps a
-channel, each group of warps running the one-pass kernel's paired, sequential algorithm on its own channel. B and
-C come once per program through shared memory: for every 4 states of a chunk (a "stage": two pairs), one thread
-issues two TMA copies, B and C of those states as (4, 32, 32) float32 boxes of the chunk's 1024 steps (128-byte
-swizzle, so that the reads below are free of bank conflicts), into one of STAGES buffers, STAGES - 1 stages ahead;
-every thread reads its 8 steps of a state with two LDS.128 (benchmarks/gluon_tma_probe.py checks that building
-block). Per chunk and SM that cuts the B/C traffic from L2 by ROWS and the L1 wavefronts for B/C by ~40 % (TMA
-writes plus conflict-free reads against two half-used lines a 16-byte load).
+Here, for every SPAN states of a chunk (a "stage"), one thread issues two TMA copies, B and C of those states as
+(SPAN, 32, 32) float32 boxes of the chunk's 1024 steps (128-byte swizzle, so that the reads are free of bank
+conflicts), into one of STAGES buffers, STAGES - 1 stages ahead; every thread reads its 8 steps of a state with
+two LDS.128 (benchmarks/gluon_tma_probe.py checks that building block). The scan itself is the one-pass kernel's
+paired, sequential algorithm; the last pair of a chunk loads the next chunk's dt and u (their latency hides behind
+the pair's scans).
 
-A buffer is refilled at the start of the iteration after the one that read it. Triton's membar pass puts a CTA
-barrier before and after each TMA operation (every op on the mbarrier, and the write after the previous reads of
-the buffer): 4 a stage, so 2 a pair on top of the exchange's 2 (offline sm_90 SASS of the loop over stages: 468
-instructions and 7 barriers for two pairs, against 245 and 2 a pair in scan_gluon_onepass; 128 registers, 16
-bytes of stack outside the loop); with SPAN 8 states a buffer, 859 instructions and 11 barriers for four pairs.
-Whether the barriers eat the gain is the first thing to measure.
+A program may scan ROWS channels of one batch element with ROWS x WARPS warps, sharing the staged B and C. That
+was the first design (one L2 read of B/C for ROWS channels), and it loses: Triton's membar pass puts a CTA barrier
+around each TMA operation and the exchange, and with 8 or 16 warps a CTA those barriers cost more than the shared
+reads save. Measured on an H100 at b4 d128 L20480 N16, float32, kernel time (CUDA-graph replay;
+results/h100_s12_tma_bc_sweep_stage1.log): ROWS 1, STAGES 2, SPAN 2 0.159 ms, against 0.184 for
+`scan_gluon_onepass`; ROWS 2 0.173; ROWS 4 (SPAN 4) 0.20; SPAN 4 or STAGES 4 with ROWS 1 0.23-0.24 (the loop
+over a stage's pairs spills at 128 registers). Faster than the one-pass kernel at every shape tried (b1-16,
+d8-256, L 2048-20480; `benchmarks/tma_bc_scan.py --shape`).
 
 Needs: Gluon with Hopper TMA (Triton 3.6), compute capability 9.x, float32 B and C contiguous (batch, G, N, L)
-with L a multiple of the chunk (1024), channels a multiple of ROWS inside each group, N a multiple of the span.
+with L a multiple of the chunk (1024), channels a multiple of ROWS inside each group, N a multiple of the span,
+the per-step inputs (u, delta, z) contiguous along L.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import Tensor
@@ -39,8 +41,9 @@ try:
 except Exception:  # noqa: BLE001 - no Gluon or no Hopper support in this Triton
     mbarrier = tma = TensorDescriptor = None
 
-# rows: channels a program; stages: buffers; span: states a buffer (a TMA box of (span, 32, 32) for B and for C)
-SHARED_BC_TUNING = {"rows": 4, "warps": 4, "items": 8, "stages": 3, "span": 4, "maxnreg": 128}
+# rows: channels a program; stages: buffers; span: states a buffer (a TMA box of (span, 32, 32) for B and for C);
+# maxnreg 128: b4 d128's 512 programs of 4 warps in one wave (see the module docstring for the measured settings)
+TMA_BC_TUNING = {"rows": 1, "warps": 4, "items": 8, "stages": 2, "span": 2, "maxnreg": 128}
 
 
 def available() -> bool:
@@ -114,10 +117,13 @@ if available():
 
     @gluon.jit
     def _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n, start, parity, d, A_ptr, s_A_d, s_A_n, carry_rows,
-                    carry_store, first, warp, exchange, last_item, first_item, N_STATE: gl.constexpr,
-                    WARPS: gl.constexpr, ROWS: gl.constexpr, per_thread: gl.constexpr):
+                    carry_store, first, warp, exchange, last_item, first_item, dl_next, u_next,
+                    N_STATE: gl.constexpr, WARPS: gl.constexpr, ROWS: gl.constexpr, per_thread: gl.constexpr,
+                    LOAD_NEXT: gl.constexpr):
         """States n and n + 1 of a chunk for every row (the one-pass kernel's paired, sequential step): returns
-        ys + C h of both; the chunk's end states go to the carry scratch."""
+        ys + C h of both, and dt, dtu as given or, with LOAD_NEXT (the chunk's last pair), the raw dt and u at
+        dl_next, u_next (the next chunk's), loaded once the pair's a and x no longer need dt and dt u, so that
+        their latency hides behind the pair's scans. The chunk's end states go to the carry scratch."""
         carried_a = gl.where(start > 0, gl.load(carry_rows + parity * N_STATE + n), 0.0)  # (ROWS,)
         carried_b = gl.where(start > 0, gl.load(carry_rows + parity * N_STATE + n + 1), 0.0)
         A2_a = gl.load(A_ptr + d * s_A_d + n * s_A_n).to(gl.float32) * 1.4426950408889634
@@ -128,6 +134,9 @@ if available():
         x_b = dtu * B_b
         reach_a = _last(gl.associative_scan((a_a, x_a), 2, _combine)[1], last_item)
         reach_b = _last(gl.associative_scan((a_b, x_b), 2, _combine)[1], last_item)
+        if LOAD_NEXT:
+            dt = gl.load(dl_next)
+            dtu = gl.load(u_next)
         entering_a, entering_b, end_a, end_b = _entering_two(
             _ex2(dt_sum * gl.expand_dims(A2_a, 1)), reach_a, _ex2(dt_sum * gl.expand_dims(A2_b, 1)), reach_b,
             carried_a, carried_b, warp, exchange, WARPS, ROWS, per_thread)
@@ -136,10 +145,36 @@ if available():
         parity_next = 1 - parity
         gl.store(carry_store + parity_next * N_STATE + n, end_a, mask=first)
         gl.store(carry_store + parity_next * N_STATE + n + 1, end_b, mask=first)
-        return ys + C_a * h_a + C_b * h_b
+        return ys + C_a * h_a + C_b * h_b, dt, dtu
 
     @gluon.jit
-    def _shared_bc_kernel(
+    def _stage(ys, dt, dtu, dt_sum, n0, start, parity, B_desc, C_desc, Bs, Cs, bars, total, b_row0, c_row0, d, A_ptr,
+               s_A_d, s_A_n, carry_rows, carry_store, first, warp, exchange, last_item, first_item, dl_next, u_next,
+               tile_layout: gl.constexpr, shared_b: gl.constexpr, per_thread: gl.constexpr, N_STATE: gl.constexpr,
+               SPAN: gl.constexpr, STAGES: gl.constexpr, TILE_ROWS: gl.constexpr, CHUNK: gl.constexpr,
+               THREADS: gl.constexpr, ITEMS: gl.constexpr, WARPS: gl.constexpr, ROWS: gl.constexpr,
+               LOAD_NEXT: gl.constexpr):
+        """States n0 .. n0 + SPAN - 1 of the chunk at `start` from their staged B/C buffer, after refilling the
+        buffer the previous stage read. Returns ys, and dt, dtu as `_state_pair` (LOAD_NEXT: its last pair)."""
+        stage_it = (start // CHUNK) * (N_STATE // SPAN) + n0 // SPAN
+        # the stage read by the previous iteration is free (see the module docstring): refill it
+        _issue(B_desc, C_desc, Bs, Cs, bars, stage_it + STAGES - 1, total, b_row0, c_row0, N_STATE, SPAN, STAGES,
+               TILE_ROWS, CHUNK)
+        stage = stage_it % STAGES
+        mbarrier.wait(bars.index(stage), (stage_it // STAGES) & 1)
+        for pair in gl.static_range(SPAN // 2):  # states n0 + 2 pair and the next one
+            B_a = _tile(Bs, stage, 2 * pair, tile_layout, shared_b, THREADS, ITEMS)
+            B_b = _tile(Bs, stage, 2 * pair + 1, tile_layout, shared_b, THREADS, ITEMS)
+            C_a = _tile(Cs, stage, 2 * pair, tile_layout, shared_b, THREADS, ITEMS)
+            C_b = _tile(Cs, stage, 2 * pair + 1, tile_layout, shared_b, THREADS, ITEMS)
+            ys, dt, dtu = _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n0 + 2 * pair, start, parity, d, A_ptr,
+                                      s_A_d, s_A_n, carry_rows, carry_store, first, warp, exchange, last_item,
+                                      first_item, dl_next, u_next, N_STATE, WARPS, ROWS, per_thread,
+                                      LOAD_NEXT and pair == SPAN // 2 - 1)
+        return ys, dt, dtu
+
+    @gluon.jit
+    def _tma_bc_kernel(
         u_ptr, delta_ptr, A_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, carry_ptr, B_desc, C_desc,
         dim, length, channels_per_group,
         s_u_b, s_u_d, s_dl_b, s_dl_d, s_A_d, s_A_n, rows_B_b, rows_B_g, rows_C_b, rows_C_g,
@@ -206,10 +241,13 @@ if available():
             _issue(B_desc, C_desc, Bs, Cs, bars, early, total, b_row0, c_row0, N_STATE, SPAN, STAGES, TILE_ROWS,
                    CHUNK)
 
+        # the first chunk's dt and u; later ones are loaded by the chunk before, in its last pair
+        dt_raw = gl.load(dl_rows)
+        u_raw = gl.load(u_rows)
         for start in range(0, length, CHUNK):
             parity = (start // CHUNK) % 2
-            dt = gl.load(dl_rows + start).to(gl.float32) + bias3
-            u = gl.load(u_rows + start).to(gl.float32)
+            dt = dt_raw.to(gl.float32) + bias3
+            u = u_raw.to(gl.float32)
             if HAS_Z:
                 z = gl.load(z_rows + start).to(gl.float32)
             if SOFTPLUS:
@@ -217,22 +255,18 @@ if available():
             dtu = dt * u
             ys = skip3 * u
             dt_sum = gl.sum(dt, axis=2)  # (ROWS, THREADS)
-            for n0 in range(0, N_STATE, SPAN):
-                stage_it = (start // CHUNK) * STAGES_A_CHUNK + n0 // SPAN
-                # the stage read by the previous iteration is free (see the module docstring): refill it
-                _issue(B_desc, C_desc, Bs, Cs, bars, stage_it + STAGES - 1, total, b_row0, c_row0, N_STATE, SPAN,
-                       STAGES, TILE_ROWS, CHUNK)
-                stage = stage_it % STAGES
-                mbarrier.wait(bars.index(stage), (stage_it // STAGES) & 1)
-                for pair in gl.static_range(SPAN // 2):  # states n0 + 2 pair and the next one
-                    n = n0 + 2 * pair
-                    B_a = _tile(Bs, stage, 2 * pair, tile_layout, shared_b, THREADS, ITEMS)
-                    B_b = _tile(Bs, stage, 2 * pair + 1, tile_layout, shared_b, THREADS, ITEMS)
-                    C_a = _tile(Cs, stage, 2 * pair, tile_layout, shared_b, THREADS, ITEMS)
-                    C_b = _tile(Cs, stage, 2 * pair + 1, tile_layout, shared_b, THREADS, ITEMS)
-                    ys = _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n, start, parity, d, A_ptr, s_A_d,
-                                     s_A_n, carry_rows, carry_store, first, warp, exchange, last_item, first_item,
-                                     N_STATE, WARPS, ROWS, per_thread)
+            next_start = gl.minimum(start + CHUNK, length - CHUNK)  # (the last chunk loads itself again)
+            for n0 in range(0, N_STATE - SPAN, SPAN):
+                ys, _dt, _dtu = _stage(ys, dt, dtu, dt_sum, n0, start, parity, B_desc, C_desc, Bs, Cs, bars, total,
+                                       b_row0, c_row0, d, A_ptr, s_A_d, s_A_n, carry_rows, carry_store, first, warp,
+                                       exchange, last_item, first_item, dl_rows + next_start, u_rows + next_start,
+                                       tile_layout, shared_b, per_thread, N_STATE, SPAN, STAGES, TILE_ROWS, CHUNK,
+                                       THREADS, ITEMS, WARPS, ROWS, False)
+            ys, dt_raw, u_raw = _stage(ys, dt, dtu, dt_sum, N_STATE - SPAN, start, parity, B_desc, C_desc, Bs, Cs, bars,
+                                       total, b_row0, c_row0, d, A_ptr, s_A_d, s_A_n, carry_rows, carry_store, first,
+                                       warp, exchange, last_item, first_item, dl_rows + next_start,
+                                       u_rows + next_start, tile_layout, shared_b, per_thread, N_STATE, SPAN, STAGES,
+                                       TILE_ROWS, CHUNK, THREADS, ITEMS, WARPS, ROWS, True)
             if HAS_Z:
                 ys = ys * z * _rcp(1.0 + _ex2(z * -1.4426950408889634))  # y * silu(z)
             gl.store(o_rows + start, ys.to(out_ptr.dtype.element_ty))
@@ -240,37 +274,40 @@ if available():
             mbarrier.invalidate(bars.index(s))
 
 
+@functools.lru_cache(maxsize=None)
 def _tile_layout():
+    """The staged B/C tiles' shared layout (built once: building it costs a few microseconds a call)."""
     return gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=32, rank=3)
 
 
 def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -> bool:
-    """Whether `scan_shared_bc` takes these (see the module docstring)."""
-    if not available() or u.device.type != "cuda" or torch.cuda.get_device_capability(u.device)[0] != 9:
+    """Whether `scan_tma_bc` takes these (see the module docstring)."""
+    if not available() or u.device.type != "cuda" or onepass.capability(u.device)[0] != 9:
         return False
-    rows, items, warps = SHARED_BC_TUNING["rows"], SHARED_BC_TUNING["items"], SHARED_BC_TUNING["warps"]
+    rows, items, warps = TMA_BC_TUNING["rows"], TMA_BC_TUNING["items"], TMA_BC_TUNING["warps"]
     batch, dim, length = u.shape
     groups = B.shape[1] if B.dim() == 4 else 1
     tensors = [u, delta] + ([z] if z is not None else [])
     return (B.dim() >= 3 and C.dim() >= 3 and B.dtype == torch.float32 and C.dtype == torch.float32
-            and B.is_contiguous() and C.is_contiguous() and B.shape[-2] % SHARED_BC_TUNING["span"] == 0
+            and B.is_contiguous() and C.is_contiguous() and B.shape[-2] % TMA_BC_TUNING["span"] == 0
+            and B.data_ptr() % 16 == 0 and C.data_ptr() % 16 == 0  # TMA reads from 16-byte aligned addresses
             and length % (32 * warps * items) == 0 and (dim // groups) % rows == 0
             and all(t.stride(-1) == 1 for t in tensors))
 
 
-def scan_shared_bc(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None, z: Tensor | None,
+def scan_tma_bc(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None, z: Tensor | None,
                    delta_bias: Tensor | None, delta_softplus: bool, out: Tensor) -> Tensor:
     """Inference scan into `out` (batch, dim, L). Bg, Cg: contiguous (batch, G, N, L) float32."""
     batch, dim, length = u.shape
     groups, n_state = Bg.shape[1], Bg.shape[2]
-    tune = SHARED_BC_TUNING
+    tune = TMA_BC_TUNING
     span = tune["span"]
     B_desc = TensorDescriptor.from_tensor(Bg.reshape(-1, length // 32, 32), [span, 32, 32], _tile_layout())
     C_desc = TensorDescriptor.from_tensor(Cg.reshape(-1, length // 32, 32), [span, 32, 32], _tile_layout())
     carry = torch.empty(batch * dim, 2, n_state, device=u.device, dtype=torch.float32)
     zz = z if z is not None else u
     state_rows = (groups * n_state, n_state)  # batch and group strides along the descriptors' first dimension
-    _shared_bc_kernel[(batch * dim // tune["rows"],)](
+    _tma_bc_kernel[(batch * dim // tune["rows"],)](
         u, delta, A, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out, carry,
         B_desc, C_desc, dim, length, dim // groups,
         *u.stride()[:2], *delta.stride()[:2], *A.stride(), *state_rows, *state_rows,
