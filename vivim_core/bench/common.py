@@ -34,6 +34,19 @@ def gpu_ms_per_call(fn: Callable[[], object], calls: int = 20) -> float:
     return start.elapsed_time(stop) / calls
 
 
+def host_us_per_call(fn: Callable[[], object], calls: int = 20) -> float:
+    """Host time per call in microseconds: `calls` calls queued without a sync (the GPU drains afterwards). Where it
+    exceeds the kernels' GPU time, back-to-back timing (`gpu_ms_per_call`) measures the host, not the kernels."""
+    fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    elapsed = time.perf_counter() - start
+    torch.cuda.synchronize()
+    return elapsed / calls * 1e6
+
+
 def gpu_ms_graphed(fn: Callable[[], object], calls: int = 20, replays: int = 3) -> float:
     """GPU time per call in ms with the host out of the picture: `calls` calls captured in one CUDA graph, each
     replay timed between CUDA events, the median of `replays`. Back-to-back timing (`gpu_ms_per_call`) reads the

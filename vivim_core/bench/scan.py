@@ -8,7 +8,7 @@ import torch
 
 from ..ops import backend_status
 from ..ops.backends import SCAN_BACKENDS, runs_on, resolve
-from .common import gpu_ms_graphed, gpu_ms_per_call, time_call
+from .common import gpu_ms_graphed, gpu_ms_per_call, host_us_per_call, time_call
 
 
 def scan_inputs(batch: int, dim: int, length: int, n_state: int, device: torch.device, dtype=torch.float32,
@@ -112,9 +112,10 @@ def bench_scan(device: torch.device, batch: int, dim: int, length: int, n_state:
         if bandwidth == bandwidth:  # not NaN: a GPU
             row["roofline_ms"] = roofline_ms(batch, dim, length, n_state, dtype, bandwidth)
             row["x_roofline"] = fwd["median_ms"] / row["roofline_ms"]
-            if name != "reference":  # back-to-back calls: the kernels' time without per-call host overhead
+            if name != "reference":  # back-to-back calls hide per-call host overhead where the host is the faster
                 row["gpu_ms"] = gpu_ms_per_call(lambda: fn(**inputs, delta_softplus=True))
                 row["x_roofline_gpu"] = row["gpu_ms"] / row["roofline_ms"]
+                row["host_us"] = host_us_per_call(lambda: fn(**inputs, delta_softplus=True))
                 # the kernels alone (CUDA graph replay): back-to-back calls read the host where it is the slower
                 try:
                     row["graph_ms"] = gpu_ms_graphed(lambda: fn(**inputs, delta_softplus=True))

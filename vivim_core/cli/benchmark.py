@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         report["results"]["scan"] = rows
         print_table("selective scan", rows, ["backend", "shape", "dtype", "fwd_ms", "fwd_bwd_ms", "fwd_GB/s",
                                              "roofline_ms", "x_roofline", "gpu_ms", "x_roofline_gpu",
-                                             "graph_ms", "x_roofline_graph", "x_vs_reference",
+                                             "host_us", "graph_ms", "x_roofline_graph", "x_vs_reference",
                                              "x_vs_reference_unpaired", "note"])
 
     modes = args.modes.split(",") if args.modes else (["fp32", "bf16", "bf16-weights"] if device.type == "cuda" else ["fp32"])
