@@ -184,7 +184,7 @@ if available():
         HAS_BIAS: gl.constexpr,
     ):
         """One program per ROWS consecutive channels of one batch element. B_desc, C_desc: TMA descriptors of B
-        and C as (batch * G * N, L / 32, 32) float32, boxes of (4, 32, 32); rows_* the strides of batch and group
+        and C as (batch * G * N, L / 32, 32) float32, boxes of (SPAN, 32, 32); rows_* the strides of batch and group
         along their first dimension (in state rows).
         carry_ptr: (rows, 2, N) float32 scratch, as in `scan_gluon_onepass`."""
         THREADS: gl.constexpr = 32 * WARPS
