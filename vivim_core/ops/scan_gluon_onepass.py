@@ -168,19 +168,29 @@ if gluon is not None:
         p0i, x0i, p1i, x1i, p0e, x0e, p1e, x1e = _warp_scan_two(p0, x0, p1, x1)
         exchange.store(gl.join(gl.join(p0i, x0i), gl.join(p1i, x1i)))  # (THREADS, 2, 2)
         totals: gl.constexpr = gl.BlockedLayout([1, 2, 2], [32, 1, 1], [WARPS, 1, 1], [2, 1, 0])
-        state0 = gl.zeros_like(p0e) + carried0
-        state1 = gl.zeros_like(p0e) + carried1
+        warp0, warp1, end0, end1 = _fold_warp_totals(exchange, gl.zeros_like(p0e) + carried0,
+                                                      gl.zeros_like(p0e) + carried1, warp, totals, per_thread,
+                                                      WARPS, 0)
+        return p0e * warp0 + x0e, p1e * warp1 + x1e, end0, end1
+
+    @gluon.jit
+    def _fold_warp_totals(exchange, state0, state1, warp, totals: gl.constexpr, per_thread: gl.constexpr,
+                          WARPS: gl.constexpr, THREAD_DIM: gl.constexpr):
+        """Two states carried across a chunk's warps in order: warp k's (p, x) totals of each state are lane 31's
+        (2, 2) entry of `exchange` along THREAD_DIM (its threads' dimension), read in the `totals` layout.
+        state0, state1: the states entering the chunk, in the per_thread layout. Returns the states entering
+        each thread's warp and those at the chunk's end."""
         warp0 = state0
         warp1 = state1
         for k in gl.static_range(WARPS):
-            pair0, pair1 = gl.split(exchange.slice(32 * k + 31, 1).load(totals))  # (1, 2) each: (p, x)
+            pair0, pair1 = gl.split(exchange.slice(32 * k + 31, 1, dim=THREAD_DIM).load(totals))  # (p, x) each
             p_0, x_0 = gl.split(pair0)
             p_1, x_1 = gl.split(pair1)
             state0 = gl.convert_layout(p_0, per_thread) * state0 + gl.convert_layout(x_0, per_thread)
             state1 = gl.convert_layout(p_1, per_thread) * state1 + gl.convert_layout(x_1, per_thread)
             warp0 = gl.where(warp == k + 1, state0, warp0)
             warp1 = gl.where(warp == k + 1, state1, warp1)
-        return p0e * warp0 + x0e, p1e * warp1 + x1e, state0, state1
+        return warp0, warp1, state0, state1
 
     @gluon.jit
     def _exchange_two(P0, X0, P1, X1, carried0, carried1, last_item, warp, exchange, WARPS: gl.constexpr,

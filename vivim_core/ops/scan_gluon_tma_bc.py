@@ -55,7 +55,7 @@ if available():
     from triton.experimental.gluon import language as gl
 
     _ex2, _softplus, _combine, _rcp = onepass._ex2, onepass._softplus, onepass._combine, onepass._rcp
-    _warp_scan_two = onepass._warp_scan_two
+    _warp_scan_two, _fold_warp_totals = onepass._warp_scan_two, onepass._fold_warp_totals
 
     @gluon.jit
     def _last(values, last_item):
@@ -95,19 +95,10 @@ if available():
         p0i, x0i, p1i, x1i, p0e, x0e, p1e, x1e = _warp_scan_two(p0, x0, p1, x1)
         exchange.store(gl.join(gl.join(p0i, x0i), gl.join(p1i, x1i)))  # (ROWS, THREADS, 2, 2)
         totals: gl.constexpr = gl.BlockedLayout([1, 1, 2, 2], [1, 32, 1, 1], [ROWS, WARPS, 1, 1], [3, 2, 1, 0])
-        state0 = gl.zeros_like(p0e) + gl.expand_dims(carried0, 1)
-        state1 = gl.zeros_like(p0e) + gl.expand_dims(carried1, 1)
-        warp0 = state0
-        warp1 = state1
-        for k in gl.static_range(WARPS):
-            pair0, pair1 = gl.split(exchange.slice(32 * k + 31, 1, dim=1).load(totals))  # (ROWS, 1, 2) each
-            p_0, x_0 = gl.split(pair0)  # (ROWS, 1)
-            p_1, x_1 = gl.split(pair1)
-            state0 = gl.convert_layout(p_0, per_thread) * state0 + gl.convert_layout(x_0, per_thread)
-            state1 = gl.convert_layout(p_1, per_thread) * state1 + gl.convert_layout(x_1, per_thread)
-            warp0 = gl.where(warp == k + 1, state0, warp0)
-            warp1 = gl.where(warp == k + 1, state1, warp1)
-        return p0e * warp0 + x0e, p1e * warp1 + x1e, state0, state1
+        warp0, warp1, end0, end1 = _fold_warp_totals(exchange, gl.zeros_like(p0e) + gl.expand_dims(carried0, 1),
+                                                      gl.zeros_like(p0e) + gl.expand_dims(carried1, 1), warp,
+                                                      totals, per_thread, WARPS, 1)
+        return p0e * warp0 + x0e, p1e * warp1 + x1e, end0, end1
 
     @gluon.jit
     def _sequential_h(a, x, entering, first_item):
