@@ -21,6 +21,7 @@ from ..errors import VivimError
 from ..losses import VivimLoss
 from .checkpoint import save_checkpoint
 from .distributed import DistributedContext
+from .prompt_simulation import PromptSimulator
 from .runs import RunFolder, save_optimizer_state
 from .train_config import TrainConfig
 from .train_data import EpochSampler, collate_clips, make_loader
@@ -94,6 +95,9 @@ class Trainer:
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.state = LoopState()
         self._session_start = time.perf_counter()
+        # A prompt-capable model learns its prompt inputs from prompts simulated on the true masks.
+        self.prompts = (PromptSimulator(config.seed + 7919 * context.rank)
+                        if getattr(model.config, "prompt_channels", 0) else None)
         self.ddp = model
         if context.enabled:
             self.ddp = nn.parallel.DistributedDataParallel(
@@ -118,14 +122,22 @@ class Trainer:
     def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return (batch["frames"].to(self.device, non_blocking=True), batch["masks"].to(self.device, non_blocking=True))
 
+    def _simulated_prompts(self, batch: dict) -> torch.Tensor | None:
+        """Prompts (B, T, P, H, W) for a training batch of a prompt-capable model, else None."""
+        if self.prompts is None:
+            return None
+        masks = batch["masks"][:, :, 0].numpy() > 0.5
+        return torch.from_numpy(self.prompts(masks)).to(self.device, non_blocking=True)
+
     # ---- one step and one evaluation ---------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, float]:
         frames, masks = self._to_device(batch)
+        prompts = self._simulated_prompts(batch)
         lr = learning_rate(self.state.step, self.total_steps, self.config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self._autocast():
-            output = self.ddp(frames)
+            output = self.ddp(frames, prompts)
         terms = self.criterion(output.mask_logits, output.boundary_logits, masks)
         if not torch.isfinite(terms.total):
             raise VivimError(f"the training loss became {float(terms.total)} at step {self.state.step + 1} "
