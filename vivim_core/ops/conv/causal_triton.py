@@ -1,4 +1,4 @@
-"""Causal depthwise conv1d (+ SiLU) on token-major input in Triton, in one or several scan orders.
+"""The causal depthwise conv1d (+ SiLU) kernel on token-major input, in one or several scan orders (Triton).
 
     x (batch, L, C) tokens in (T, H, W) order -> (batch, L, k*C): channels [i*C, (i+1)*C) hold the causal conv
     of x read in branch i's scan order (forward, backward or spatial, `scan_orders.ORDER_CODES`), in that order.
@@ -8,7 +8,7 @@ needs: tap k at scan position p reads the token at position p - (WIDTH - 1) + k 
 of C contiguous values (coalesced whatever the order); taps, bias and SiLU are applied in float32 registers.
 So the copies of x into each scan order and the convolution are one pass over memory: the input is read
 about once from DRAM (the taps' overlapping rows come from cache) and the output written once. With a single
-forward branch this is the plain token-major conv of `causal_conv1d_tokens`. Imported only on CUDA.
+forward branch this is the plain token-major conv of `causal.causal_conv1d_tokens`. Imported only on CUDA.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from .scan_orders import ORDER_CODES
+from ..scan_orders import ORDER_CODES
 
 
 @triton.jit
@@ -105,17 +105,3 @@ def causal_conv1d_orders_triton(x: Tensor, weight: Tensor, bias: Tensor | None, 
         SILU=silu, num_warps=4,
     )
     return out
-
-
-# torch.compile: the kernel as an opaque custom op (Inductor's own fusion of the copies into scan order with the
-# shifted-sum conv ran at ~9x its bytes on an H100: benchmarks/results/h100_s9_profile_compiled_before.log).
-@torch.library.custom_op("vivim::causal_conv1d_orders_triton", mutates_args=())
-def causal_conv1d_orders_op(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, orders: list[int],
-                            frames: int) -> Tensor:
-    """`causal_conv1d_orders_triton` as `torch.ops.vivim.causal_conv1d_orders_triton` (inference only)."""
-    return causal_conv1d_orders_triton(x, weight, bias, silu, orders, frames)
-
-
-@causal_conv1d_orders_op.register_fake
-def _(x, weight, bias, silu, orders, frames):
-    return x.new_empty(x.shape[0], x.shape[1], len(orders) * x.shape[2])

@@ -1,23 +1,17 @@
-"""Fused Triton kernel: GELU(depthwise 3x3x3 conv + bias) on a channels-last clip (inference only).
+"""Fused Triton kernels: GELU(depthwise 3x3x3 conv + bias) on a channels-last clip (inference only).
 
-One program computes a (BLOCK_W, BLOCK_C) tile of one output row (b, t, h): it accumulates the 27 taps in
-float32, each tap one coalesced load of a (BLOCK_W, BLOCK_C) input tile (zero outside the clip), then adds
-the bias, applies the exact (erf) GELU and stores in the input dtype. Imported only on CUDA.
+`dwconv3d_gelu_generic`: one program computes a (BLOCK_W, BLOCK_C) tile of one output row (b, t, h): it
+accumulates the 27 taps in float32, each tap one coalesced load of a (BLOCK_W, BLOCK_C) input tile (zero outside
+the clip), then adds the bias, applies the exact (erf) GELU and stores in the input dtype.
 
-bfloat16 clips with large frames take `_dwconv3d_gelu_bf16_kernel` instead (BF16_TUNING). Nsight Compute showed the
-kernel above bound by instruction issue, not memory (vivim-b3 stage 1 on an H200: 84 % of issue slots busy, the
-integer pipe the busiest, DRAM at 11 %; results/h200_s11_dsf_ncu.log): ~200 instructions an output for its 27
-multiply-adds, spent widening each bf16 value (two instructions), on every tap's masks and addresses, and on moving
-each tap's weights into the tile's layout through shared memory. The bf16 kernel
+`dwconv3d_gelu_bf16`: for bfloat16 clips with an even number of channels. The generic kernel is bound by
+instruction issue, not memory: ~200 instructions an output for its 27 multiply-adds, spent widening each bf16
+value, on every tap's masks and addresses, and on moving each tap's weights into the tile's layout. This one
 * reads channels in pairs as int32 and widens each half with one bit operation (a bf16 is the upper 16 bits of
   the float32 of the same value): even channels `v << 16`, odd channels `v & 0xFFFF0000`;
 * takes the weights as float32, even and odd channels apart, loaded straight into the tile's layout;
 * computes R_ROWS output rows a program.
-H100, vivim-b3 (batch 8 x 5 frames, bf16), GPU time per call at stages 1-4 (results/h100_s11_dsf_bf16.log):
-generic 0.293 / 0.150 / 0.096 / 0.050 ms, bf16 kernel 0.245 / 0.135 / 0.116 / 0.116: it wins on large frames only
-(Nsight, tile 2 x 16 x 32: 66 % of issue slots, 35 % occupancy at 80 registers a thread), hence `min_plane`.
-Tried and slower: taps loaded as whole (BLOCK_W, BLOCK_C) tiles in the generic kernel (no shared memory, but twice
-the loads and conversions: 0.335 against 0.304 ms at stage 1, results/h100_s11_dsf_taps_as_tiles_rejected.log).
+It wins on large frames only (`dwconv3d.BF16_MIN_PLANE` decides). Imported only on CUDA.
 """
 
 from __future__ import annotations
@@ -118,59 +112,45 @@ def _dwconv3d_gelu_bf16_kernel(
     tl.store(out_ptr + out_rows[:, :, None] * pairs + ps[None, None, :], low | high, mask=out_ok)
 
 
-# The kernel's tile, (BLOCK_W, BLOCK_C) at most (block_w, block_c), and warps a program. Narrow and deep in channels
-# won at every vivim-b3 stage on an H100: 16 x 128 took 0.294 / 0.150 / 0.097 / 0.052 ms against 0.408 / 0.208 /
-# 0.181 / 0.107 for 32 x 64 (benchmarks/mamba_block_kernels.py, benchmarks/results/h100_mamba_block_kernels_v2.log).
-DSF_TUNING = {"block_w": 16, "block_c": 128, "warps": 4}
+# Launch parameters (chosen with benchmarks/tune_dwconv3d.py at vivim-b3's four stages). Generic kernel: its tile,
+# (BLOCK_W, BLOCK_C) at most, and warps a program. bf16 kernel: R_ROWS x BLOCK_W x BLOCK_P channel pairs at most, and
+# warps a program.
+GENERIC_TILE = {"block_w": 16, "block_c": 128, "warps": 4}
+BF16_TILE = {"rows": 2, "block_w": 16, "block_p": 64, "warps": 4}
 
 
-# The bf16 kernel: used for frames of at least min_plane pixels (H x W); its tile, R_ROWS x BLOCK_W x BLOCK_P channel
-# pairs at most, and warps a program. Sweep of 9 tiles at vivim-b3's stages: results/h100_s11_dsf_bf16.log.
-BF16_TUNING = {"enabled": True, "min_plane": 1024, "rows": 2, "block_w": 16, "block_p": 64, "warps": 4}
-
-
-def depthwise_conv3d_gelu_triton(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+def dwconv3d_gelu_generic(x: Tensor, weight: Tensor, bias: Tensor | None, *, block_w: int = GENERIC_TILE["block_w"],
+                          block_c: int = GENERIC_TILE["block_c"], warps: int = GENERIC_TILE["warps"]) -> Tensor:
     """x: (B, T, H, W, C) CUDA tensor -> GELU(depthwise conv3d(x) + bias), same shape and dtype."""
     b, t, h, w, c = x.shape
     x = x.contiguous()
-    if x.dtype == torch.bfloat16 and c % 2 == 0 and BF16_TUNING["enabled"] and h * w >= BF16_TUNING["min_plane"]:
-        return _bf16_in_pairs(x, weight, bias)
     weight = weight.reshape(c, 27).contiguous()
     out = torch.empty_like(x)
-    block_w = min(DSF_TUNING["block_w"], triton.next_power_of_2(w))
-    block_c = min(DSF_TUNING["block_c"], triton.next_power_of_2(c))
+    block_w = min(block_w, triton.next_power_of_2(w))
+    block_c = min(block_c, triton.next_power_of_2(c))
     grid = (b * t * h, triton.cdiv(w, block_w), triton.cdiv(c, block_c))
     _dwconv3d_gelu_kernel[grid](x, weight, bias if bias is not None else weight, out, t, h, w, c,
-                                HAS_BIAS=bias is not None, BLOCK_W=block_w, BLOCK_C=block_c,
-                                num_warps=DSF_TUNING["warps"])
+                                HAS_BIAS=bias is not None, BLOCK_W=block_w, BLOCK_C=block_c, num_warps=warps)
     return out
 
 
-def _bf16_in_pairs(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """`depthwise_conv3d_gelu_triton` for a contiguous bf16 clip with an even number of channels."""
+def dwconv3d_gelu_bf16(x: Tensor, weight: Tensor, bias: Tensor | None, *, rows: int = BF16_TILE["rows"],
+                       block_w: int = BF16_TILE["block_w"], block_p: int = BF16_TILE["block_p"],
+                       warps: int = BF16_TILE["warps"]) -> Tensor:
+    """`dwconv3d_gelu_generic` for a bf16 clip with an even number of channels."""
     b, t, h, w, c = x.shape
+    if x.dtype != torch.bfloat16 or c % 2:
+        raise ValueError(f"the bf16 DSF kernel takes bfloat16 clips with an even number of channels, got {x.dtype}, {c}")
+    x = x.contiguous()
     pairs = c // 2
     taps = weight.reshape(pairs, 2, 27).permute(2, 1, 0).float().contiguous()  # (27, 2, pairs): [k, parity, pair]
     bias_pairs = bias.float().reshape(pairs, 2).t().contiguous() if bias is not None else taps  # (2, pairs)
     out = torch.empty_like(x)
-    tune = BF16_TUNING
-    rows = min(tune["rows"], triton.next_power_of_2(h))
-    block_w = min(tune["block_w"], triton.next_power_of_2(w))
-    block_p = min(tune["block_p"], triton.next_power_of_2(pairs))
+    rows = min(rows, triton.next_power_of_2(h))
+    block_w = min(block_w, triton.next_power_of_2(w))
+    block_p = min(block_p, triton.next_power_of_2(pairs))
     grid = (b * t * triton.cdiv(h, rows), triton.cdiv(w, block_w), triton.cdiv(pairs, block_p))
     _dwconv3d_gelu_bf16_kernel[grid](x.view(torch.int32), taps, bias_pairs, out.view(torch.int32), t, h, w, pairs,
                                      HAS_BIAS=bias is not None, R_ROWS=rows, BLOCK_W=block_w, BLOCK_P=block_p,
-                                     num_warps=tune["warps"])
+                                     num_warps=warps)
     return out
-
-
-# torch.compile: the fused kernel as an opaque custom op, so the graph around it is not broken.
-@torch.library.custom_op("vivim::dwconv3d_gelu_triton", mutates_args=())
-def dwconv3d_gelu_triton_op(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """`depthwise_conv3d_gelu_triton` as `torch.ops.vivim.dwconv3d_gelu_triton` (inference only)."""
-    return depthwise_conv3d_gelu_triton(x, weight, bias)
-
-
-@dwconv3d_gelu_triton_op.register_fake
-def _(x, weight, bias):
-    return torch.empty(x.shape, dtype=x.dtype, device=x.device)

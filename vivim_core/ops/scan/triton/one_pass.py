@@ -1,37 +1,26 @@
-"""Inference selective scan in one pass: every state update's exp is computed once.
+"""The one-pass kernel: inference selective scan in Triton for channel-major inputs, every state update's exp
+computed once. The default where Triton has no Gluon (the Gluon kernels run the same algorithm faster).
 
-The row kernel (`scan_triton_rows`) walks a row step by step, so it needs segments for parallel work, and
-segments need a second pass (the state entering a segment is known only after the first): every exp is computed
-twice. This kernel gets its parallel work from the time axis instead, as mamba-ssm's CUDA kernel does.
+The row kernel (`rows`) walks a row step by step, so it needs segments for parallel work, and segments need a
+second pass (the state entering a segment is known only after the first): every exp is computed twice. This kernel
+gets its parallel work from the time axis instead, as mamba-ssm's CUDA kernel does.
 
 A program scans ROWS rows (channels of one batch element sharing B and C) over the sequence, in chunks of
-THREADS x ITEMS steps; thread i owns the ITEMS consecutive steps [i ITEMS, (i+1) ITEMS) of a chunk. For one
-state n at a time, per row:
+THREADS x ITEMS steps; thread i owns the ITEMS consecutive steps [i ITEMS, (i+1) ITEMS) of a chunk. For one state
+n at a time, per row:
 
-1. up-sweep, inside the thread: a_j = exp(dt_j A_n), x_j = dt_j u_j B_j,n, and the thread's aggregate
-   (the decay across its steps, the state its steps reach from zero); thread 0 starts from the state carried
-   in from the previous chunk instead of zero;
-2. across threads: an inclusive `tl.associative_scan` of the aggregates with the linear-recurrence combine
-   gives the state at the end of every thread's steps; `tl.gather` from thread i-1 gives the state entering
-   thread i (thread 0 gets the last thread's: the state carried into the next chunk);
+1. up-sweep, inside the thread: a_j = exp(dt_j A_n), x_j = dt_j u_j B_j,n, and the thread's aggregate (the decay
+   across its steps, the state its steps reach from zero); thread 0 starts from the state carried in from the
+   previous chunk instead of zero;
+2. across threads: an inclusive `tl.associative_scan` of the aggregates with the linear-recurrence combine gives
+   the state at the end of every thread's steps; `tl.gather` from thread i-1 gives the state entering thread i
+   (thread 0 gets the last thread's: the state carried into the next chunk);
 3. down-sweep, inside the thread: h_j = a_j h_j-1 + x_j from the entering state, y_j += C_j,n h_j.
 
-That is ~16-18 SASS instructions per state update (offline sm_90 compile), the tree across threads paid once
-per ITEMS updates; a `tl.associative_scan` over a whole chunk, as in `scan_triton`'s chunk kernel, lays out 4
-steps a thread and pays the tree every 4 updates (~27 instructions per update). The loop over states is a loop,
-not unrolled: one body to compile (3-5 s a variant against 37-250 s unrolled) and to keep in the instruction
-cache.
-
-Measured on an H200 (benchmarks/tune_one_pass.py, results/h200_tune_one_pass.log): at b4 d128 L20480 N16 fp32
-0.235 ms of GPU time per call against 0.338 (chunk kernel) and 0.298 (row kernel), 5.4x the HBM roofline; at
-vivim-b3's stage-1 call laid out channel-major (b8, d 384, 3 groups) bf16 0.99 ms against 1.85-1.90. Still
-latency-bound: loading the next state's inputs during the current state's scan gave 1.7x; two states per
-iteration, 16-32 steps a thread and 4 rows a program did not help. Nsight Compute
-(results/h200_ncu_warps_vs_one_pass.log): the stalls are the cross-warp barrier of the scan (16 % of samples),
-a loop-end register move waiting on the prefetched carry (12 %), the chunk's dt and z loads (~10 %) and the
-shuffle chain. ONE_PASS_TUNING's hoist_z (on) loads the chunk's z before the state loop; pair_states and maxnreg
-(off) were measured slower. Above 128 registers a thread only 3 programs of 4 warps fit an SM, and the issue's 512
-programs then take two waves on 132 SMs.
+That is ~16-18 instructions per state update, the tree across threads paid once per ITEMS updates; a
+`tl.associative_scan` over a whole chunk (the chunk kernel) lays out 4 steps a thread and pays the tree every 4
+updates. The next state's inputs are loaded while the current one is scanned, and the chunk's z before the state
+loop. The loop over states is a loop, not unrolled: one body to compile and to keep in the instruction cache.
 
 Forward only, no gradients; per-step inputs and the output have unit stride along L (coalesced loads).
 """
@@ -45,20 +34,14 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from ._triton_common import recurrence_combine, skip_and_bias
-from .scan_triton_rows import _columns, _exp2, _silu_gate, _softplus, _tile
+from .common import (exp2_approx, join_columns, recurrence_combine, silu_gate, skip_and_bias, softplus_approx,
+                     split_columns)
 
-# Launch parameters, measured with benchmarks/tune_one_pass.py on an H200 (results/h200_tune_one_pass.log):
-# steps per thread (a multiple of 4), warps per program, and rows (channels) per program: 1, 2, 4 or "auto"
-# (2 where that still leaves >= 4 programs per SM, else 1). At the issue's stage-1 shape (512 rows) 1 row of
-# 8 steps x 4 warps was fastest (float32 0.235 ms of GPU time; 2 rows 0.303, 4 rows 0.352); at vivim-b3's
-# stage-1 call (3,072 rows, bf16) 2 rows (0.92-0.99 ms) beat 1 (1.24-1.26) and 4 (1.15-1.31).
-ONE_PASS_TUNING = {"items": 8, "num_warps": 4, "rows": "auto",
-                   # The chunk's z loaded before the state loop (hoist_z) gave 2 % (fp32) to 9 % (bf16); two states a
-                   # loop iteration (pair_states) and a 128-register cap did not help (H200,
-                   # results/h200_tune_one_pass_options.log: b4 d128 fp32 0.232 / bf16 0.201 ms with hoist_z against
-                   # 0.237 / 0.218 without; paired 0.262-0.443 ms).
-                   "pair_states": False, "hoist_z": True, "maxnreg": None}
+# Launch parameters (chosen with benchmarks/tune_scan_triton.py --kernel one_pass): steps per thread (a multiple
+# of 4) and warps per program. Rows (channels) a program: 2 (sharing B/C loads) where that still leaves >= 4
+# programs per multiprocessor, else 1 (`rows_per_program`).
+ITEMS = 8
+NUM_WARPS = 4
 
 
 @functools.lru_cache(maxsize=None)
@@ -67,19 +50,15 @@ def _multiprocessors(device_index: int) -> int:
 
 
 def rows_per_program(u: Tensor, channels_per_group: int) -> int:
-    """Rows a program scans together (they share B/C loads), per ONE_PASS_TUNING['rows']."""
+    """Rows a program scans together (they share B/C loads): 2 where the grid still has >= 4 programs per
+    multiprocessor and a B/C group holds an even number of channels, else 1."""
     batch, dim, _ = u.shape
-    rows = ONE_PASS_TUNING["rows"]
-    if rows == "auto":
-        if u.device.type == "cuda":
-            index = u.device.index if u.device.index is not None else torch.cuda.current_device()
-            enough = batch * dim // 2 >= 4 * _multiprocessors(index)
-        else:  # Triton's CPU interpreter (tests)
-            enough = True
-        rows = 2 if enough else 1
-    while channels_per_group % rows:  # a program's rows share one B/C group
-        rows //= 2
-    return rows
+    if u.device.type == "cuda":
+        index = u.device.index if u.device.index is not None else torch.cuda.current_device()
+        enough = batch * dim // 2 >= 4 * _multiprocessors(index)
+    else:  # Triton's CPU interpreter (tests)
+        enough = True
+    return 2 if enough and channels_per_group % 2 == 0 else 1
 
 
 @triton.jit
@@ -89,10 +68,10 @@ def _load_columns(row_ptr, offsets, valid, ITEMS: tl.constexpr, EVEN: tl.constex
     columns = ()
     for k in tl.static_range(ITEMS // 4):
         if EVEN:
-            tile = tl.load(row_ptr + offsets + 4 * k)
+            values = tl.load(row_ptr + offsets + 4 * k)
         else:
-            tile = tl.load(row_ptr + offsets + 4 * k, mask=valid[k], other=0.0)
-        columns = columns + _columns(tile.to(tl.float32))
+            values = tl.load(row_ptr + offsets + 4 * k, mask=valid[k], other=0.0)
+        columns = columns + split_columns(values.to(tl.float32))
     return columns
 
 
@@ -117,10 +96,10 @@ def _up_sweep(dt, dtu, B, A2, carry, dt_sum, r: tl.constexpr, ITEMS: tl.constexp
     them (a_all) and the state they reach (x_all) from `carry` (thread 0: the carried state; others: zero)."""
     a = ()
     x = ()
-    a_all = _exp2(dt_sum[r] * A2)
+    a_all = exp2_approx(dt_sum[r] * A2)
     x_all = carry
     for j in tl.static_range(ITEMS):
-        a_j = _exp2(dt[r * ITEMS + j] * A2)
+        a_j = exp2_approx(dt[r * ITEMS + j] * A2)
         x_j = dtu[r * ITEMS + j] * B[j]
         a = a + (a_j,)
         x = x + (x_j,)
@@ -150,26 +129,14 @@ def _combine_2(a0_l, x0_l, a1_l, x1_l, a0_r, x0_r, a1_r, x1_r):
 
 
 @triton.jit
-def _combine_4(a0_l, x0_l, a1_l, x1_l, a2_l, x2_l, a3_l, x3_l, a0_r, x0_r, a1_r, x1_r, a2_r, x2_r, a3_r, x3_r):
-    """`recurrence_combine` for four rows at once."""
-    a0, x0, a1, x1 = _combine_2(a0_l, x0_l, a1_l, x1_l, a0_r, x0_r, a1_r, x1_r)
-    a2, x2, a3, x3 = _combine_2(a2_l, x2_l, a3_l, x3_l, a2_r, x2_r, a3_r, x3_r)
-    return a0, x0, a1, x1, a2, x2, a3, x3
-
-
-@triton.jit
 def _ends_of_threads(a_all, x_all, ROWS: tl.constexpr):
     """Per row, the inclusive scan over threads of (decay, reached state): the state at each thread's end."""
     if ROWS == 1:
         _, e0 = tl.associative_scan((a_all[0], x_all[0]), 0, recurrence_combine)
         ends = (e0,)
-    elif ROWS == 2:
+    else:
         _, e0, _, e1 = tl.associative_scan((a_all[0], x_all[0], a_all[1], x_all[1]), 0, _combine_2)
         ends = (e0, e1)
-    else:
-        _, e0, _, e1, _, e2, _, e3 = tl.associative_scan(
-            (a_all[0], x_all[0], a_all[1], x_all[1], a_all[2], x_all[2], a_all[3], x_all[3]), 0, _combine_4)
-        ends = (e0, e1, e2, e3)
     return ends
 
 
@@ -206,9 +173,8 @@ def _one_pass_kernel(
     s_z_b, s_z_d, s_o_b, s_o_d,
     N_STATE: tl.constexpr, ITEMS: tl.constexpr, THREADS: tl.constexpr, ROWS: tl.constexpr, SOFTPLUS: tl.constexpr,
     HAS_D: tl.constexpr, HAS_Z: tl.constexpr, HAS_BIAS: tl.constexpr, EVEN: tl.constexpr,
-    PAIR_STATES: tl.constexpr = False, HOIST_Z: tl.constexpr = False,
 ):
-    """One program per ROWS rows (1, 2 or 4 consecutive channels of one batch element and one B/C group).
+    """One program per ROWS rows (1 or 2 consecutive channels of one batch element and one B/C group).
     EVEN: L is a multiple of THREADS x ITEMS (no masks). carry_ptr: (rows, N) float32 scratch, written and
     read by the program's thread 0 only."""
     first_row = tl.program_id(0) * ROWS
@@ -245,22 +211,21 @@ def _one_pass_kernel(
                     dt_k = tl.load(dl_row + offsets + 4 * k, mask=valid[k], other=0.0).to(tl.float32) + bias
                     u_k = tl.load(u_row + offsets + 4 * k, mask=valid[k], other=0.0).to(tl.float32)
                 if SOFTPLUS:
-                    dt_k = _softplus(dt_k)
+                    dt_k = softplus_approx(dt_k)
                 if not EVEN:
                     dt_k = tl.where(valid[k], dt_k, 0.0)  # past the end: a = 1, x = 0
-                dt = dt + _columns(dt_k)
-                dtu = dtu + _columns(dt_k * u_k)
-                ys = ys + _columns(skip * u_k)
+                dt = dt + split_columns(dt_k)
+                dtu = dtu + split_columns(dt_k * u_k)
+                ys = ys + split_columns(skip * u_k)
                 total += tl.sum(dt_k, 1)
             dt_sum = dt_sum + (total,)
         # The next state's inputs are loaded while the current one is scanned (each load would otherwise wait
-        # on the cache). B and C are loaded once for the ROWS rows: rows reading their own copy made the cache's
-        # bandwidth the limit.
+        # on the cache). B and C are loaded once for the ROWS rows.
         A_rows = A_ptr + d0 * s_A_d
         nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n, 0, tid,
                             first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
-        z_tiles = ()  # HOIST_Z: the chunk's z loaded now, used after the state loop (else loaded there)
-        if HAS_Z and HOIST_Z:
+        z_tiles = ()  # the chunk's z, loaded before the state loop and used after it
+        if HAS_Z:
             for r in tl.static_range(ROWS):
                 z_row = z_ptr + b * s_z_b + (d0 + r) * s_z_d + start
                 for k in tl.static_range(ITEMS // 4):
@@ -268,62 +233,38 @@ def _one_pass_kernel(
                         z_tiles = z_tiles + (tl.load(z_row + offsets + 4 * k),)
                     else:
                         z_tiles = z_tiles + (tl.load(z_row + offsets + 4 * k, mask=valid[k], other=0.0),)
-        if PAIR_STATES and N_STATE % 2 == 0:
-            # Two states a loop iteration, their inputs loaded into alternate registers. With one state an
-            # iteration the loop-carried prefetch needs a register move at the loop's end, which waits for the
-            # carry's load (Nsight Compute, H200: 12 % of the stall samples, h200_ncu_warps_vs_one_pass.log).
-            for n in range(0, N_STATE, 2):  # a loop, not unrolled: one body to compile and to cache
-                odd = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
-                                    n + 1, tid, first, offsets, valid, N_STATE, ROWS, ITEMS, EVEN)
-                ys = _scan_state(nxt, n, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS, ITEMS)
-                nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
-                                    tl.minimum(n + 2, N_STATE - 1), tid, first, offsets, valid, N_STATE, ROWS,
-                                    ITEMS, EVEN)
-                ys = _scan_state(odd, n + 1, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS,
-                                 ITEMS)
-        else:
-            for n in range(N_STATE):  # a loop, not unrolled: one body to compile and to cache
-                current = nxt
-                nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
-                                    tl.minimum(n + 1, N_STATE - 1), tid, first, offsets, valid, N_STATE, ROWS,
-                                    ITEMS, EVEN)
-                ys = _scan_state(current, n, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS,
-                                 ITEMS)
+        for n in range(N_STATE):  # a loop, not unrolled: one body to compile and to cache
+            current = nxt
+            nxt = _state_inputs(A_rows, s_A_d, s_A_n, carry_at, B_row + start, s_B_n, C_row + start, s_C_n,
+                                tl.minimum(n + 1, N_STATE - 1), tid, first, offsets, valid, N_STATE, ROWS,
+                                ITEMS, EVEN)
+            ys = _scan_state(current, n, ys, dt, dtu, dt_sum, carry_at, tid, first, previous, N_STATE, ROWS,
+                             ITEMS)
         for r in tl.static_range(ROWS):
-            z_row = z_ptr + b * s_z_b + (d0 + r) * s_z_d + start
             o_row = out_ptr + b * s_o_b + (d0 + r) * s_o_d + start
             for k in tl.static_range(ITEMS // 4):
-                y = _tile(ys[r * ITEMS + 4 * k], ys[r * ITEMS + 4 * k + 1], ys[r * ITEMS + 4 * k + 2],
-                          ys[r * ITEMS + 4 * k + 3])
+                y = join_columns(ys[r * ITEMS + 4 * k], ys[r * ITEMS + 4 * k + 1], ys[r * ITEMS + 4 * k + 2],
+                                 ys[r * ITEMS + 4 * k + 3])
                 if HAS_Z:
-                    if HOIST_Z:
-                        zt = z_tiles[r * (ITEMS // 4) + k]
-                    elif EVEN:
-                        zt = tl.load(z_row + offsets + 4 * k)
-                    else:
-                        zt = tl.load(z_row + offsets + 4 * k, mask=valid[k], other=0.0)
-                    y = _silu_gate(y, zt.to(tl.float32))
+                    y = silu_gate(y, z_tiles[r * (ITEMS // 4) + k].to(tl.float32))
                 if EVEN:
                     tl.store(o_row + offsets + 4 * k, y.to(out_ptr.dtype.element_ty))
                 else:
                     tl.store(o_row + offsets + 4 * k, y.to(out_ptr.dtype.element_ty), mask=valid[k])
 
 
-def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -> bool:
-    """Whether `scan_one_pass` takes these: B and C varying in time ((batch, [G,] N, L)), and unit stride along
-    L for every per-step input (the output is made like u)."""
-    tensors = [u, delta, B, C] + ([z] if z is not None else [])
-    return B.dim() >= 3 and C.dim() >= 3 and all(t.stride(-1) == 1 for t in tensors)
-
-
 def scan_one_pass(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None,
-                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, out: Tensor) -> Tensor:
-    """Inference scan into `out` (batch, dim, L), contiguous along L. Bg, Cg: (batch, G, N, L) views."""
+                  z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, out: Tensor, *,
+                  items: int = ITEMS, num_warps: int = NUM_WARPS, rows: int | None = None) -> Tensor:
+    """Inference scan into `out` (batch, dim, L), contiguous along L. Bg, Cg: (batch, G, N, L) views.
+    rows: channels a program, 1 or 2 (default: `rows_per_program`)."""
     batch, dim, length = u.shape
     n_state = A.shape[1]
-    items, num_warps = ONE_PASS_TUNING["items"], ONE_PASS_TUNING["num_warps"]
     channels_per_group = dim // Bg.shape[1]
-    rows = rows_per_program(u, channels_per_group)
+    if rows is None:
+        rows = rows_per_program(u, channels_per_group)
+    if rows not in (1, 2) or channels_per_group % rows:
+        raise ValueError(f"the one-pass kernel scans 1 or 2 channels of one B/C group a program, not {rows}")
     threads = 32 * num_warps
     while num_warps > 1 and threads * items // 2 >= length:  # short sequences: fewer threads per row
         num_warps //= 2
@@ -337,8 +278,6 @@ def scan_one_pass(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D
         *zz.stride()[:2], *out.stride()[:2],
         N_STATE=n_state, ITEMS=items, THREADS=threads, ROWS=rows, SOFTPLUS=bool(delta_softplus),
         HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-        EVEN=length % (threads * items) == 0, PAIR_STATES=bool(ONE_PASS_TUNING["pair_states"]),
-        HOIST_Z=bool(ONE_PASS_TUNING["hoist_z"]), num_warps=num_warps,
-        **({"maxnreg": ONE_PASS_TUNING["maxnreg"]} if ONE_PASS_TUNING["maxnreg"] else {}),
+        EVEN=length % (threads * items) == 0, num_warps=num_warps,
     )
     return out

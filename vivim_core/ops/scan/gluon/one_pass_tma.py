@@ -1,29 +1,22 @@
-"""Inference selective scan in one pass, in Gluon, with B and C staged through shared memory by TMA (Hopper).
-What `auto` runs for float32 B and C on an H100/H200 (see `supports`).
+"""The Gluon one-pass kernel with B and C staged through shared memory by TMA (Hopper): `auto`'s choice for
+channel-major inference on GPUs of compute capability 9.x where B and C are float32, contiguous and L is a whole
+number of chunks (see `scan.policy`).
 
-`scan_gluon_onepass` reads B and C straight from global memory: each thread owns 8 consecutive steps, so every
-16-byte load of a warp touches 8 cache lines half-used, and B and C were ~80 % of the L1's wavefronts (Nsight
-Compute: L1 at 84-86 % of its throughput, `results/h100_s12_ncu_gluon_one_pass.log`).
-
+The one-pass kernel (`one_pass`) reads B and C straight from global memory: each thread owns 8 consecutive steps,
+so every 16-byte load of a warp touches 8 cache lines half-used, and B and C loads then dominate the L1's traffic.
 Here, for every SPAN states of a chunk (a "stage"), one thread issues two TMA copies, B and C of those states as
 (SPAN, 32, 32) float32 boxes of the chunk's 1024 steps (128-byte swizzle, so that the reads are free of bank
 conflicts), into one of STAGES buffers, STAGES - 1 stages ahead; every thread reads its 8 steps of a state with
-two LDS.128 (benchmarks/gluon_tma_probe.py checks that building block). The scan itself is the one-pass kernel's
-paired, sequential algorithm; the last pair of a chunk loads the next chunk's dt and u (their latency hides behind
-the pair's scans).
+two 16-byte shared-memory loads. The scan itself is the one-pass kernel's paired, sequential algorithm; the last pair
+of a chunk loads the next chunk's dt and u (their latency hides behind the pair's scans).
 
-A program may scan ROWS channels of one batch element with ROWS x WARPS warps, sharing the staged B and C. That
-was the first design (one L2 read of B/C for ROWS channels), and it loses: Triton's membar pass puts a CTA barrier
-around each TMA operation and the exchange, and with 8 or 16 warps a CTA those barriers cost more than the shared
-reads save. Measured on an H100 at b4 d128 L20480 N16, float32, kernel time (CUDA-graph replay;
-results/h100_s12_tma_bc_sweep_stage1.log): ROWS 1, STAGES 2, SPAN 2 0.159 ms, against 0.184 for
-`scan_gluon_onepass`; ROWS 2 0.173; ROWS 4 (SPAN 4) 0.20; SPAN 4 or STAGES 4 with ROWS 1 0.23-0.24 (the loop
-over a stage's pairs spills at 128 registers). Faster than the one-pass kernel at every shape tried (b1-16,
-d8-256, L 2048-20480; `benchmarks/tma_bc_scan.py --shape`).
+A program may scan ROWS channels of one batch element with ROWS x WARPS warps, sharing the staged B and C (one L2
+read of B/C for ROWS channels). One channel a program is the fastest: Triton puts a CTA barrier around each TMA
+operation and the exchange, and with 8 or 16 warps a CTA those barriers cost more than the shared reads save.
 
-Needs: Gluon with Hopper TMA (Triton 3.6), compute capability 9.x, float32 B and C contiguous (batch, G, N, L)
-with L a multiple of the chunk (1024), channels a multiple of ROWS inside each group, N a multiple of the span,
-the per-step inputs (u, delta, z) contiguous along L.
+Needs: Gluon with Hopper TMA (Triton 3.6), compute capability 9.x, float32 B and C contiguous (batch, G, N, L) and
+16-byte aligned, L a multiple of the chunk (CHUNK_STEPS), channels a multiple of ROWS inside each group, N a
+multiple of SPAN, the per-step inputs (u, delta, z) contiguous along L.
 """
 
 from __future__ import annotations
@@ -33,29 +26,26 @@ import functools
 import torch
 from torch import Tensor
 
-from . import scan_gluon_onepass as onepass
+from . import common
+from .common import TensorDescriptor, mbarrier, tma
 
-try:
-    from triton.experimental.gluon.language.nvidia.hopper import mbarrier, tma
-    from triton.experimental.gluon.nvidia.hopper import TensorDescriptor
-except Exception:  # noqa: BLE001 - no Gluon or no Hopper support in this Triton
-    mbarrier = tma = TensorDescriptor = None
-
-# rows: channels a program; stages: buffers; span: states a buffer (a TMA box of (span, 32, 32) for B and for C);
-# maxnreg 128: b4 d128's 512 programs of 4 warps in one wave (see the module docstring for the measured settings)
-TMA_BC_TUNING = {"rows": 1, "warps": 4, "items": 8, "stages": 2, "span": 2, "maxnreg": 128}
-
-
-def available() -> bool:
-    return onepass.available() and tma is not None
+# Launch parameters (chosen with benchmarks/tune_scan_gluon.py --kernel one_pass_tma): channels a program, warps a
+# channel, steps a thread, B/C buffers, states a buffer (a TMA box of (SPAN, 32, 32) for B and for C), and the
+# register cap (128: 4 programs of 4 warps a multiprocessor).
+ROWS = 1
+WARPS = 4
+ITEMS = 8
+STAGES = 2
+SPAN = 2
+MAXNREG = 128
+CHUNK_STEPS = 32 * WARPS * ITEMS  # steps a chunk: L must be a multiple (vivim_core.ops.scan.policy.TMA_CHUNK_STEPS)
 
 
-if available():
+if common.tma_available():
     from triton.experimental import gluon
     from triton.experimental.gluon import language as gl
 
-    _ex2, _softplus, _combine, _rcp = onepass._ex2, onepass._softplus, onepass._combine, onepass._rcp
-    _warp_scan_two, _fold_warp_totals = onepass._warp_scan_two, onepass._fold_warp_totals
+    from .common import combine, ex2, fold_warp_totals, rcp, softplus, warp_scan_two
 
     @gluon.jit
     def _last(values, last_item):
@@ -90,12 +80,12 @@ if available():
     @gluon.jit
     def _entering_two(p0, x0, p1, x1, carried0, carried1, warp, exchange, WARPS: gl.constexpr,
                       ROWS: gl.constexpr, per_thread: gl.constexpr):
-        """`scan_gluon_onepass._entering_two` for ROWS rows at once: (ROWS, THREADS) aggregates in, the states
+        """`one_pass._entering_two` for ROWS rows at once: (ROWS, THREADS) aggregates in, the states
         entering each thread's steps and at the chunk's end out; each row reads its own warps' totals."""
-        p0i, x0i, p1i, x1i, p0e, x0e, p1e, x1e = _warp_scan_two(p0, x0, p1, x1)
+        p0i, x0i, p1i, x1i, p0e, x0e, p1e, x1e = warp_scan_two(p0, x0, p1, x1)
         exchange.store(gl.join(gl.join(p0i, x0i), gl.join(p1i, x1i)))  # (ROWS, THREADS, 2, 2)
         totals: gl.constexpr = gl.BlockedLayout([1, 1, 2, 2], [1, 32, 1, 1], [ROWS, WARPS, 1, 1], [3, 2, 1, 0])
-        warp0, warp1, end0, end1 = _fold_warp_totals(exchange, gl.zeros_like(p0e) + gl.expand_dims(carried0, 1),
+        warp0, warp1, end0, end1 = fold_warp_totals(exchange, gl.zeros_like(p0e) + gl.expand_dims(carried0, 1),
                                                       gl.zeros_like(p0e) + gl.expand_dims(carried1, 1), warp,
                                                       totals, per_thread, WARPS, 1)
         return p0e * warp0 + x0e, p1e * warp1 + x1e, end0, end1
@@ -104,7 +94,7 @@ if available():
     def _sequential_h(a, x, entering, first_item):
         """h_j = a_j h_j-1 + x_j along each thread's steps from the entering state (ROWS, THREADS)."""
         x = gl.where(first_item, a * gl.expand_dims(entering, 2) + x, x)
-        return gl.associative_scan((a, x), 2, _combine)[1]
+        return gl.associative_scan((a, x), 2, combine)[1]
 
     @gluon.jit
     def _state_pair(ys, dt, dtu, dt_sum, B_a, B_b, C_a, C_b, n, start, parity, d, A_ptr, s_A_d, s_A_n, carry_rows,
@@ -119,17 +109,17 @@ if available():
         carried_b = gl.where(start > 0, gl.load(carry_rows + parity * N_STATE + n + 1), 0.0)
         A2_a = gl.load(A_ptr + d * s_A_d + n * s_A_n).to(gl.float32) * 1.4426950408889634
         A2_b = gl.load(A_ptr + d * s_A_d + (n + 1) * s_A_n).to(gl.float32) * 1.4426950408889634
-        a_a = _ex2(dt * gl.expand_dims(gl.expand_dims(A2_a, 1), 2))
+        a_a = ex2(dt * gl.expand_dims(gl.expand_dims(A2_a, 1), 2))
         x_a = dtu * B_a
-        a_b = _ex2(dt * gl.expand_dims(gl.expand_dims(A2_b, 1), 2))
+        a_b = ex2(dt * gl.expand_dims(gl.expand_dims(A2_b, 1), 2))
         x_b = dtu * B_b
-        reach_a = _last(gl.associative_scan((a_a, x_a), 2, _combine)[1], last_item)
-        reach_b = _last(gl.associative_scan((a_b, x_b), 2, _combine)[1], last_item)
+        reach_a = _last(gl.associative_scan((a_a, x_a), 2, combine)[1], last_item)
+        reach_b = _last(gl.associative_scan((a_b, x_b), 2, combine)[1], last_item)
         if LOAD_NEXT:
             dt = gl.load(dl_next)
             dtu = gl.load(u_next)
         entering_a, entering_b, end_a, end_b = _entering_two(
-            _ex2(dt_sum * gl.expand_dims(A2_a, 1)), reach_a, _ex2(dt_sum * gl.expand_dims(A2_b, 1)), reach_b,
+            ex2(dt_sum * gl.expand_dims(A2_a, 1)), reach_a, ex2(dt_sum * gl.expand_dims(A2_b, 1)), reach_b,
             carried_a, carried_b, warp, exchange, WARPS, ROWS, per_thread)
         h_a = _sequential_h(a_a, x_a, entering_a, first_item)
         h_b = _sequential_h(a_b, x_b, entering_b, first_item)
@@ -148,7 +138,7 @@ if available():
         """States n0 .. n0 + SPAN - 1 of the chunk at `start` from their staged B/C buffer, after refilling the
         buffer the previous stage read. Returns ys, and dt, dtu as `_state_pair` (LOAD_NEXT: its last pair)."""
         stage_it = (start // CHUNK) * (N_STATE // SPAN) + n0 // SPAN
-        # the stage read by the previous iteration is free (see the module docstring): refill it
+        # the stage read by the previous iteration is free: refill it
         _issue(B_desc, C_desc, Bs, Cs, bars, stage_it + STAGES - 1, total, b_row0, c_row0, N_STATE, SPAN, STAGES,
                TILE_ROWS, CHUNK)
         stage = stage_it % STAGES
@@ -165,7 +155,7 @@ if available():
         return ys, dt, dtu
 
     @gluon.jit
-    def _tma_bc_kernel(
+    def _one_pass_tma_kernel(
         u_ptr, delta_ptr, A_ptr, D_ptr, z_ptr, bias_ptr, out_ptr, carry_ptr, B_desc, C_desc,
         dim, length, channels_per_group,
         s_u_b, s_u_d, s_dl_b, s_dl_d, s_A_d, s_A_n, rows_B_b, rows_B_g, rows_C_b, rows_C_g,
@@ -177,7 +167,7 @@ if available():
         """One program per ROWS consecutive channels of one batch element. B_desc, C_desc: TMA descriptors of B
         and C as (batch * G * N, L / 32, 32) float32, boxes of (SPAN, 32, 32); rows_* the strides of batch and group
         along their first dimension (in state rows).
-        carry_ptr: (rows, 2, N) float32 scratch, as in `scan_gluon_onepass`."""
+        carry_ptr: (rows, 2, N) float32 scratch, as in `one_pass`."""
         THREADS: gl.constexpr = 32 * WARPS
         CHUNK: gl.constexpr = THREADS * ITEMS
         TILE_ROWS: gl.constexpr = CHUNK // 32
@@ -242,7 +232,7 @@ if available():
             if HAS_Z:
                 z = gl.load(z_rows + start).to(gl.float32)
             if SOFTPLUS:
-                dt = _softplus(dt)
+                dt = softplus(dt)
             dtu = dt * u
             ys = skip3 * u
             dt_sum = gl.sum(dt, axis=2)  # (ROWS, THREADS)
@@ -259,7 +249,7 @@ if available():
                                        u_rows + next_start, tile_layout, shared_b, per_thread, N_STATE, SPAN, STAGES,
                                        TILE_ROWS, CHUNK, THREADS, ITEMS, WARPS, ROWS, True)
             if HAS_Z:
-                ys = ys * z * _rcp(1.0 + _ex2(z * -1.4426950408889634))  # y * silu(z)
+                ys = ys * z * rcp(1.0 + ex2(z * -1.4426950408889634))  # y * silu(z)
             gl.store(o_rows + start, ys.to(out_ptr.dtype.element_ty))
         for s in gl.static_range(STAGES):
             mbarrier.invalidate(bars.index(s))
@@ -271,40 +261,28 @@ def _tile_layout():
     return gl.NVMMASharedLayout(swizzle_byte_width=128, element_bitwidth=32, rank=3)
 
 
-def supports(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor) -> bool:
-    """Whether `scan_tma_bc` takes these (see the module docstring)."""
-    if not available() or u.device.type != "cuda" or onepass.capability(u.device)[0] != 9:
-        return False
-    rows, items, warps = TMA_BC_TUNING["rows"], TMA_BC_TUNING["items"], TMA_BC_TUNING["warps"]
-    batch, dim, length = u.shape
-    groups = B.shape[1] if B.dim() == 4 else 1
-    tensors = [u, delta] + ([z] if z is not None else [])
-    return (B.dim() >= 3 and C.dim() >= 3 and B.dtype == torch.float32 and C.dtype == torch.float32
-            and B.is_contiguous() and C.is_contiguous() and B.shape[-2] % TMA_BC_TUNING["span"] == 0
-            and B.data_ptr() % 16 == 0 and C.data_ptr() % 16 == 0  # TMA reads from 16-byte aligned addresses
-            and length % (32 * warps * items) == 0 and (dim // groups) % rows == 0
-            and all(t.stride(-1) == 1 for t in tensors))
-
-
-def scan_tma_bc(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None, z: Tensor | None,
-                   delta_bias: Tensor | None, delta_softplus: bool, out: Tensor) -> Tensor:
-    """Inference scan into `out` (batch, dim, L). Bg, Cg: contiguous (batch, G, N, L) float32."""
+def scan_one_pass_tma(u: Tensor, delta: Tensor, A: Tensor, Bg: Tensor, Cg: Tensor, D: Tensor | None,
+                      z: Tensor | None, delta_bias: Tensor | None, delta_softplus: bool, out: Tensor, *,
+                      rows: int = ROWS, stages: int = STAGES, span: int = SPAN) -> Tensor:
+    """Inference scan into `out` (batch, dim, L). Bg, Cg: contiguous (batch, G, N, L) float32 (see the module
+    docstring for what else the kernel needs)."""
     batch, dim, length = u.shape
     groups, n_state = Bg.shape[1], Bg.shape[2]
-    tune = TMA_BC_TUNING
-    span = tune["span"]
+    if length % CHUNK_STEPS or n_state % span or (dim // groups) % rows:
+        raise ValueError(f"the TMA kernel needs L a multiple of {CHUNK_STEPS} (got {length}), N a multiple of {span} "
+                         f"(got {n_state}) and the channels of a group a multiple of {rows} (got {dim // groups})")
     B_desc = TensorDescriptor.from_tensor(Bg.reshape(-1, length // 32, 32), [span, 32, 32], _tile_layout())
     C_desc = TensorDescriptor.from_tensor(Cg.reshape(-1, length // 32, 32), [span, 32, 32], _tile_layout())
     carry = torch.empty(batch * dim, 2, n_state, device=u.device, dtype=torch.float32)
     zz = z if z is not None else u
     state_rows = (groups * n_state, n_state)  # batch and group strides along the descriptors' first dimension
-    _tma_bc_kernel[(batch * dim // tune["rows"],)](
+    _one_pass_tma_kernel[(batch * dim // rows,)](
         u, delta, A, D if D is not None else A, zz, delta_bias if delta_bias is not None else A, out, carry,
         B_desc, C_desc, dim, length, dim // groups,
         *u.stride()[:2], *delta.stride()[:2], *A.stride(), *state_rows, *state_rows,
         *zz.stride()[:2], *out.stride()[:2],
-        N_STATE=n_state, ROWS=tune["rows"], WARPS=tune["warps"], ITEMS=tune["items"], STAGES=tune["stages"], SPAN=span,
+        N_STATE=n_state, ROWS=rows, WARPS=WARPS, ITEMS=ITEMS, STAGES=stages, SPAN=span,
         SOFTPLUS=bool(delta_softplus), HAS_D=D is not None, HAS_Z=z is not None, HAS_BIAS=delta_bias is not None,
-        num_warps=tune["rows"] * tune["warps"], maxnreg=tune["maxnreg"],
+        num_warps=rows * WARPS, maxnreg=MAXNREG,
     )
     return out

@@ -1,4 +1,4 @@
-"""Argument checks and shape normalisation shared by every selective-scan backend.
+"""Argument checks and tensor helpers shared by every selective-scan implementation.
 
 The convention is `mamba_ssm.ops.selective_scan_interface.selective_scan_fn`:
 
@@ -10,6 +10,9 @@ The convention is `mamba_ssm.ops.selective_scan_interface.selective_scan_fn`:
     D:          (dim,)                         optional skip
     z:          (batch, dim, L)                optional gate, output *= silu(z)
     delta_bias: (dim,)                         optional, added to delta before softplus
+
+Kernels work on B and C in one form, (batch, G, N, L) (`as_groups`), and hand their gradients back in the
+caller's form (`grad_from_groups`).
 """
 
 from __future__ import annotations
@@ -57,6 +60,36 @@ def check_scan_args(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D
 def needs_grad(*tensors: Tensor | None) -> bool:
     """Whether autograd will want gradients through a call on these tensors (None entries are skipped)."""
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def as_groups(m: Tensor, batch: int, length: int) -> Tensor:
+    """B or C as a (batch, G, N, L) view (no copy): (batch, N, L) -> G = 1; (dim, N) time-invariant -> G = dim,
+    stride 0 along L; (batch, G, N, L) as it is."""
+    if m.dim() == 3:
+        return m.unsqueeze(1)
+    if m.dim() == 2:
+        return m[None, :, :, None].expand(batch, m.shape[0], m.shape[1], length)
+    return m
+
+
+def grad_from_groups(g: Tensor, like: Tensor) -> Tensor:
+    """A (batch, G, N, L) gradient of B or C reduced back to the shape (and dtype) the caller gave it in."""
+    if like.dim() == 3:
+        return g[:, 0].to(like.dtype)
+    if like.dim() == 2:
+        return g.sum(dim=(0, 3)).to(like.dtype)
+    return g.to(like.dtype)
+
+
+def regroup(g: Tensor, original: Tensor, dim: int) -> Tensor:
+    """A (batch, G', N, L) gradient computed with one group per channel (G' = dim, as done when B and C come in
+    different conventions) summed back into `original`'s groups."""
+    if original.dim() == 4 and g.shape[1] != original.shape[1]:
+        b, _, n, length = g.shape
+        return g.reshape(b, original.shape[1], -1, n, length).sum(2)
+    if original.dim() == 3 and g.shape[1] != 1:
+        return g.sum(1, keepdim=True)
+    return g
 
 
 def per_channel(m: Tensor, dim: int) -> Tensor:

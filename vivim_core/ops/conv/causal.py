@@ -1,7 +1,19 @@
-"""Causal depthwise conv1d in plain PyTorch (the `causal_conv1d` package's function, unfused).
+"""Causal depthwise conv1d: PyTorch implementations, and which implementation runs for which call.
 
 x: (batch, dim, L); weight: (dim, width); bias: (dim,) or None. Output (batch, dim, L):
 out[:, c, t] = bias[c] + sum_k weight[c, k] * x[:, c, t - (width - 1) + k], zero before the start.
+
+Three entry points, by layout:
+
+* `causal_conv1d_torch` (channel-major, the `torch` backend of `vivim_core.ops.causal_conv1d`): F.conv1d in eager
+  mode; under torch.compile a sum of shifted, scaled copies (pointwise ops that Inductor fuses with the copies
+  into scan order around them and the SiLU into one pass over memory).
+* `causal_conv1d_tokens` (token-major, (batch, L, dim)): on CUDA in eager mode the Triton kernel of
+  `causal_triton` (one pass along channels); otherwise the shifted sum.
+* `causal_conv1d_in_scan_orders` (the model's token-major inference path): every scan branch's conv of x read in
+  that branch's order. For inference on CUDA the Triton kernel reads x in each order as it convolves (a custom op
+  under torch.compile); otherwise `causal_conv1d_in_scan_orders_by_copies` (copies into scan order, then the
+  token-major conv).
 """
 
 from __future__ import annotations
@@ -10,13 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import needs_grad
-from ._optional import optional_kernel
-from .scan_orders import ORDER_CODES, to_scan_order
+from ..optional import optional_kernel
+from ..scan.common import needs_grad
+from ..scan_orders import ORDER_CODES, to_scan_order
 
 ACTIVATIONS = (None, "silu", "swish")
-# Whether `causal_conv1d_in_scan_orders` may use the one-pass Triton kernel (benchmarks switch it off for A/B).
-FUSED_SCAN_ORDERS = True
 
 
 def check_conv_args(x: Tensor, weight: Tensor, bias: Tensor | None, activation: str | None) -> None:
@@ -45,8 +55,8 @@ def causal_conv1d_shifts(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     """The same function as a sum of `width` shifted, scaled copies of x, computed in float32.
 
     Used under torch.compile: these are pointwise ops, which Inductor fuses with the copies into scan order
-    around them and the SiLU into one pass over memory (on an H100 the separate depthwise-convolution kernel
-    took 10 % of a vivim-b3 forward). In eager mode it would be width passes over memory: F.conv1d is used.
+    around them and the SiLU into one pass over memory. In eager mode it would be width passes over memory:
+    F.conv1d is used.
     """
     return _shifted_sum(x, weight, bias, activation in ("silu", "swish"), tokens=False)
 
@@ -70,14 +80,14 @@ def causal_conv1d_tokens(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                          activation: str | None = None) -> Tensor:
     """The same convolution on token-major input: x (batch, L, dim) -> (batch, L, dim), token-major.
 
-    Eager on CUDA: a Triton kernel reading and writing along channels (`causal_conv_triton`), one pass.
-    Otherwise (CPU, under torch.compile where Inductor fuses pointwise ops with the copies around them, or no
-    Triton) a sum of shifted, scaled copies along L, in float32.
+    Eager on CUDA: the Triton kernel reading and writing along channels, one pass. Otherwise (CPU, under
+    torch.compile, or no Triton) a sum of shifted, scaled copies along L, in float32.
     """
     check_conv_args(x.transpose(1, 2), weight, bias, activation)
     silu = activation in ("silu", "swish")
-    if x.is_cuda and not torch.compiler.is_compiling() and _triton_orders_kernel() is not None:
-        return _triton_orders_kernel()(x, weight, bias, silu)  # one forward branch: the plain conv
+    kernel = optional_kernel("causal_conv1d_orders") if x.is_cuda and not torch.compiler.is_compiling() else None
+    if kernel is not None:
+        return kernel(x, weight, bias, silu)  # one forward branch: the plain conv
     return _shifted_sum(x, weight, bias, silu, tokens=True)
 
 
@@ -87,20 +97,37 @@ def causal_conv1d_in_scan_orders(x: Tensor, weight: Tensor, bias: Tensor | None,
 
     x: (batch, L, dim), tokens of a clip of shape (T, H, W) in (T, H, W) order; weight (k*dim, width) and bias
     (k*dim,) stacked in branch order, k = len(branches) -> (batch, L, k*dim) token-major, branch i's channels
-    [i*dim, (i+1)*dim) in its scan order (`scan_orders`). Inference on CUDA: one Triton pass that reads x in
-    each order as it convolves (a custom op under torch.compile). Otherwise the copies into scan order, then
-    `causal_conv1d_tokens` (training, CPU, no Triton).
+    [i*dim, (i+1)*dim) in its scan order (`scan_orders`). Inference on CUDA: one Triton pass that reads x in each
+    order as it convolves (a custom op under torch.compile). Otherwise `causal_conv1d_in_scan_orders_by_copies`.
     """
-    silu = activation in ("silu", "swish")
-    fused = FUSED_SCAN_ORDERS and x.is_cuda and not needs_grad(x, weight, bias) and len(branches) <= 3
-    if fused and _triton_orders_kernel() is not None:
+    fused = x.is_cuda and not needs_grad(x, weight, bias) and len(branches) <= 3
+    if fused and optional_kernel("causal_conv1d_orders") is not None:
+        silu = activation in ("silu", "swish")
         orders = [ORDER_CODES[b] for b in branches]
         if torch.compiler.is_compiling():
-            return torch.ops.vivim.causal_conv1d_orders_triton(x, weight, bias, silu, orders, clip_shape[0])
-        return _triton_orders_kernel()(x, weight, bias, silu, orders, clip_shape[0])
+            return torch.ops.vivim.causal_conv1d_orders(x, weight, bias, silu, orders, clip_shape[0])
+        return optional_kernel("causal_conv1d_orders")(x, weight, bias, silu, orders, clip_shape[0])
+    return causal_conv1d_in_scan_orders_by_copies(x, weight, bias, branches, clip_shape, activation)
+
+
+def causal_conv1d_in_scan_orders_by_copies(x: Tensor, weight: Tensor, bias: Tensor | None,
+                                           branches: tuple[str, ...], clip_shape: tuple[int, int, int],
+                                           activation: str | None = None) -> Tensor:
+    """`causal_conv1d_in_scan_orders` as copies of x into each scan order, then `causal_conv1d_tokens` (training,
+    the CPU, no Triton)."""
     xs = torch.cat([to_scan_order(x, b, clip_shape, dim=1) for b in branches], dim=2)
     return causal_conv1d_tokens(xs, weight, bias, activation)
 
 
-def _triton_orders_kernel():
-    return optional_kernel("causal_conv_triton", "causal_conv1d_orders_triton")
+# torch.compile: the Triton kernel as an opaque custom op (Inductor's own fusion of the copies into scan order with
+# the shifted-sum conv moves several times the bytes of the one-pass kernel).
+@torch.library.custom_op("vivim::causal_conv1d_orders", mutates_args=())
+def causal_conv1d_orders_op(x: Tensor, weight: Tensor, bias: Tensor | None, silu: bool, orders: list[int],
+                            frames: int) -> Tensor:
+    """`conv.causal_triton.causal_conv1d_orders_triton` as `torch.ops.vivim.causal_conv1d_orders` (inference)."""
+    return optional_kernel("causal_conv1d_orders")(x, weight, bias, silu, orders, frames)
+
+
+@causal_conv1d_orders_op.register_fake
+def _(x, weight, bias, silu, orders, frames):
+    return x.new_empty(x.shape[0], x.shape[1], len(orders) * x.shape[2])

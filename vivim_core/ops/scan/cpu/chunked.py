@@ -1,4 +1,5 @@
-"""Chunked, vectorised selective scan in plain PyTorch: CPU and any GPU, with a hand-written backward.
+"""Chunked, vectorised selective scan in plain PyTorch, with a hand-written backward: the fallback on every
+device (the CPU's scan where numba is missing, the GPU's where neither mamba-ssm nor Triton is).
 
 The recurrence (per batch b, channel d, state n; a_t = exp(dt_t A), x_t = dt_t u_t B_t):
 
@@ -39,13 +40,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_scan_args
+from ..common import as_groups, check_scan_args, grad_from_groups, regroup
 
-# State elements (batch * dim * N * segment length) of one segment on the CPU, and the chunk length there.
-# Measured on a 2-core Xeon at (b 1, d 64, L 4096, N 16), calls alternating in one process: 2**22 with K 32
-# (one segment, 128 chunks) beat 2**20 and 2**21 by 10-15 %. What matters most is that one step of all chunks,
-# 2**22 / K elements, is large enough for PyTorch to split over the cores (it keeps operations below 32,768
-# elements on one thread); the state buffers then live in the last-level cache either way.
+# State elements (batch * dim * N * segment length) of one segment on the CPU, and the chunk length there
+# (chosen by timing `vivim-core benchmark --suite scan --device cpu` at b1 d64 L4096 N16). What matters most is that
+# one step of all chunks, CPU_SEGMENT_ELEMENTS / K elements, is large enough for PyTorch to split over the cores (it
+# keeps operations below 32,768 elements on one thread); the state buffers then live in the last-level cache.
 CPU_SEGMENT_ELEMENTS = 2**22
 CPU_CHUNK = 32
 
@@ -74,25 +74,6 @@ def plan_chunks(length: int, state_elems_per_step: int, on_cuda: bool) -> tuple[
         chunk = min(_pow2_near_sqrt(segment), CPU_CHUNK)
     segment = -(-segment // chunk) * chunk
     return chunk, segment
-
-
-def _as_groups(m: Tensor, batch: int, length: int) -> Tensor:
-    """B or C as (batch, G, N, L) float32: (batch, N, L) -> G=1; (dim, N) time-invariant -> G=dim."""
-    m = m.float()
-    if m.dim() == 3:
-        return m[:, None]
-    if m.dim() == 2:
-        return m[None, :, :, None].expand(batch, m.shape[0], m.shape[1], length)
-    return m
-
-
-def _grad_from_groups(g: Tensor, like: Tensor) -> Tensor:
-    """Reduce a (batch, G, N, L) gradient back to the shape B or C was given in."""
-    if like.dim() == 3:
-        return g[:, 0].to(like.dtype)
-    if like.dim() == 2:
-        return g.sum(dim=(0, 3)).to(like.dtype)
-    return g.to(like.dtype)
 
 
 def _A_layout(A: Tensor, groups: int) -> Tensor:
@@ -173,7 +154,7 @@ class _Workspace:
     """Scratch buffers for one scan's segments, and cached per-step views of them.
 
     On the CPU the buffers outlive the call (one workspace per thread, see `_workspace`): a forward allocating
-    its ~10 MiB of scratch afresh spent up to a third of its time in page faults on a 2-core machine. Each name
+    its scratch afresh spends much of its time in page faults. Each name
     owns one flat buffer, grown to the largest size asked for and viewed in the shape asked for, so that scans
     of several shapes in turn (a model's stages) share it instead of reallocating. On a GPU a workspace lives
     for one call: its buffers cover the whole sequence there and can be large.
@@ -276,8 +257,7 @@ def _across_chunks(ends: Tensor, chunk_dt: Tensor, A: Tensor, carry: Tensor, ws:
     """The true state entering every chunk of a segment, (nc, b, G, N, dg), and the state leaving it:
     entering[0] = carry, entering[c] = P_{c-1} entering[c-1] + ends[c-1], with P_c = exp(A * chunk_dt[c]) the
     decay over chunk c. ends: (nc, b, G, N, dg), each chunk's local end state; chunk_dt: (nc, b, G, 1, dg); A:
-    (1, G, N, dg). (Grouping the chunks to need ~2 sqrt(nc) operations instead of nc made no measurable
-    difference on a 2-core CPU at nc = 128.)"""
+    (1, G, N, dg)."""
     decays = _decays(chunk_dt, A, ws.get("chunk_decays", ends.shape))
     entering = ws.get("entering", ends.shape)
     steps, ends, decays = ws.unbind(entering), ws.unbind(ends), ws.unbind(decays)
@@ -304,8 +284,7 @@ class _States:
 
     Streamed, each step's decays, its input x = dt u B and its contraction with C are computed inside the
     sweeps, on slabs that stay in cache from one operation to the next; decays are computed again in sweep 3
-    rather than stored (on a 2-core Xeon, writing them to a state-sized buffer cost more than a second exp, and
-    forming several steps per operation was slower too). Otherwise (states kept for the backward, or on a GPU,
+    rather than stored (on a CPU, writing them to a state-sized buffer costs more than a second exp). Otherwise (states kept for the backward, or on a GPU,
     where each operation is a kernel launch) decays and x are formed for all steps at once and the sweeps are
     one multiply-add per step.
     """
@@ -360,7 +339,7 @@ class _States:
 @contextlib.contextmanager
 def _flush_denormals():
     """Decay products and states underflow towards zero; on x86 CPUs arithmetic on the subnormal numbers
-    on the way is ~100x slower (a forward of vivim-tiny went from 0.8 s to 28 s). Values below 1.2e-38 do
+    on the way is ~100x slower (a forward of vivim-tiny 35x slower). Values below 1.2e-38 do
     not matter here, so flush them to zero while the scan runs (PyTorch's default, off, is restored)."""
     flushed = torch.set_flush_denormal(True)
     try:
@@ -386,7 +365,7 @@ class _ChunkedScan(torch.autograd.Function):
         """Float32 inputs shared by forward and backward: B, C as (b, G, N, L), raw delta, dt, dt * u (the last
         three in workspace buffers), A6."""
         batch, dim, length = u.shape
-        Bg, Cg = _as_groups(B, batch, length), _as_groups(C, batch, length)
+        Bg, Cg = as_groups(B.float(), batch, length), as_groups(C.float(), batch, length)
         if groups is None:
             groups = Bg.shape[1] if Bg.shape[1] == Cg.shape[1] else dim  # mixed conventions: a group per channel
         if Bg.shape[1] != groups:
@@ -510,23 +489,13 @@ class _ChunkedScan(torch.autograd.Function):
             grad_u.to(u.dtype),
             g_raw.to(delta.dtype),
             g_A.permute(0, 2, 1).reshape(dim, n_state).to(A.dtype),
-            _grad_from_groups(_regroup(blocks.group_to_sequence(g_B_b), B, dim), B),
-            _grad_from_groups(_regroup(blocks.group_to_sequence(g_C_b), C, dim), C),
+            grad_from_groups(regroup(blocks.group_to_sequence(g_B_b), B, dim), B),
+            grad_from_groups(regroup(blocks.group_to_sequence(g_C_b), C, dim), C),
             grad_D,
             grad_z,
             grad_bias,
             None,
         )
-
-
-def _regroup(g: Tensor, original: Tensor, dim: int) -> Tensor:
-    """Undo the per-channel regrouping done for mixed B/C conventions: sum channels back into groups."""
-    if original.dim() == 4 and g.shape[1] != original.shape[1]:
-        b, _, n, length = g.shape
-        return g.reshape(b, original.shape[1], -1, n, length).sum(2)
-    if original.dim() == 3 and g.shape[1] != 1:
-        return g.sum(1, keepdim=True)
-    return g
 
 
 def selective_scan_chunked(

@@ -29,8 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._checks import check_scan_args, needs_grad
-from .scan_chunked import _grad_from_groups, _regroup
+from ..common import check_scan_args, grad_from_groups, needs_grad, regroup
 
 _LOG2E = np.float32(1.4426950408889634)
 _LN2_HI = np.float32(0.693359375)  # ln 2 split in two for an exact range reduction (Cody-Waite)
@@ -203,13 +202,13 @@ def _time_major(m: Tensor, batch: int) -> tuple[np.ndarray, int]:
 
 def _grad_in_shape(g: np.ndarray, like: Tensor, dim: int) -> Tensor:
     """A (batch, G, L or 1, N) gradient of B or C back in the shape (and dtype) the caller gave it."""
-    return _grad_from_groups(_regroup(torch.from_numpy(g).transpose(2, 3), like, dim), like)
+    return grad_from_groups(regroup(torch.from_numpy(g).transpose(2, 3), like, dim), like)
 
 
 class _Inputs:
     """The scan's inputs as float32 NumPy arrays, in the kernels' layouts. Element-wise work is done in NumPy
     (vectorised; it releases the GIL), each thread for its own rows: PyTorch's parallel ops would leave its
-    OpenMP threads spinning against the kernel's threads on a small machine (measured: 2x slower on 2 cores)."""
+    OpenMP threads spinning against the kernel's threads on a small machine (2x slower on 2 cores)."""
 
     def __init__(self, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
         self.batch, self.dim, self.length = u.shape

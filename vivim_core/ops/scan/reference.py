@@ -1,6 +1,7 @@
 """The selective scan exactly as published (Mamba, S6): one time step after another.
 
-This is the test oracle. It is never chosen automatically: it runs L Python iterations.
+The reference twin of `vivim_core.ops.selective_scan` and the oracle of every test. `auto` never picks it: it
+runs L Python iterations.
 
     h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t        h: (batch, dim, N)
     y_t = <h_t, C_t> + D * u_t,   out_t = y_t * silu(z_t)
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_scan_args, discretised_delta, finish_output, per_channel
+from .common import check_scan_args, discretised_delta, finish_output, per_channel
 
 
 def selective_scan_reference(
@@ -25,7 +26,7 @@ def selective_scan_reference(
     delta_bias: Tensor | None = None,
     delta_softplus: bool = False,
 ) -> Tensor:
-    """Sequential reference scan. Shapes as in `vivim_core.ops._checks`; returns (batch, dim, L) in u's dtype."""
+    """Sequential reference scan. Shapes as in `vivim_core.ops.scan.common`; returns (batch, dim, L) in u's dtype."""
     check_scan_args(u, delta, A, B, C, D, z, delta_bias)
     batch, dim, length = u.shape
     delta = discretised_delta(delta, delta_bias, delta_softplus)
