@@ -1,8 +1,9 @@
-"""The Triton scan kernels (`one_pass`, `rows`, the chunk kernel's forward), the convs in scan orders and the DSF
-conv kernels on the CPU, through Triton's interpreter (TRITON_INTERPRET=1).
+"""The Triton scan kernels (`one_pass`, `rows`, and `chunk` forward and backward behind autograd), the convs in
+scan orders and the DSF conv kernels on the CPU, through Triton's interpreter (TRITON_INTERPRET=1).
 
-Lets a machine without a GPU check changes to the kernels' logic (tails, one or two rows a program, grouped B/C,
-odd N, the optional inputs; the row kernel's segments and B/C read in place from x_proj-like slices). Runs where
+Lets a machine without a GPU check changes to the kernels' logic (tails, one or two rows a program, grouped and
+time-invariant B/C, odd N, the optional inputs; the row kernel's segments and B/C read in place from x_proj-like
+slices; the training gradients). Runs where
 Triton is importable (GPU machines, or `pip install triton`); CI's CPU install has no Triton, so it skips there.
 The Gluon kernels have no interpreter: `test_scan_offline_compile.py` compiles them, the GPU tests
 (`test_scan_gpu.py`) run them.
@@ -87,6 +88,27 @@ SCRIPT = textwrap.dedent("""
     for optional in (True, False):              # the chunk kernel's forward without gradients
         args, ref = case(2, 3, 300, 8, 1, optional)
         assert rel(chunk.scan_chunks(*args), ref) < 1e-5, ("chunk", optional)
+
+    from vivim_core.ops.scan.cuda import _CudaScan  # training: the chunk kernels' forward and backward
+    g = torch.Generator().manual_seed(1)
+    for B_shape, optional in (((2, 8, 150), True), ((2, 2, 8, 150), True), ((6, 8), False)):
+        x = dict(u=torch.randn(2, 6, 150, generator=g), delta=torch.randn(2, 6, 150, generator=g) * 0.5,
+                 A=-torch.rand(6, 8, generator=g) * 4 - 0.1, B=torch.randn(*B_shape, generator=g),
+                 C=torch.randn(*B_shape, generator=g))
+        if optional:
+            x.update(D=torch.randn(6, generator=g), z=torch.randn(2, 6, 150, generator=g),
+                     delta_bias=torch.randn(6, generator=g) * 0.5)
+        x = {k: v.requires_grad_() for k, v in x.items()}
+        names = list(x)
+        full = [x.get(k) for k in ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")]
+        out = _CudaScan.apply(*full, optional)
+        ref = selective_scan_reference(**x, delta_softplus=optional)
+        assert rel(out, ref) < 1e-5, ("chunk training forward", B_shape)
+        grad_out = torch.randn(out.shape, generator=g)
+        mine = torch.autograd.grad(out, [x[k] for k in names], grad_out)
+        theirs = torch.autograd.grad(ref, [x[k] for k in names], grad_out)
+        for name, a, b in zip(names, mine, theirs):
+            assert rel(a, b) < 1e-4, ("chunk gradient", name, B_shape, rel(a, b))
     print("ok")
 """)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
+from typing import Callable
 
 import torch
 
@@ -76,18 +77,6 @@ def measured_bandwidth_gbs(device: torch.device, mib: int = 1024) -> float:
 def roofline_ms(batch: int, dim: int, length: int, n_state: int, dtype: torch.dtype, bandwidth_gbs: float) -> float:
     """Time to move the forward's fewest bytes (`minimum_bytes`) at the measured copy rate, in ms."""
     return minimum_bytes(batch, dim, length, n_state, torch.finfo(dtype).bits // 8) / (bandwidth_gbs * 1e9) * 1000
-
-
-def tuning_cases(shape: str, device: torch.device, bandwidth_gbs: float, groups: int = 1):
-    """For the tune scripts: yields (dtype, inputs, roofline ms) at `shape` ("batch,dim,L,N") for float32 and
-    bfloat16; with groups > 1, B and C as (batch, groups, N, L)."""
-    b, d, length, n = (int(v) for v in shape.split(","))
-    for dtype in (torch.float32, torch.bfloat16):
-        x = scan_inputs(b, d, length, n, device, dtype)
-        if groups > 1:
-            x["B"] = x["B"][:, None].expand(b, groups, n, length).contiguous()
-            x["C"] = x["C"][:, None].expand(b, groups, n, length).contiguous()
-        yield dtype, x, roofline_ms(b, d, length, n, dtype, bandwidth_gbs)
 
 
 def stage_mixers(variant: str, size: int):
@@ -193,9 +182,68 @@ def bench_model_scans(device: torch.device, variant: str = "vivim-b3", batch: in
                 row["x_roofline"] = seconds / row["roofline_ms"]
             row["hbm_GB/s_measured"] = bandwidth
             rows.append(row)
-            del args
-            if cuda:
-                torch.cuda.empty_cache()
+    return rows
+
+
+def tuning_calls(shape: str, device: torch.device, training: bool = False, layout: str | None = None,
+                 variant: str = "vivim-b3", batch: int = 8, size: int = 256, frames: int = 5):
+    """For the tune scripts: yields (label, scan keyword arguments) to time kernels on. shape "model": the model's
+    call at each stage of `variant` (`model_scan_arguments`; layout "tokens" or "channels" forces the layout);
+    else "batch,dim,L,N[,G]": random channel-major inputs (B and C in G groups), float32 then bfloat16."""
+    if shape == "model":
+        for stage, side, mixer in stage_mixers(variant, size):
+            if layout is not None:
+                mixer.layout = layout
+            args, used = model_scan_arguments(mixer, batch, frames * side * side, device, training)
+            yield f"{variant} stage {stage} {used}", args
+        return
+    b, d, length, n, *groups = (int(v) for v in shape.split(","))
+    for dtype in (torch.float32, torch.bfloat16):
+        args = scan_inputs(b, d, length, n, device, dtype, requires_grad=training)
+        if groups and groups[0] > 1:
+            with torch.no_grad():
+                args["B"], args["C"] = (m[:, None].expand(b, groups[0], n, length).contiguous().requires_grad_(training)
+                                        for m in (args["B"], args["C"]))
+        yield f"b{b} d{d} L{length} N{n} G{groups[0] if groups else 1} channels", dict(args, delta_softplus=True)
+
+
+def launch(launcher: Callable, args: dict, **params) -> torch.Tensor:
+    """Run one inference kernel's launcher (`vivim_core.ops.scan.cuda.INFERENCE_LAUNCHERS`) on scan keyword
+    arguments, bypassing the policy, with launch `params`; returns the output."""
+    from ..ops.scan.common import as_groups
+
+    u = args["u"].detach()
+    batch, _, length = u.shape
+    detached = {k: (v.detach() if torch.is_tensor(v) else v) for k, v in args.items()}
+    return launcher(u, detached["delta"], detached["A"], as_groups(detached["B"], batch, length),
+                    as_groups(detached["C"], batch, length), detached.get("D"), detached.get("z"),
+                    detached.get("delta_bias"), detached.get("delta_softplus", True), torch.empty_like(u), **params)
+
+
+def sweep(calls, configurations: dict[str, Callable], device: torch.device, backward: bool = False) -> list[dict]:
+    """Time every configuration (name -> function of the scan arguments that runs the kernels and returns the
+    output) on every call: kernel time (CUDA-graph replay), x_roofline at the measured copy rate, and the output's
+    largest difference from the first configuration's, relative to its largest value (a broken configuration shows
+    there). A configuration that fails to compile or launch is reported, not fatal."""
+    bandwidth = measured_bandwidth_gbs(device)
+    print(f"{torch.cuda.get_device_name(device)}, copy rate {bandwidth:.0f} GB/s", flush=True)
+    rows = []
+    for label, args in calls:
+        roofline = call_bytes(args, backward) / (bandwidth * 1e9) * 1000
+        first = None
+        for name, run in configurations.items():
+            row = {"call": label, "dtype": str(args["u"].dtype).split(".")[-1], "configuration": name}
+            try:
+                out = run(args).float()
+                first = out if first is None else first
+                row["rel_diff"] = float((out - first).abs().max() / first.abs().max().clamp_min(1e-30))
+                row["kernel_ms"] = gpu_ms_graphed(lambda: run(args))
+                row["x_roofline"] = row["kernel_ms"] / roofline
+            except Exception as error:  # noqa: BLE001 - a configuration's failure is a result
+                row["error"] = f"{type(error).__name__}: {error}"[:100]
+            rows.append(row)
+            print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+        torch.cuda.empty_cache()
     return rows
 
 

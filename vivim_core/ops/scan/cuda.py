@@ -61,10 +61,10 @@ class _CudaScan(torch.autograd.Function):
         Bg, Cg = as_groups(B, batch, length), as_groups(C, batch, length)
         _check_supported(A, Bg, Cg)
         out = torch.empty_like(u)
-        grad = any(ctx.needs_input_grad[:8])
-        kernel = policy.choose_kernel(describe(u, delta, z, B, C, grad))
-        if not grad:
+        if not any(ctx.needs_input_grad[:8]):
+            kernel = policy.choose_kernel(describe(u, delta, z, B, C, False))
             return INFERENCE_LAUNCHERS[kernel](u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+        # gradients: policy.TRAINING_KERNEL, the chunk kernel's forward saving its chunk-start states
         states = chunk_forward(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out, save_states=True)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, states)
         ctx.delta_softplus = bool(delta_softplus)

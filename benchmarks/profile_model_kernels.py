@@ -1,14 +1,18 @@
-"""Where a torch.compile'd vivim-b3 (bf16 weights, batch 8, T=5, 256x256) spends its time, on a CUDA GPU, beside
-its "basic" ablation (no Mamba).
+"""Where a torch.compile'd vivim-b3 spends its GPU time: the CUDA kernels of one forward by time and by kind (scan,
+DSF conv, matmul, Inductor's fused pointwise kernels, ...), beside its "basic" ablation (no Mamba), so that the
+difference says what the Temporal Mamba blocks cost.
 
-    python benchmarks/profile_compiled.py default reduce-overhead [--rows 40] [--layouts tokens,channels]
+    python benchmarks/profile_model_kernels.py [--modes default,reduce-overhead] [--layouts auto,channels] [--rows 40]
 
-Times each compile mode given, for the model and for the ablation; for "default", also prints the kernels of one
-forward of each by CUDA time, and the CUDA time by kind of kernel (scan, DSF conv, matmul, ...), so that the
-difference between the two says what the Temporal Mamba blocks cost.
+bf16 weights, batch 8, T=5, 256x256 (the model suite's official setting). Every compile mode is timed; the
+kernel profile is taken in "default" mode (CUDA graphs hide kernels from the profiler). --layouts forces the
+Temporal Mamba blocks' layout (`SpatioTemporalMamba.layout`: auto, tokens or channels).
 """
+
+from __future__ import annotations
+
+import argparse
 import collections
-import sys
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -20,6 +24,7 @@ from vivim_core.model.temporal_mamba import SpatioTemporalMamba
 KINDS = [  # (kind, substrings of kernel names), first match wins
     ("scan", ("scan",)),
     ("DSF depthwise conv3d", ("dwconv3d",)),
+    ("causal conv in scan orders", ("causal_conv",)),
     ("matmul / conv (cuBLAS, cuDNN, cutlass)", ("gemm", "nvjet", "cutlass", "xmma", "sm90", "cudnn", "conv2d",
                                                 "convolve", "sdpa", "flash")),
     ("layout conversions", ("nchwToNhwc", "nhwcToNchw", "tensorTransform")),
@@ -34,22 +39,26 @@ def kind_of(name: str) -> str:
     return "other"
 
 
+def _device_us(event) -> float:
+    return getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
+
+
 def main() -> None:
-    args = sys.argv[1:]
-    flag_values = {i + 1 for i, a in enumerate(args) if a.startswith("--")}
-    modes = [a for i, a in enumerate(args) if not a.startswith("--") and i not in flag_values]
-    rows = int(sys.argv[sys.argv.index("--rows") + 1]) if "--rows" in sys.argv else 40
-    dev = torch.device("cuda")
-    layouts = sys.argv[sys.argv.index("--layouts") + 1].split(",") if "--layouts" in sys.argv else ["auto"]
-    runs = [(layout, None) for layout in layouts] + [("auto", "basic")]
-    for mode in modes:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--modes", default="default,reduce-overhead", help="torch.compile modes to time")
+    parser.add_argument("--layouts", default="auto", help="Temporal Mamba layouts: auto, tokens, channels")
+    parser.add_argument("--rows", type=int, default=40, help="kernels listed by time")
+    args = parser.parse_args()
+    device = torch.device("cuda")
+    runs = [(layout, None) for layout in args.layouts.split(",")] + [("auto", "basic")]
+    for mode in args.modes.split(","):
         for layout, ablation in runs:
-            SpatioTemporalMamba.layout = layout  # the Temporal Mamba blocks' layout (see temporal_mamba.py)
+            SpatioTemporalMamba.layout = layout
             label = "vivim-b3" + (" (basic)" if ablation else f" ({layout} layout)")
-            model, _, dtype = prepare_model("vivim-b3", dev, "bf16-weights", ablation, mode)
-            clip = torch.randn(8, 5, 3, 256, 256, device=dev, dtype=dtype)
+            model, _, dtype = prepare_model("vivim-b3", device, "bf16-weights", ablation, mode)
+            clip = torch.randn(8, 5, 3, 256, 256, device=device, dtype=dtype)
             with torch.inference_mode():
-                t = time_call(lambda: model(clip), dev, warmup=5, repeats=10)
+                t = time_call(lambda: model(clip), device, warmup=5, repeats=10)
                 print(f"== {label}, {mode}: {t['median_ms']:.2f} ms/batch, {40 / t['median_ms'] * 1000:.0f} frames/s",
                       flush=True)
                 if mode != "default":
@@ -64,14 +73,10 @@ def main() -> None:
             print(f"   CUDA time of one forward: {total / 1000:.2f} ms")
             for kind, us in by_kind.most_common():
                 print(f"   {kind:42s} {us / 1000:7.2f} ms  {100 * us / total:5.1f} %")
-            events = sorted(prof.key_averages(), key=lambda e: -_device_us(e))[:rows]
             print("   self CUDA ms  calls  kernel (full name)")
-            for event in events:
+            for event in sorted(prof.key_averages(), key=lambda e: -_device_us(e))[:args.rows]:
                 print(f"   {_device_us(event) / 1000:11.3f}  {event.count:5d}  {event.key}")
-
-
-def _device_us(event) -> float:
-    return getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0))
+    SpatioTemporalMamba.layout = "auto"
 
 
 if __name__ == "__main__":
