@@ -67,12 +67,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..bench.common import environment, print_table, write_report
+    from ..engine.distributed import resolve_device
     from ..errors import VivimError
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise VivimError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    device = resolve_device(args.device)
     suites = SUITES if args.suite == "all" else tuple(s.strip() for s in args.suite.split(","))
     unknown = [s for s in suites if s not in SUITES]
     if unknown:

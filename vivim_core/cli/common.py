@@ -1,4 +1,4 @@
-"""Flags and progress display shared by `vivim-core train` and `vivim-core finetune` (torch-free at import).
+"""Flags and progress display shared by the CLI verbs: `vivim-core train` and `finetune` (and `predict`'s --size).
 
 Every flag defaults to None here, so that only the flags a user gives override the defaults (of a new run,
 of the few-frame fine-tuning recipe, or of the stored config when resuming).
