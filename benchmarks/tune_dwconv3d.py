@@ -16,7 +16,7 @@ import json
 
 import torch
 
-from vivim_core.bench.common import environment, gpu_ms_graphed, print_table
+from vivim_core.bench.common import environment, gpu_ms_graphed, print_table, write_report
 from vivim_core.bench.scan import measured_bandwidth_gbs
 from vivim_core.config import get_config
 from vivim_core.ops.conv import dwconv3d_triton
@@ -61,8 +61,7 @@ def main() -> None:
     print_table("DSF depthwise conv3d + GELU", rows,
                 ["stage", "frame", "channels", "kernel", "tile", "kernel_ms", "x_roofline", "max_rel_diff"])
     if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"environment": environment(device), "rows": rows}, f, indent=1)
+        write_report(args.out, {"environment": environment(device), "copy_rate_gbs": rate, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 
 import torch
 
-from vivim_core.bench.common import environment, print_table
 from vivim_core.bench.scan import launch, sweep, tuning_calls
 from vivim_core.ops.scan.gluon import common, one_pass, one_pass_tma
 from vivim_core.ops.scan.triton.one_pass import scan_one_pass
@@ -68,12 +66,7 @@ def main() -> None:
     calls = tuning_calls(args.shape, device, layout="channels")
     if args.kernel == "one_pass_tma":
         calls = ((label, x) for label, x in calls if x["B"].dtype == torch.float32)
-    table = sweep(calls, configurations, device)
-    print_table(f"Gluon scan kernel '{args.kernel}'", table,
-                ["call", "dtype", "configuration", "kernel_ms", "x_roofline", "rel_diff", "error"])
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"environment": environment(device), "rows": table}, f, indent=1)
+    sweep(f"Gluon scan kernel '{args.kernel}'", calls, configurations, device, out=args.out)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 
 import torch
 
-from vivim_core.bench.common import environment, print_table
 from vivim_core.bench.scan import launch, sweep, tuning_calls
 from vivim_core.ops.scan.common import as_groups
 from vivim_core.ops.scan.triton import chunk, one_pass, rows
@@ -91,13 +89,8 @@ def main() -> None:
     layout = "tokens" if args.kernel == "rows" else "channels"
     configurations = {"rows": row_configurations, "one_pass": one_pass_configurations,
                       "chunk": chunk_configurations}[args.kernel](args)
-    table = sweep(tuning_calls(args.shape, device, training=training, layout=layout), configurations, device,
-                  backward=training)
-    print_table(f"Triton scan kernel '{args.kernel}'", table,
-                ["call", "dtype", "configuration", "kernel_ms", "x_roofline", "rel_diff", "error"])
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"environment": environment(device), "rows": table}, f, indent=1)
+    calls = tuning_calls(args.shape, device, training=training, layout=layout)
+    sweep(f"Triton scan kernel '{args.kernel}'", calls, configurations, device, backward=training, out=args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ import torch
 
 from ..ops import backend_status, chosen_backend
 from ..ops.backends import SCAN_BACKENDS, resolve, runs_on
-from .common import gpu_ms_graphed, gpu_ms_per_call, host_us_per_call, time_call
+from .common import (environment, gpu_ms_graphed, gpu_ms_per_call, host_us_per_call, print_table, time_call,
+                     write_report)
 
 PER_STEP = ("u", "delta", "z", "B", "C")  # the scan's inputs with one value a step (A, D and delta_bias are tiny)
 
@@ -220,11 +221,13 @@ def launch(launcher: Callable, args: dict, **params) -> torch.Tensor:
                     detached.get("delta_bias"), detached.get("delta_softplus", True), torch.empty_like(u), **params)
 
 
-def sweep(calls, configurations: dict[str, Callable], device: torch.device, backward: bool = False) -> list[dict]:
+def sweep(title: str, calls, configurations: dict[str, Callable], device: torch.device, backward: bool = False,
+          out: str | None = None) -> list[dict]:
     """Time every configuration (name -> function of the scan arguments that runs the kernels and returns the
     output) on every call: kernel time (CUDA-graph replay), x_roofline at the measured copy rate, and the output's
     largest difference from the first configuration's, relative to its largest value (a broken configuration shows
-    there). A configuration that fails to compile or launch is reported, not fatal."""
+    there). A configuration that fails to compile or launch is reported, not fatal. Prints a table under `title`
+    and, given `out`, writes the rows and the environment there as JSON."""
     bandwidth = measured_bandwidth_gbs(device)
     print(f"{torch.cuda.get_device_name(device)}, copy rate {bandwidth:.0f} GB/s", flush=True)
     rows = []
@@ -244,6 +247,9 @@ def sweep(calls, configurations: dict[str, Callable], device: torch.device, back
             rows.append(row)
             print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
         torch.cuda.empty_cache()
+    print_table(title, rows, ["call", "dtype", "configuration", "kernel_ms", "x_roofline", "rel_diff", "error"])
+    if out:
+        write_report(out, {"environment": environment(device), "copy_rate_gbs": bandwidth, "rows": rows})
     return rows
 
 
