@@ -105,7 +105,7 @@ def test_every_kernel_has_a_launcher_and_the_tma_chunk_agrees():
     from vivim_core.ops.scan import cuda
     from vivim_core.ops.scan.gluon import one_pass_tma
 
-    assert set(cuda.INFERENCE_LAUNCHERS) == set(policy.KERNELS)
+    assert set(cuda.load_kernels()) == set(policy.KERNELS)
     assert one_pass_tma.CHUNK_STEPS == policy.TMA_CHUNK_STEPS
 
 

@@ -209,7 +209,7 @@ def tuning_calls(shape: str, device: torch.device, training: bool = False, layou
 
 
 def launch(launcher: Callable, args: dict, **params) -> torch.Tensor:
-    """Run one inference kernel's launcher (`vivim_core.ops.scan.cuda.INFERENCE_LAUNCHERS`) on scan keyword
+    """Run one inference kernel's launcher (`vivim_core.ops.scan.cuda.load_kernels()`) on scan keyword
     arguments, bypassing the policy, with launch `params`; returns the output."""
     from ..ops.scan.common import as_groups
 

@@ -45,7 +45,9 @@ def _load_mamba_scan():
 
 
 def _load_cuda_scan():
-    return importlib.import_module(f"{__package__}.scan.cuda").selective_scan_cuda
+    module = importlib.import_module(f"{__package__}.scan.cuda")
+    module.load_kernels()  # imports Triton: raises where it is missing or broken
+    return module.selective_scan_cuda
 
 
 def _load_numba_scan():

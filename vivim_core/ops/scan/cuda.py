@@ -1,12 +1,14 @@
 """The selective scan on CUDA tensors with our own kernels (the "triton" backend): the kernel `policy` chooses,
 behind autograd and, for torch.compile, a custom op.
 
-Same arguments and result as `selective_scan_reference`. Imported only when a CUDA tensor asks for it
-(`vivim_core.ops.backends`), so CPU-only installs never import Triton.
+Same arguments and result as `selective_scan_reference`. The kernels (and Triton) are imported by
+`load_kernels`, which `vivim_core.ops.backends` calls when it probes this backend on a CUDA machine: CPU-only
+installs never import Triton, and a missing or broken Triton marks the backend unavailable.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -15,22 +17,22 @@ from torch import Tensor
 from . import policy
 from .common import as_groups, check_scan_args, grad_from_groups, needs_grad
 from .gluon import common as gluon_common
-from .gluon.one_pass import scan_one_pass_gluon
-from .gluon.one_pass_tma import scan_one_pass_tma
-from .triton.chunk import chunk_backward, chunk_forward, scan_chunks
-from .triton.one_pass import scan_one_pass
-from .triton.rows import scan_rows
 
-# Each inference kernel's launcher: (u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out) -> out, with B and
-# C as (batch, G, N, L) views.
-INFERENCE_LAUNCHERS: dict[str, Callable[..., Tensor]] = {
-    "gluon_one_pass_tma": scan_one_pass_tma,
-    "gluon_one_pass": scan_one_pass_gluon,
-    "triton_one_pass": scan_one_pass,
-    "triton_rows": scan_rows,
-    "triton_chunk": scan_chunks,
-}
-assert set(INFERENCE_LAUNCHERS) == set(policy.KERNELS)
+
+@functools.lru_cache(maxsize=None)
+def load_kernels() -> dict[str, Callable[..., Tensor]]:
+    """Import the kernels; returns each inference kernel's launcher by its policy name: (u, delta, A, Bg, Cg, D, z,
+    delta_bias, delta_softplus, out) -> out, with B and C as (batch, G, N, L) views."""
+    from .gluon.one_pass import scan_one_pass_gluon
+    from .gluon.one_pass_tma import scan_one_pass_tma
+    from .triton.chunk import scan_chunks
+    from .triton.one_pass import scan_one_pass
+    from .triton.rows import scan_rows
+
+    launchers = {"gluon_one_pass_tma": scan_one_pass_tma, "gluon_one_pass": scan_one_pass_gluon,
+                 "triton_one_pass": scan_one_pass, "triton_rows": scan_rows, "triton_chunk": scan_chunks}
+    assert set(launchers) == set(policy.KERNELS)
+    return launchers
 
 
 def describe(u: Tensor, delta: Tensor, z: Tensor | None, B: Tensor, C: Tensor, grad: bool) -> policy.ScanCall:
@@ -63,8 +65,10 @@ class _CudaScan(torch.autograd.Function):
         out = torch.empty_like(u)
         if not any(ctx.needs_input_grad[:8]):
             kernel = policy.choose_kernel(describe(u, delta, z, B, C, False))
-            return INFERENCE_LAUNCHERS[kernel](u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
+            return load_kernels()[kernel](u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out)
         # gradients: policy.TRAINING_KERNEL, the chunk kernel's forward saving its chunk-start states
+        from .triton.chunk import chunk_forward
+
         states = chunk_forward(u, delta, A, Bg, Cg, D, z, delta_bias, delta_softplus, out, save_states=True)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, states)
         ctx.delta_softplus = bool(delta_softplus)
@@ -75,6 +79,8 @@ class _CudaScan(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias, states = ctx.saved_tensors
         batch, dim, length = u.shape
         Bg, Cg = as_groups(B, batch, length), as_groups(C, batch, length)
+        from .triton.chunk import chunk_backward
+
         g = chunk_backward(u, delta, A, Bg, Cg, D, z, delta_bias, ctx.delta_softplus, states, grad_out)
         return (
             g["u"].to(u.dtype),
