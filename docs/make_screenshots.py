@@ -28,8 +28,8 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from vivim_studio.qt.checkpoint_info import read_metadata
-    from vivim_studio.qt.demo import demo_video
+    from vivim_studio.services.checkpoint_header import read_metadata
+    from vivim_studio.services.demo import demo_video
     from vivim_studio.qt.main_window import MainWindow, StudioOptions
     from vivim_studio.qt.theme import apply_dark_theme
 

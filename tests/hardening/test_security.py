@@ -102,7 +102,7 @@ def test_resume_refuses_pickled_run_files(payloads, tmp_path, capsys, vtus, tiny
 def test_studio_checkpoint_paths_refuse_pickles(payloads, tmp_path, capsys, monkeypatch):
     from vivim_studio.document import VideoDocument
     from vivim_studio.services import InferenceService, is_vivim_checkpoint
-    from vivim_studio.services.checkpoints import ENV_VARIABLE
+    from vivim_studio.services import ENV_VARIABLE
     from vivim_studio.services.finetune import finetune_on_corrections
 
     files, marker = payloads

@@ -14,7 +14,7 @@ from vivim_core.errors import VivimError
 
 from ..document import FrameStatus
 from .dialogs import AcceptRangeDialog, about_dialog, shortcuts_dialog
-from .errors import log_file
+from .error_reporting import log_file
 from .tools import TOOL_COMMANDS, Tool
 
 DEFAULT_FPS = 25.0

@@ -15,8 +15,10 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QStyle, QVBoxLayout, QWidget
 
+from vivim_core.errors import VivimError
+
 from ..document import VideoDocument
-from . import errors
+from . import error_reporting
 from .canvas import Canvas
 from .commands import EditingCommands
 from .compat import guard_none_refcount
@@ -138,16 +140,16 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         log.info("told the user: %s", message)
         self.status.showMessage(message, 8000)
         if dialog:
-            errors.show_error(self, title, message, hint, self.options.interactive)
+            error_reporting.show_error(self, title, message, hint, self.options.interactive)
 
     def fail(self, title: str, error: BaseException, details: str = "") -> None:
         """A job or command failed: a dialog with what happened and what to do (traceback only in the log)."""
         if details:
             log.error("%s failed:\n%s", title, details)
-        text, advice = errors.describe(error)
+        text, advice = error_reporting.describe(error)
         self.messages.append(f"{title}: {text}")
         self.status.showMessage(f"{title}: {text}", 10000)
-        errors.show_error(self, title, text, advice, self.options.interactive)
+        error_reporting.show_error(self, title, text, advice, self.options.interactive)
 
     def set_document(self, document: VideoDocument | None) -> None:
         self.close_document()
@@ -195,7 +197,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.timeline.set_document(None)
         try:
             document.close()
-        except errors.VivimError as exc:  # e.g. disk full: the user must know the last change may be unsaved
+        except VivimError as exc:  # e.g. disk full: the user must know the last change may be unsaved
             self.fail("Could not save the workspace", exc)
 
     def closeEvent(self, event) -> None:

@@ -12,9 +12,8 @@ from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..document.export import export_document
-from ..services import CheckpointNotFound, InferenceService, find_default_checkpoint, is_vivim_checkpoint
-from ..services.checkpoints import ENV_VARIABLE
-from .checkpoint_info import describe as describe_checkpoint
+from ..services import (ENV_VARIABLE, CheckpointNotFound, InferenceService, checkpoint_summary,
+                        find_default_checkpoint, is_vivim_checkpoint)
 from .dialogs import ExportDialog, FinetuneDialog
 
 TASKS = {"thyroid": "thyroid ultrasound", "polyp": "polyp endoscopy"}
@@ -85,7 +84,7 @@ class ModelJobs:
         self.checkpoint_path, self._service, self.checkpoint_is_default = path, None, default
         self.banner.setVisible(False)
         self.status.set_checkpoint(label or path.stem + (" (bundled default)" if default else ""),
-                                   describe_checkpoint(path))
+                                   checkpoint_summary(path))
         return True
 
     def _show_no_checkpoint_banner(self, reason: str) -> None:
@@ -122,11 +121,11 @@ class ModelJobs:
 
     def probe_device(self) -> None:
         """Find CPU/GPU in a background thread (imports torch there, so the first proposal starts sooner)."""
-        from ..services import resolve_device
         from .workers import JobRunner
 
+        service = self.inference_service()
         self._probe = JobRunner(self)
-        self._probe.start("Finding the device", lambda progress, cancel: resolve_device(self.options.device),
+        self._probe.start("Finding the device", lambda progress, cancel: service.device,
                           on_done=self.status.set_device,
                           on_error=lambda exc, details: self.tell(str(exc), dialog=True, title="Device"))
 
@@ -148,7 +147,8 @@ class ModelJobs:
 
     def _proposed(self, result) -> None:
         self.status.set_device(result.device)
-        text = (f"Proposed {result.proposed} frame(s) in {result.seconds:.1f} s on {result.device.upper()}"
+        where = "CPU" if result.device == "cpu" else f"GPU ({result.device})"
+        text = (f"Proposed {result.proposed} frame(s) in {result.seconds:.1f} s on {where}"
                 + (f"; kept {result.kept} frame(s) you edited or accepted" if result.kept else "")
                 + ("; cancelled: the frames done so far are saved" if result.cancelled else "") + ".")
         self.tell(text)

@@ -206,12 +206,12 @@ def main() -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from vivim_studio.qt import errors
+    from vivim_studio.qt import error_reporting
     from vivim_studio.qt.app import run_gui
 
     app = QApplication(sys.argv[:1])
     journal_workspace_writes()
-    errors.show_error = lambda parent, title, text, *rest: say(f"ERROR {title}: {text}")  # never a modal dialog
+    error_reporting.show_error = lambda parent, title, text, *rest: say(f"ERROR {title}: {text}")  # never a modal dialog
     out = Path(out)
     driver = Driver(app, phase, out, int(seed))
     QTimer.singleShot(0, driver.start)
