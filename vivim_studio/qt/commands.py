@@ -179,6 +179,10 @@ class EditingCommands:
     def stop_playing(self) -> None:
         self.set_playing(False)
 
+    @property
+    def playing(self) -> bool:
+        return self._play_timer.isActive()
+
     def _play_tick(self) -> None:
         document = self.document
         if document is None or document.current_frame >= document.num_frames - 1:

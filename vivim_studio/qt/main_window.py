@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QStyle, QVBoxLayout, QWidget
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter, QStyle, QVBoxLayout,
+                               QWidget)
 
 from vivim_core.errors import VivimError
 
@@ -36,6 +37,17 @@ from .workers import JobRunner
 log = logging.getLogger(__name__)
 
 COUNTS_INTERVAL_MS = 150
+MESSAGE_MS, FAILURE_MESSAGE_MS = 15_000, 30_000  # how long the status bar shows a message (all are in the log)
+PREFERRED_SIZE = QSize(1500, 940)
+TIMELINE_HEIGHT = 230  # its first height: status strip, frame axis and area/confidence plots that can be read
+WINDOW_FRAME = QSize(16, 40)  # title bar and borders, drawn by the window manager around the window's own size
+
+
+def initial_size(available: QSize) -> QSize:
+    """The window's first size: PREFERRED_SIZE, or less so that it fits, frame included, in `available` (the
+    screen without its task bars: on a 1366x768 laptop, the window opens at most 1350 x 688 with a 40-px bar)."""
+    return QSize(min(PREFERRED_SIZE.width(), available.width() - WINDOW_FRAME.width()),
+                 min(PREFERRED_SIZE.height(), available.height() - WINDOW_FRAME.height()))
 FRAME_UI_INTERVAL_MS = 40  # while scrubbing, the playhead, frame number and frame panel follow at most 25 times a
 # second (the canvas follows every frame): redrawing them for every frame cost ~3 ms of each 16 ms frame
 
@@ -67,7 +79,8 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.last_export = None
         self._closing = False
         self.setWindowTitle("Vivim Studio")
-        self.resize(1500, 940)
+        screen = self.screen()
+        self.resize(initial_size(screen.availableGeometry().size()) if screen is not None else PREFERRED_SIZE)
         self.setAcceptDrops(True)
         self.actions_by_id = build_actions(self)
         self.runner = JobRunner(self)
@@ -110,15 +123,22 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.timeline)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([700, 230])
+        splitter.setStretchFactor(0, 1)  # a taller window gives the image the room; the timeline keeps its own
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([self.height() - TIMELINE_HEIGHT, TIMELINE_HEIGHT])
         self.setCentralWidget(splitter)
+        scroll = QScrollArea()  # the panel fits a 1366x768 screen; a smaller window scrolls it
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        self.panel_scroll = scroll
         dock = QDockWidget("Tools", self)
         dock.setObjectName("toolsDock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
         dock.setTitleBarWidget(QWidget())  # the panel's group boxes carry the titles
-        dock.setWidget(self.panel)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
     def _connect(self) -> None:
@@ -138,7 +158,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         """Tell the user something: the status bar, and a dialog for what needs reading and acting on."""
         self.messages.append(message + (f" {hint}" if hint else ""))
         log.info("told the user: %s", message)
-        self.status.showMessage(message, 8000)
+        self.status.show_message(message, MESSAGE_MS)
         if dialog:
             error_reporting.show_error(self, title, message, hint, self.options.interactive)
 
@@ -148,7 +168,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
             log.error("%s failed:\n%s", title, details)
         text, advice = error_reporting.describe(error)
         self.messages.append(f"{title}: {text}")
-        self.status.showMessage(f"{title}: {text}", 10000)
+        self.status.show_message(f"{title}: {text}", FAILURE_MESSAGE_MS)
         error_reporting.show_error(self, title, text, advice, self.options.interactive)
 
     def set_document(self, document: VideoDocument | None) -> None:

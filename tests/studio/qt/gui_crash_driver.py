@@ -94,6 +94,7 @@ class Driver:
         while window.document is None or window.runner.busy:
             yield 20
         window.document.events.history_changed.connect(self._on_history)
+        window.runner.progress.connect(lambda title, done, total: say(f"P {title}: {done}/{total}"))
         say("READY")
         yield from getattr(self, self.phase)()
 
