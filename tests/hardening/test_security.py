@@ -1,4 +1,4 @@
-"""Security (issue 8): no checkpoint, workspace or config path executes code, and exports carry no patient
+"""Security: no checkpoint, workspace or config path executes code, and exports carry no patient
 identifiers from DICOM headers.
 
 Every loader gets the same payload: a pickle whose unpickling would write a marker file (`__reduce__`), saved

@@ -35,7 +35,7 @@ def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys
         return None
     return "\n".join([
         f"{PROG}: error: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set).",
-        f"  * Start {PROG} from a desktop session (or over ssh -X, which forwards the window).",
+        f"  * Start {PROG} on a desktop (or over ssh -X, which forwards the window).",
         f"  * Headless, to check the setup or to save a picture of the window: {HEADLESS}",
         f"    (--screenshot renders off screen by itself when there is no display).",
         f"  * The headless commands need no display: {PROG} propose --help, {PROG} export --help.",
@@ -44,7 +44,7 @@ def display_problem(environ: Mapping[str, str] = os.environ, platform: str = sys
 
 
 def qt_platform_name(environ: Mapping[str, str] = os.environ) -> str:
-    """The platform plugin Qt tries on Linux: QT_QPA_PLATFORM, else wayland in a Wayland session, else xcb."""
+    """The platform plugin Qt tries on Linux: QT_QPA_PLATFORM, else wayland on a Wayland desktop, else xcb."""
     return environ.get("QT_QPA_PLATFORM") or ("wayland" if environ.get("WAYLAND_DISPLAY") else "xcb")
 
 
@@ -57,8 +57,8 @@ def platform_failure_message(platform: str, qt_said: list[str]) -> str:
     return "\n".join([
         f"{PROG}: error: Qt could not start its '{platform}' platform ({why}), so no window can open.",
         *(f"  Qt: {line}" for line in said[:6]),
-        f"  * Check DISPLAY ({os.environ.get('DISPLAY') or 'not set'}) or WAYLAND_DISPLAY, or start {PROG} from a "
-        f"desktop session.",
+        f"  * Check DISPLAY ({os.environ.get('DISPLAY') or 'not set'}) or WAYLAND_DISPLAY, or start {PROG} on a "
+        f"desktop.",
         LIBRARIES_HELP,
         f"  * Headless: {HEADLESS}",
     ])

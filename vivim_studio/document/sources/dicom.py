@@ -2,7 +2,7 @@
 
 Native (uncompressed) transfer syntaxes always work; compressed ones (JPEG baseline, JPEG 2000, RLE...) work
 when pydicom has a decoder for them installed, otherwise opening fails with the missing packages named.
-Only technical header fields are kept in `metadata`: no patient, study or institution fields (issue 8).
+Only technical header fields are kept in `metadata`: no patient, study or institution fields.
 """
 
 from __future__ import annotations
