@@ -11,7 +11,7 @@
     error_reporting.py  error dialogs, log file, excepthook                     compat.py        PySide6 refcount guard
     prefetch.py       frames decoded ahead of the scrubbing                     frame_item.py    the frame's image item
     menus.py          the menu bar                                              recent.py        recent files
-    theme.py          colours and the dark theme
+    theme.py          colours and the dark theme                               elided_label.py  one-line text, never cut
 
 The views reach the document (`vivim_studio.document`) and the jobs (`vivim_studio.services`), never vivim_core
 itself (its `errors` aside), and never import torch (tests/test_layering.py): models run through the services in

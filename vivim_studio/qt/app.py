@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace, overrides: dict | None = None) -> int:
         else:
             window.tell("Demo without proposals: no model checkpoint is installed. Draw masks by hand, or choose a "
                         "checkpoint in Model > Choose checkpoint...")
-    outcome = {"open_failed": path is None and args.demo}
+    outcome = {"open_failed": path is None and args.demo, "opening": path is not None}
     if path is not None:
         if not window.open_path(path, workspace):
             outcome["open_failed"] = True
@@ -111,7 +111,10 @@ class _ScreenshotWhenSettled:
 
     def _poll(self) -> None:
         self.elapsed_ms += 100
-        settled = not self.window.runner.busy and (self.window.document is not None or self.outcome["open_failed"])
+        window = self.window
+        shown = window.document is not None or self.outcome["open_failed"] or not self.outcome["opening"]
+        probing = window.device_probe is not None and window.device_probe.busy  # the status bar's device
+        settled = not window.runner.busy and not probing and shown
         self.quiet_polls = self.quiet_polls + 1 if settled else 0
         timed_out = self.elapsed_ms >= SCREENSHOT_TIMEOUT_S * 1000
         if self.quiet_polls * 100 >= SETTLE_MS or timed_out:

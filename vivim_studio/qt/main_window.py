@@ -37,6 +37,7 @@ from .workers import JobRunner
 log = logging.getLogger(__name__)
 
 COUNTS_INTERVAL_MS = 150
+CLOSE_WAIT_MS = 60_000  # closing waits this long at most for a running job to stop between frames or steps
 MESSAGE_MS, FAILURE_MESSAGE_MS = 15_000, 30_000  # how long the status bar shows a message (all are in the log)
 PREFERRED_SIZE = QSize(1500, 940)
 TIMELINE_HEIGHT = 230  # its first height: status strip, frame axis and area/confidence plots that can be read
@@ -224,7 +225,9 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self._closing = True
         if self.runner.busy:
             self.runner.cancel()  # jobs stop between frames / steps; what they finished is saved
-            self.runner.wait(60_000)
+            self.runner.wait(CLOSE_WAIT_MS)
+        if self.device_probe is not None:
+            self.device_probe.wait(CLOSE_WAIT_MS)  # importing torch cannot be cancelled: a thread must not outlive Qt
         self.close_document()
         super().closeEvent(event)
 

@@ -6,6 +6,7 @@ into the document, which is thread-safe; the views follow through the document's
 from __future__ import annotations
 
 import datetime as _dt
+import html
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
@@ -38,6 +39,7 @@ class ModelJobs:
         self.panel.threshold_released.connect(self.apply_threshold)
         self.device_found.connect(self.status.set_device)
         self._service: InferenceService | None = None
+        self.device_probe = None  # the JobRunner finding the device, once started
         self.checkpoint_path: Path | None = None
         self.checkpoint_is_default = False
         self.task = self.options.task or str(self.recent.settings.value("task", "thyroid"))
@@ -88,7 +90,9 @@ class ModelJobs:
         return True
 
     def _show_no_checkpoint_banner(self, reason: str) -> None:
-        self.banner.setText("<b>No model checkpoint: masks cannot be proposed.</b> " + HOW_TO_GET_A_CHECKPOINT)
+        # word joiners: the option stays whole on one line ("--" and "checkpoint" would otherwise part)
+        advice = html.escape(HOW_TO_GET_A_CHECKPOINT).replace("--checkpoint", "-\u2060-\u2060checkpoint")
+        self.banner.setText("<b>No model checkpoint: masks cannot be proposed.</b> " + advice)
         self.banner.setToolTip(reason)
         self.banner.setVisible(True)
         self.status.set_checkpoint(None)
@@ -124,10 +128,10 @@ class ModelJobs:
         from .workers import JobRunner
 
         service = self.inference_service()
-        self._probe = JobRunner(self)
-        self._probe.start("Finding the device", lambda progress, cancel: service.device,
-                          on_done=self.status.set_device,
-                          on_error=lambda exc, details: self.tell(str(exc), dialog=True, title="Device"))
+        self.device_probe = JobRunner(self)
+        self.device_probe.start("Finding the device", lambda progress, cancel: service.device,
+                                on_done=self.status.set_device,
+                                on_error=lambda exc, details: self.tell(str(exc), dialog=True, title="Device"))
 
     # proposals -----------------------------------------------------------------------------------------
     def propose(self) -> bool:

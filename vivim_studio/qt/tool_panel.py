@@ -65,7 +65,7 @@ class ToolPanel(QWidget):
                  parent: QWidget | None = None):
         super().__init__(parent)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 0, 6, 6)
+        layout.setContentsMargins(6, 4, 6, 6)
         layout.setSpacing(2)
 
         tools, grid = _group("Tools")

@@ -50,7 +50,7 @@ def test_screenshot_waits_for_proposals(make_window, tiny_checkpoint, small_vide
     window.document_opened.connect(window.propose)  # as --demo does
     app, shot = FakeApp(), tmp_path / "after-proposals.png"
     assert window.open_path(small_video)
-    window.taker = _ScreenshotWhenSettled(window, shot, {"open_failed": False}, app, QTimer)
+    window.taker = _ScreenshotWhenSettled(window, shot, {"open_failed": False, "opening": True}, app, QTimer)
     qtbot.waitUntil(lambda: app.code is not None, timeout=60_000)
     assert app.code == 0 and shot.is_file()
     assert window.document is None  # the window closed after the shot ...

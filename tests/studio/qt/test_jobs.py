@@ -85,7 +85,7 @@ def test_no_checkpoint_says_how_to_get_one(make_window, small_video, qtbot, monk
 
     monkeypatch.setattr(model_jobs, "find_default_checkpoint", none)
     window = make_window()
-    assert window.banner.isVisible() and "--checkpoint" in window.banner.text()
+    assert window.banner.isVisible() and "--checkpoint" in window.banner.text().replace("\u2060", "")
     assert "Model: none" in window.status.checkpoint_label.full_text()
     open_video(qtbot, window, small_video)
     qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
@@ -150,3 +150,23 @@ def test_task_picks_the_bundled_default_checkpoint(make_window, tiny_checkpoint,
     window.set_checkpoint(tiny_checkpoint)  # a checkpoint the user chose is kept when the task changes
     window.set_task("thyroid")
     assert window.checkpoint_path == tiny_checkpoint
+
+
+def test_a_runner_thread_ends_with_its_job(qtbot):
+    """Closing waits for the running job (`JobRunner.wait`): the thread must end when the job returns, not
+    later when the GUI thread next hears of it (the GUI thread is the one waiting)."""
+    from vivim_studio.qt.workers import JobRunner
+
+    release = threading.Event()
+    runner = JobRunner()
+    assert runner.start("Waiting", lambda progress, cancel: release.wait(60))
+    release.set()
+    assert runner.wait(60_000)  # returns as the job does (it would time out if the thread outlived it)
+    qtbot.waitUntil(lambda: not runner.busy)
+
+
+def test_closing_during_the_device_probe_waits_for_it(make_window, tiny_checkpoint):
+    window = make_window(checkpoint=tiny_checkpoint, probe_device=True)  # imports torch in a worker thread
+    assert window.device_probe is not None
+    window.close()
+    assert window.device_probe.wait(0), "the probe's thread outlived the window"
