@@ -66,10 +66,11 @@ def build_propose_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, help="Vivim .safetensors checkpoint (default: the bundled one)")
     parser.add_argument("--task", choices=("thyroid", "polyp"), help="which bundled checkpoint to use by default")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if usable")
-    parser.add_argument("--threshold", type=parse_threshold, help="probability threshold for the masks (default 0.5, or "
-                        "the workspace's own)")
-    parser.add_argument("--workspace-root", type=Path, metavar="DIR", help="put workspaces in DIR/<video_id>.vivim instead of "
-                        "beside each video (e.g. for read-only media)")
+    parser.add_argument("--threshold", type=parse_threshold,
+                        help="probability threshold for the masks (default 0.5, or the workspace's own)")
+    parser.add_argument("--workspace-root", type=Path, metavar="DIR",
+                        help="put workspaces in DIR/<video_id>.vivim instead of beside each video (e.g. for "
+                             "read-only media)")
     parser.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                         help="frame size the model sees (default: the size the checkpoint was trained at, else "
                              "256x256, as vivim-core predict)")

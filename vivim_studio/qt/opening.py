@@ -15,7 +15,6 @@ from vivim_core.errors import VivimError
 from ..document import VideoDocument
 from ..document.sources import SOURCE_HELP
 from ..document.workspace_format import WORKSPACE_FILE
-from . import error_reporting
 
 VIDEO_FILTER = "Videos and DICOM (*.mp4 *.avi *.mov *.mkv *.m4v *.wmv *.mpg *.mpeg *.dcm *.dicom);;All files (*)"
 

@@ -1,11 +1,12 @@
 """The timeline: a per-frame status strip (the scrubber), and plots of mask area and model confidence.
 
 Frame index i (0-based in the document) is drawn at x = i + 1, and the axis (`FrameAxis`) ticks only whole
-frame numbers from 1, so it reads like the frame label and the exports (NNNN.png). Click or drag anywhere on the timeline to go to a frame; drag the dashed
-line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are coalesced:
-proposals arriving for hundreds of frames cause a few redraws, not hundreds, and none while a brush stroke
-paints. The curves of a long video are drawn from about two points per pixel column and cached while only the
-playhead moves (see CURVE_SPEED).
+frame numbers from 1, so it reads like the frame label and the exports (NNNN.png). The curves' axis titles,
+in the curves' colours, are their legend. Click or drag anywhere on the timeline to go to a frame; drag the
+dashed line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are
+coalesced: proposals arriving for hundreds of frames cause a few redraws, not hundreds, and none while a brush
+stroke paints. The curves of a long video are drawn from about two points per pixel column and cached while
+only the playhead moves (see CURVE_SPEED).
 """
 
 from __future__ import annotations

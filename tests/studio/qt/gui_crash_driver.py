@@ -212,7 +212,7 @@ def main() -> int:
 
     app = QApplication(sys.argv[:1])
     journal_workspace_writes()
-    error_reporting.show_error = lambda parent, title, text, *rest: say(f"ERROR {title}: {text}")  # never a modal dialog
+    error_reporting.show_error = lambda parent, title, text, *rest: say(f"ERROR {title}: {text}")  # never modal
     out = Path(out)
     driver = Driver(app, phase, out, int(seed))
     QTimer.singleShot(0, driver.start)
