@@ -26,7 +26,7 @@ import numpy as np
 
 from .background_save import BackgroundSaver
 from .editing import EditingMixin
-from .errors import EditError
+from .exceptions import EditError
 from .events import DocumentEvents
 from .frame_cache import DEFAULT_CACHE_BYTES
 from .history import FrameState, UndoHistory
@@ -217,8 +217,15 @@ class VideoDocument(EditingMixin, TimelineMixin):
     def _state(self, index: int) -> FrameState:
         return FrameState(self.masks.mask_bytes(index), self._records.get(index, FrameRecord()))
 
-    def _check_writable(self) -> None:
-        if self.workspace is not None and self.workspace.read_only:
+    @property
+    def writable(self) -> bool:
+        """Edits are allowed: an in-memory document, or a workspace not opened read-only."""
+        return self.workspace is None or not self.workspace.read_only
+
+    def check_writable(self) -> None:
+        """Raise EditError, saying why and what to do, when the workspace is read-only (before long work that
+        would write into it, e.g. proposals)."""
+        if not self.writable:
             raise EditError(self.workspace.read_only_reason
                             or f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
 
@@ -342,7 +349,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
         return self._undo_redo(index, undo=False)
 
     def _undo_redo(self, index: int | None, undo: bool) -> str | None:
-        self._check_writable()
+        self.check_writable()
         self._wait_for_saves()
         index = self._current if index is None else self.source.check_index(index)
         stroke = self._active_stroke

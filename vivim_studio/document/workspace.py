@@ -16,7 +16,7 @@ from typing import Any
 
 from . import codec
 from .atomic import FolderLock, atomic_write, fsync_dir, fsync_file, is_temp_file
-from .errors import WorkspaceError
+from .exceptions import WorkspaceError
 from .sources import MissingSource, VideoSource, open_source
 from .status import FrameRecord
 from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, PROBS_DIR,

@@ -1,18 +1,16 @@
-"""Finding the checkpoint to propose with: the one given, else the bundled default in `resources/`.
-
-A file counts as a Vivim checkpoint when its safetensors header metadata says format "vivim-checkpoint"
-(read from the header alone: no torch import, nothing unpickled), so other assets in `resources/` (e.g. the
-affine prior) are never mistaken for one.
+"""The checkpoint to propose with when none is given: $VIVIM_STUDIO_CHECKPOINT, else the bundled one in
+`resources/`. Files there count only when their header says they are Vivim checkpoints (`checkpoint_header`),
+so other assets (e.g. the affine prior) are never mistaken for one.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import struct
 from pathlib import Path
 
 from vivim_core.errors import VivimError
+
+from .checkpoint_header import is_vivim_checkpoint
 
 ENV_VARIABLE = "VIVIM_STUDIO_CHECKPOINT"
 
@@ -26,19 +24,6 @@ def resource_dirs() -> list[Path]:
     from vivim_core.resources import resource_dirs as core_resource_dirs
 
     return core_resource_dirs()
-
-
-def is_vivim_checkpoint(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            if not 2 <= length <= 100 * 2**20:
-                return False
-            header = json.loads(f.read(length))
-    except (OSError, struct.error, ValueError, UnicodeDecodeError):
-        return False
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    return isinstance(metadata, dict) and metadata.get("format") == "vivim-checkpoint"
 
 
 def find_default_checkpoint(task: str | None = None) -> Path:

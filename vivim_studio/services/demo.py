@@ -1,5 +1,9 @@
-"""The demo video: a synthetic ultrasound (thyroid) or endoscopy (polyp) clip, generated once and cached, so
-that reopening the demo resumes its workspace like any other video. Qt-free (numpy + OpenCV)."""
+"""The demo video: a synthetic ultrasound (thyroid) or endoscopy (polyp) clip made by `vivim_core`'s
+generators, written once into a cache folder, so that reopening the demo resumes its workspace like any other
+video.
+
+    path = demo_video("thyroid", cache_folder)      # cache_folder/thyroid-demo.mp4 (or .avi)
+"""
 
 from __future__ import annotations
 
