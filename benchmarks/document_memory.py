@@ -1,4 +1,4 @@
-"""Resident memory of the Studio document model on a long video (issue 5; GUI targets in issue 8).
+"""Resident memory of the Studio document model on a long video (the GUI's targets: benchmarks/gui_speed.py).
 
 Writes a synthetic video (default 10,000 frames of 1920x1080, MPEG-4 part 2), opens it as a document with a
 workspace, steps through every frame (decoding it, as scrubbing does) while drawing a mask on each frame

@@ -1,11 +1,11 @@
-"""GUI speed of Vivim Studio (issue 8): the real main window on a long 1080p video, off screen or under X.
+"""GUI speed of Vivim Studio: the real main window on a long 1080p video, off screen or under X.
 
     python benchmarks/gui_speed.py                                  # off screen, the full figure (~10 minutes)
     xvfb-run -a -s "-screen 0 1920x1080x24" python benchmarks/gui_speed.py --platform xcb
     python benchmarks/gui_speed.py --device cuda                    # inference on a GPU (event-loop latency)
     python benchmarks/gui_speed.py --frames 600 --visit 600         # a quick look
 
-Measures, against the targets of issue 8:
+Measures, against the Studio's targets (TARGETS below):
   * time to first frame after opening a `--frames` (10,000) frame 1920x1080 video (fresh workspace);
   * frame-to-frame scrubbing rate with the mask overlay (fill + contour) on every frame (target >= 60 fps),
     with the timeline plotting `--proposed` model proposals spread over the video (as after a proposal run);

@@ -1,4 +1,4 @@
-"""The learning loop on real thyroid ultrasound (issue 7): how much do a few accepted frames improve the rest?
+"""The learning loop on real thyroid ultrasound: how much do a few accepted frames improve the rest?
 
     python benchmarks/learning_loop.py --ks 3,5,10 --out benchmarks/results/learning_loop_cpu.json
 

@@ -1,4 +1,4 @@
-"""Issue 4's real-data figure: train vivim-tiny on synthetic videos plus frames 1-60 of the real thyroid
+"""The real-data figure: train vivim-tiny on synthetic videos plus frames 1-60 of the real thyroid
 ultrasound sample, then report Dice on its held-out frames 61-91.
 
     python benchmarks/real_data_figure.py --sample ../shared/data/vtus-sample --steps 2000 --out result.json

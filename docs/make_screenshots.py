@@ -1,6 +1,7 @@
 """Regenerate the README screenshots of Vivim Studio: the real main window, driven through its public methods.
 
     xvfb-run -s "-screen 0 1600x1000x24" python docs/make_screenshots.py --checkpoint CKPT [--out docs]
+    ... --size 1350x688      # the window as it opens on a 1366x768 laptop (task bar and title bar aside)
 
 Writes docs/studio-proposals.png (proposals arriving while the model runs: progress bar, heat map) and
 docs/studio-main.png (a review in progress: accepted, edited and proposed frames on the timeline). Uses the
@@ -22,14 +23,15 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
     parser.add_argument("--task", choices=("thyroid", "polyp"), default="thyroid")
+    parser.add_argument("--size", default="1500x940", metavar="WxH", help="window size (default 1500x940)")
     args = parser.parse_args()
 
     import pyqtgraph as pg
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from vivim_studio.qt.checkpoint_info import read_metadata
-    from vivim_studio.qt.demo import demo_video
+    from vivim_studio.services.checkpoint_header import read_metadata
+    from vivim_studio.services.demo import demo_video
     from vivim_studio.qt.main_window import MainWindow, StudioOptions
     from vivim_studio.qt.theme import apply_dark_theme
 
@@ -57,7 +59,7 @@ def main() -> int:
         window = MainWindow(StudioOptions(checkpoint=args.checkpoint, device="cpu", interactive=False,
                                           probe_device=False, settings_file=Path(tmp) / "settings.ini",
                                           inference=dict(size=tuple(size), batch_size=1)))
-        window.resize(1500, 940)
+        window.resize(*(int(v) for v in args.size.lower().split("x")))
         window.show()
         window.open_path(video)
         wait_for(lambda: window.document is not None and not window.runner.busy)

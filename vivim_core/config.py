@@ -14,7 +14,7 @@ c3         forward + backward + spatial scans            off
 full       forward + backward + spatial scans            on
 =========  ============================================  ==============================
 
-The boundary loss is a training option (`TrainConfig` in the training issue); the boundary *head*
+The boundary loss is a training option (`vivim_core.engine.train_config.TrainConfig`); the boundary *head*
 always exists so every variant has the same outputs.
 """
 

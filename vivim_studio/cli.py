@@ -15,87 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-VERBS = ("export", "propose")
-PROG = "vivim-studio"
-
-
-def _size(text: str) -> tuple[int, int]:
-    """'WxH' -> (H, W)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-        if width > 0 and height > 0:
-            return height, width
-    except ValueError:
-        pass
-    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 256x256, got {text!r}")
-
-
-def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"threshold must be a number between 0 and 1, got {text!r}")
-    return value
-
-
-def build_export_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} export", description="Export a workspace's masks (read-only: the workspace is not changed). "
-        "VTUS layout by default: OUT/<Split>/<video_id>/NNNN.jpg and OUT/<Split>_GT/<video_id>/NNNN.png, ready for "
-        "`vivim-core finetune --data OUT`. A manifest with provenance goes to OUT/manifests/.")
-    parser.add_argument("workspace", type=Path, metavar="WORKSPACE",
-                        help="a workspace folder (<video>.vivim), or a video whose default workspace to export")
-    parser.add_argument("--format", choices=("vtus", "png", "nifti"), default="vtus",
-                        help="vtus: frames + masks (default); png: masks only; nifti: one H x W x T volume .nii.gz")
-    parser.add_argument("--out", type=Path, required=True, help="output root folder (created, or added to)")
-    parser.add_argument("--split", default="Train", help="VTUS split folder name (default Train)")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--only-accepted", action="store_true", help="export only frames a human accepted")
-    which.add_argument("--only-reviewed", action="store_true", help="export only frames a human edited or accepted")
-    parser.add_argument("--size", type=_size, metavar="WxH", help="resize frames and masks (default: native size)")
-    parser.add_argument("--video-id", help="name of the video in the export (default: the video's name)")
-    parser.add_argument("--source", type=Path, help="where the video is, if it moved since the workspace was made")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    return parser
-
-
-def build_propose_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=f"{PROG} propose", description="Propose masks for each video with the model and save them in its "
-        "workspace (created beside the video, or resumed) as 'proposed' frames; frames a human edited or accepted "
-        "are never overwritten. Masks equal `vivim-core predict` at the same threshold.")
-    parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
-                        help="video files, DICOM cine files, frame folders, VTUS case folders, or folders of these")
-    parser.add_argument("--checkpoint", type=Path, help="Vivim .safetensors checkpoint (default: the bundled one)")
-    parser.add_argument("--task", choices=("thyroid", "polyp"), help="which bundled checkpoint to use by default")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if usable")
-    parser.add_argument("--threshold", type=_threshold, help="probability threshold for the masks (default 0.5, or "
-                        "the workspace's own)")
-    parser.add_argument("--workspace-root", type=Path, metavar="DIR", help="put workspaces in DIR/<video_id>.vivim instead of "
-                        "beside each video (e.g. for read-only media)")
-    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
-                        help="frame size the model sees (default: the size the checkpoint was trained at, else "
-                             "256x256, as vivim-core predict)")
-    parser.add_argument("--batch-size", type=int, default=4, help="clips per forward pass (default 4)")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
-    return parser
-
-
-def build_gui_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Vivim Studio: review and correct Vivim's mask proposals for medical videos. "
-        f"Headless commands: {PROG} export --help, {PROG} propose --help.")
-    parser.add_argument("video", nargs="?", type=Path, metavar="VIDEO",
-                        help="video file, frame folder, VTUS case folder or DICOM cine file to open")
-    parser.add_argument("--demo", action="store_true", help="open the demo video")
-    parser.add_argument("--checkpoint", type=Path, help="Vivim checkpoint for proposals")
-    parser.add_argument("--workspace", type=Path, help="workspace folder (default: <video>.vivim beside it)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    from . import __version__
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    return parser
+from .arguments import PROG, VERBS, build_export_parser, build_propose_parser
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -183,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_export_parser() if verb == "export" else build_propose_parser()
         args = parser.parse_args(argv[1:])
         runner = run_export if verb == "export" else run_propose
-    else:  # the GUI: vivim_studio.qt.app parses build_gui_parser() + its GUI-only options, then starts Qt
-        from .qt.app import run_gui as run_studio_gui
+    else:  # the GUI parses its own arguments (`arguments.build_gui_parser`) before it imports Qt
+        from .qt.app import run_gui
 
-        return run_studio_gui(argv)
+        return run_gui(argv)
     from vivim_core.errors import VivimError
 
     if not getattr(args, "debug", False):  # FFmpeg's own log lines would bury our one-line error messages

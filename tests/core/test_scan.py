@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from vivim_core import ops
-from vivim_core.ops import scan_chunked
-from vivim_core.ops.causal_conv import causal_conv1d_torch
-from vivim_core.ops.scan_chunked import plan_chunks, selective_scan_chunked
-from vivim_core.ops.scan_reference import selective_scan_reference
+from vivim_core.ops.scan.cpu import chunked as scan_chunked
+from vivim_core.ops.conv.causal import causal_conv1d_torch
+from vivim_core.ops.scan.cpu.chunked import plan_chunks, selective_scan_chunked
+from vivim_core.ops.scan.reference import selective_scan_reference
 
 # what `auto` runs on a CPU: the compiled kernels when numba is installed (a dependency), else PyTorch
 CPU_SCAN = "numba" if importlib.util.find_spec("numba") else "chunked"
-RTOL = 1e-5  # fp32: relative error of the whole tensor (norm), DESIGN.md section 4
+RTOL = 1e-5  # fp32: relative error of the whole tensor (norm)
 
 
 def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
@@ -188,7 +188,7 @@ def test_causal_conv_is_causal_and_matches_explicit_sum():
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_causal_conv_shift_form_matches_conv1d(activation):
     """The form torch.compile fuses (sum of shifted copies) is the same function as the F.conv1d one."""
-    from vivim_core.ops.causal_conv import causal_conv1d_shifts
+    from vivim_core.ops.conv.causal import causal_conv1d_shifts
 
     g = torch.Generator().manual_seed(3)
     x, weight, bias = torch.randn(2, 6, 37, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, generator=g)
@@ -201,7 +201,7 @@ def test_causal_conv_shift_form_matches_conv1d(activation):
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_token_major_causal_conv_matches_conv1d(activation):
     """The token-major form ((batch, L, dim) in and out) is the same function."""
-    from vivim_core.ops.causal_conv import causal_conv1d_tokens
+    from vivim_core.ops.conv.causal import causal_conv1d_tokens
 
     g = torch.Generator().manual_seed(4)
     x, weight, bias = torch.randn(2, 37, 6, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, generator=g)

@@ -1,6 +1,7 @@
-"""GPU backends (Triton, and mamba-ssm where installed) against the reference and the chunked scan.
+"""The GPU implementations (our Triton and Gluon kernels, the fused conv kernels, and mamba-ssm where installed)
+against the reference and the chunked scan, and the policy's choices on this GPU.
 
-Run on a CUDA machine; skipped without one (CI has no GPU).
+Run on a CUDA machine (`python -m pytest -q tests/core/test_scan_gpu.py`); skipped without one (CI has no GPU).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ import pytest
 import torch
 
 from vivim_core import ops
-from vivim_core.ops.scan_chunked import selective_scan_chunked
-from vivim_core.ops.scan_reference import selective_scan_reference
+from vivim_core.ops.scan.cpu.chunked import selective_scan_chunked
+from vivim_core.ops.scan.reference import selective_scan_reference
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -121,141 +122,126 @@ def test_model_on_gpu_matches_cpu():
     assert rel_err(gpu, cpu) < 1e-3  # TF32/cuDNN convolutions on the GPU
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
-                                   (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_triton_row_kernel_matches_reference(shape, dtype, monkeypatch):
-    """The inference kernel with 1, 2 or 4 threads per row, with one segment and with many (L not a multiple of 4,
-    rows not a multiple of 32, grouped B and C), against the sequential reference."""
-    from vivim_core.ops import scan_triton, scan_triton_rows
+def launch(launcher, x: dict, softplus: bool = True, **params) -> torch.Tensor:
+    """Run one kernel's launcher directly (bypassing the policy) on inference inputs `x`, with launch `params`."""
+    from vivim_core.ops.scan.common import as_groups
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
-    x, ref = inference_case(shape, dtype)
-    many = scan_triton_rows.ROWS_TUNING["threads"]
+    batch, _, length = x["u"].shape
+    out = torch.empty_like(x["u"])
     with torch.no_grad():
-        # (threads to aim for, B and C loaded a step ahead or at their step, threads a row)
-        for threads, prefetch, lanes in ((1, True, 1), (many, True, 1), (many, False, 1), (1, True, 2),
-                                         (many, True, 2), (many, True, 4)):
-            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads", threads)
-            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "threads_16bit", threads)
-            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "prefetch_bc", prefetch)
-            monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "lanes", lanes)
-            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-            assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (threads, prefetch, lanes)
+        return launcher(x["u"], x["delta"], x["A"], as_groups(x["B"], batch, length), as_groups(x["C"], batch, length),
+                        x["D"], x["z"], x["delta_bias"], softplus, out, **params)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
-                                   (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_triton_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
-    """The one-pass inference kernel (time spread over a program's threads), with its launch configurations,
-    L shorter than a chunk, not a multiple of it, or exactly one; grouped B and C; 4, 2 or 1 rows a program
-    (asked for 4 or 2, a dim of 5 gets 1); the paired-state loop with z loaded early under a register cap;
-    against the reference."""
-    from vivim_core.ops import scan_triton, scan_triton_onepass
+def chosen(x: dict) -> str:
+    from vivim_core.ops.scan.cuda import chosen_kernel
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "one_pass")
-    x, ref = inference_case(shape, dtype)
-    with torch.no_grad():
-        for items, warps, rows, paired in ((8, 4, "auto", False), (4, 1, 2, False), (16, 2, 4, False),
-                                           (8, 4, 1, True)):
-            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "items", items)
-            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "num_warps", warps)
-            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "rows", rows)
-            # two states a loop iteration, z loaded before the state loop, registers capped at 128
-            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "pair_states", paired)
-            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "hoist_z", paired)
-            monkeypatch.setitem(scan_triton_onepass.ONE_PASS_TUNING, "maxnreg", 128 if paired else None)
-            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-            assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, warps, rows, paired)
+    return chosen_kernel(x["u"], x["delta"], x["A"], x["B"], x["C"], x["D"], x["z"], x["delta_bias"])
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
-                                   (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_triton_warps_kernel_matches_reference(shape, dtype, monkeypatch):
-    """The one-pass kernel with a row's states spread over warps, with its launch configurations (1, 2 or 4
-    warps a row, 4 to 16 steps a lane; N=8 with 4 warps asked), L shorter than a chunk, not a multiple of it or
-    exactly several; grouped B and C; against the reference."""
-    from vivim_core.ops import scan_triton, scan_triton_warps
+def needs_gluon(tma: bool = False) -> None:
+    from vivim_core.ops.scan.gluon import common
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "warps")
-    x, ref = inference_case(shape, dtype)
-    with torch.no_grad():
-        for items, split in ((8, 4), (16, 2), (4, 1)):
-            monkeypatch.setitem(scan_triton_warps.WARPS_TUNING, "items", items)
-            monkeypatch.setitem(scan_triton_warps.WARPS_TUNING, "split", split)
-            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-            assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (items, split)
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("shape", [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
-                                   (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_gluon_one_pass_kernel_matches_reference(shape, dtype, monkeypatch):
-    """The Gluon one-pass kernel (hand-written exchange across lanes and warps), one or two states an iteration,
-    with and without the next chunk loaded ahead and the register cap: L shorter than a chunk, not a multiple of
-    it, or several exactly (the prefetching path); grouped B and C; N=8; against the reference."""
-    from vivim_core.ops import scan_gluon_onepass, scan_triton
-
-    if not scan_gluon_onepass.available():
+    if not common.available():
         pytest.skip("this Triton has no Gluon")
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "gluon_one_pass")
+    if tma and (not common.tma_available() or torch.cuda.get_device_capability()[0] != 9):
+        pytest.skip("needs Gluon with Hopper TMA and a compute capability 9.x GPU")
+
+
+SHAPES = [(2, 8, 300, 16, "variable"), (1, 40, 1001, 16, "grouped"), (2, 4, 77, 8, "variable"),
+          (3, 5, 2048, 16, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_row_kernel_matches_reference(shape, dtype):
+    """The row kernel with one segment and with many (L not a multiple of 4, rows not a multiple of 32, grouped B
+    and C), through the policy (`use_kernel`) and at other thread targets, against the sequential reference."""
+    from vivim_core.ops.scan.policy import use_kernel
+    from vivim_core.ops.scan.triton import rows
+
     x, ref = inference_case(shape, dtype)
-    with torch.no_grad():
-        assert scan_triton._inference_kernel(x["u"], x["delta"], x["z"], x["B"], x["C"], shape[3]) == "gluon_one_pass"
-        for paired, sequential, prefetch, maxnreg in ((True, True, False, None), (True, True, True, 128),
-                                                      (True, False, True, None), (True, False, False, 128),
-                                                      (False, False, False, 128), (False, False, True, None)):
-            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "sequential", sequential)
-            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "paired", paired)
-            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "prefetch_chunk", prefetch)
-            monkeypatch.setitem(scan_gluon_onepass.GLUON_ONE_PASS_TUNING, "maxnreg", maxnreg)
-            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-            assert out.dtype == dtype
-            assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2), (paired, sequential, prefetch, maxnreg)
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-2
+    with use_kernel("triton_rows"), torch.no_grad():
+        out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+    assert out.dtype == dtype and rel_err(out, ref) < tolerance
+    for threads in (1, rows.THREADS):  # one segment a row; the default target whatever the dtype
+        assert rel_err(launch(rows.scan_rows, x, threads=threads), ref) < tolerance, threads
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_triton_one_pass_kernel_matches_reference(shape, dtype):
+    """The Triton one-pass kernel through the policy and at other launch configurations: L shorter than a chunk,
+    not a multiple of it, or exactly one; grouped B and C; 1 or 2 rows a program (a dim of 5 in groups of 5 gets
+    1); against the reference."""
+    from vivim_core.ops.scan.policy import use_kernel
+    from vivim_core.ops.scan.triton import one_pass
+
+    x, ref = inference_case(shape, dtype)
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-2
+    with use_kernel("triton_one_pass"), torch.no_grad():
+        out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+    assert out.dtype == dtype and rel_err(out, ref) < tolerance
+    channels_per_group = shape[1] // (2 if shape[4] == "grouped" else 1)
+    for items, warps, rows in ((4, 1, 2), (16, 2, 1), (8, 4, 1)):
+        rows = rows if channels_per_group % rows == 0 else 1
+        out = launch(one_pass.scan_one_pass, x, items=items, num_warps=warps, rows=rows)
+        assert rel_err(out, ref) < tolerance, (items, warps, rows)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_gluon_one_pass_kernel_matches_reference(shape, dtype):
+    """The Gluon one-pass kernel through the policy, and with and without the next chunk loaded ahead and the
+    register cap: L shorter than a chunk, not a multiple of it, or several exactly (the prefetching path); grouped
+    B and C; N=8; against the reference."""
+    from vivim_core.ops.scan.gluon import one_pass
+    from vivim_core.ops.scan.policy import use_kernel
+
+    needs_gluon()
+    x, ref = inference_case(shape, dtype)
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-2
+    with use_kernel("gluon_one_pass"), torch.no_grad():
+        out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+    assert out.dtype == dtype and rel_err(out, ref) < tolerance
+    for prefetch, maxnreg in ((True, 128), (False, 0), (True, 0), (False, 128)):
+        out = launch(one_pass.scan_one_pass_gluon, x, prefetch=prefetch, maxnreg=maxnreg)
+        assert rel_err(out, ref) < tolerance, (prefetch, maxnreg)
 
 
 @pytest.mark.parametrize("rows_stages_span", [(1, 2, 2), (1, 3, 2), (2, 3, 4), (4, 2, 8)])
 @pytest.mark.parametrize("shape", [(2, 8, 2048, 16, "variable"), (1, 16, 3072, 16, "grouped"),
                                    (2, 4, 1024, 8, "variable"), (1, 64, 5 * 64 * 64, 16, "variable")])
-def test_gluon_tma_bc_kernel_matches_reference(shape, rows_stages_span, monkeypatch):
-    """scan_gluon_tma_bc (B and C staged through shared memory by TMA; with ROWS > 1 shared by ROWS channels of a
-    program): float32, L a multiple of 1024, time-varying and grouped B/C, N 8 and 16; against the reference."""
-    from vivim_core.ops import scan_gluon_tma_bc, scan_triton
+def test_gluon_one_pass_tma_kernel_matches_reference(shape, rows_stages_span):
+    """The TMA kernel (B and C staged through shared memory; with ROWS > 1 shared by ROWS channels of a program):
+    float32, L a multiple of 1024, time-varying and grouped B/C, N 8 and 16; the policy's choice for these
+    inputs on Hopper; against the reference."""
+    from vivim_core.ops.scan.gluon import one_pass_tma
 
-    if not scan_gluon_tma_bc.available() or torch.cuda.get_device_capability()[0] != 9:
-        pytest.skip("needs Gluon with Hopper TMA and a compute capability 9.x GPU")
+    needs_gluon(tma=True)
     rows, stages, span = rows_stages_span
     if shape[3] % span:
         pytest.skip(f"N = {shape[3]} is not a multiple of the span {span}")
-    monkeypatch.setitem(scan_gluon_tma_bc.TMA_BC_TUNING, "rows", rows)
-    monkeypatch.setitem(scan_gluon_tma_bc.TMA_BC_TUNING, "stages", stages)
-    monkeypatch.setitem(scan_gluon_tma_bc.TMA_BC_TUNING, "span", span)
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "gluon_tma_bc")
     x, ref = inference_case(shape, torch.float32)
+    assert chosen(x) == "gluon_one_pass_tma"
     with torch.no_grad():
-        assert scan_triton._inference_kernel(x["u"], x["delta"], x["z"], x["B"], x["C"], shape[3]) == "gluon_tma_bc"
-        out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+        assert rel_err(ops.selective_scan(**x, delta_softplus=True, backend="triton"), ref) < 1e-4
+    out = launch(one_pass_tma.scan_one_pass_tma, x, rows=rows, stages=stages, span=span)
     assert rel_err(out, ref) < 1e-4
 
 
-def test_gluon_tma_bc_kernel_optional_inputs_and_16_bit_steps():
+def test_gluon_one_pass_tma_kernel_optional_inputs_and_16_bit_steps():
     """The TMA kernel's other branches: no D, z, dt bias or softplus; and bf16 u, delta, z (the per-step inputs,
     loaded and widened by the kernel) with float32 B and C, bf16 out."""
-    from vivim_core.ops import scan_gluon_tma_bc, scan_triton
-
-    if not scan_gluon_tma_bc.available() or torch.cuda.get_device_capability()[0] != 9:
-        pytest.skip("needs Gluon with Hopper TMA and a compute capability 9.x GPU")
+    needs_gluon(tma=True)
     x = {k: v.detach() for k, v in inputs(2, 6, 2048, 16).items()}
     bare = dict(x, D=None, z=None, delta_bias=None, delta=x["delta"].abs())
-    assert scan_triton._inference_kernel(x["u"], x["delta"], None, x["B"], x["C"], 16) == "gluon_tma_bc"
+    assert chosen(bare) == "gluon_one_pass_tma"
     with torch.no_grad():
         assert rel_err(ops.selective_scan(**bare, backend="triton"), selective_scan_reference(**bare)) < 1e-4
         half = dict(x, **{k: x[k].bfloat16() for k in ("u", "delta", "z")})
+        assert chosen(half) == "gluon_one_pass_tma"
         out = ops.selective_scan(**half, delta_softplus=True, backend="triton")
         ref = selective_scan_reference(**{k: (v.float() if v is not None else None) for k, v in half.items()},
                                        delta_softplus=True)
@@ -263,15 +249,16 @@ def test_gluon_tma_bc_kernel_optional_inputs_and_16_bit_steps():
     assert rel_err(out, ref) < 1e-2
 
 
-@pytest.mark.parametrize("kernel", ["one_pass", "warps", "gluon_one_pass"])
-def test_triton_one_pass_kernels_without_optional_inputs(kernel, monkeypatch):
-    """No D, no z, no dt bias, no softplus: the one-pass kernels' optional branches off."""
-    from vivim_core.ops import scan_triton
+@pytest.mark.parametrize("kernel", ["triton_one_pass", "gluon_one_pass", "triton_rows", "triton_chunk"])
+def test_inference_kernels_without_optional_inputs(kernel):
+    """No D, no z, no dt bias, no softplus: every inference kernel's optional branches off."""
+    from vivim_core.ops.scan.policy import use_kernel
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", kernel)
+    if kernel.startswith("gluon"):
+        needs_gluon()
     x = {k: v.detach() for k, v in inputs(2, 6, 700, 16).items()}
     x.update(D=None, z=None, delta_bias=None, delta=x["delta"].abs())
-    with torch.no_grad():
+    with use_kernel(kernel), torch.no_grad():
         ref = selective_scan_reference(**x)
         out = ops.selective_scan(**x, backend="triton")
     assert rel_err(out, ref) < 1e-4
@@ -280,7 +267,7 @@ def test_triton_one_pass_kernels_without_optional_inputs(kernel, monkeypatch):
 @pytest.mark.parametrize("activation", [None, "silu"])
 def test_token_major_causal_conv_on_cuda_matches_conv1d(activation):
     """The Triton kernel that causal_conv1d_tokens runs in eager mode on CUDA."""
-    from vivim_core.ops.causal_conv import causal_conv1d_tokens, causal_conv1d_torch
+    from vivim_core.ops.conv.causal import causal_conv1d_tokens, causal_conv1d_torch
 
     x, weight = torch.randn(2, 300, 24, device="cuda"), torch.randn(24, 4, device="cuda")
     bias = torch.randn(24, device="cuda")
@@ -308,64 +295,59 @@ def test_model_token_layout_matches_channel_layout_on_cuda(dtype):
     assert rel_err(tokens, channels) < (1e-4 if dtype == torch.float32 else 2e-2)
 
 
-@pytest.mark.parametrize("lanes", [1, 2])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_triton_row_kernel_reads_token_major_views_without_copies(dtype, lanes, monkeypatch):
+def test_row_kernel_reads_token_major_views_without_copies():
     """B and C as a mamba_ssm-style x_proj gives them, transposed slices of a (batch, G, L, r+2N) tensor starting 4
-    and 20 elements in: read in place (with 4-value vector loads: see `_step_values`)."""
-    from vivim_core.ops import scan_triton, scan_triton_rows
+    and 20 elements in: read in place (with 4-value vector loads: see `rows._step_values`)."""
+    from vivim_core.ops.scan.policy import use_kernel
+    from vivim_core.ops.scan.triton import rows
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "rows")
-    monkeypatch.setitem(scan_triton_rows.ROWS_TUNING, "lanes", lanes)
-    x = {k: v.detach() for k, v in inputs(2, 48, 2003, 16, "grouped", dtype=dtype).items()}
-    buf = torch.randn(2, 2, 2003, 4 + 32, device="cuda", dtype=dtype)
-    x["B"], x["C"] = buf[..., 4:20].transpose(-1, -2), buf[..., 20:].transpose(-1, -2)
-    assert scan_triton_rows.token_major(x["B"]).data_ptr() == x["B"].data_ptr()
-    with torch.no_grad():
-        ref = selective_scan_chunked(**{k: v.float() for k, v in x.items()}, delta_softplus=True)
-        out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-    assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = {k: v.detach() for k, v in inputs(2, 48, 2003, 16, "grouped", dtype=dtype).items()}
+        buf = torch.randn(2, 2, 2003, 4 + 32, device="cuda", dtype=dtype)
+        x["B"], x["C"] = buf[..., 4:20].transpose(-1, -2), buf[..., 20:].transpose(-1, -2)
+        assert rows.token_major(x["B"]).data_ptr() == x["B"].data_ptr()
+        with use_kernel("triton_rows"), torch.no_grad():
+            ref = selective_scan_chunked(**{k: v.float() for k, v in x.items()}, delta_softplus=True)
+            out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
+        assert rel_err(out, ref) < (1e-4 if dtype == torch.float32 else 1e-2)
 
 
-def test_inference_kernel_auto_policy():
-    """'auto': on Hopper, the TMA-staged B/C kernel where it applies (float32 contiguous B and C, L a multiple of
-    1024); the one-pass kernel wherever the per-step inputs are contiguous along L (Gluon's where Triton has
-    Gluon); otherwise the row kernel
-    for 16-bit or token-major inputs, the chunk kernel for channel-major float32 and for time-invariant B and C
-    (which the row kernel does not take)."""
-    from vivim_core.ops import scan_triton
+def test_the_policy_on_this_gpu():
+    """The policy's choice for real tensors on this GPU: the one-pass kernels wherever the per-step inputs are
+    contiguous along L (Gluon's where Triton has Gluon; on Hopper the TMA kernel for float32 contiguous B and C and
+    L a multiple of 1024), otherwise the row kernel for 16-bit or token-major inputs, the chunk kernel for
+    channel-major float32 and for time-invariant B and C, and for anything that needs gradients."""
+    from vivim_core.ops.scan.gluon import common
 
-    assert scan_triton.TUNING["inference_kernel"] == "auto"
     x = {k: v.detach() for k, v in inputs(1, 4, 64, 16).items()}
 
     def kernel(u, B=x["B"], C=x["C"]):
-        return scan_triton._inference_kernel(u, u, None, B, C, 16)
+        return chosen(dict(x, u=u, delta=u, z=None, B=B, C=C))
 
-    from vivim_core.ops import scan_gluon_onepass
-
-    one_pass = "gluon_one_pass" if scan_gluon_onepass.available() else "one_pass"
+    gluon = common.available() and torch.cuda.get_device_capability()[0] >= 8
+    one_pass = "gluon_one_pass" if gluon else "triton_one_pass"
     assert kernel(x["u"]) == kernel(x["u"].bfloat16()) == one_pass
     token_major = x["u"].transpose(1, 2).contiguous().transpose(1, 2)  # the model's layout for inference
-    assert kernel(token_major) == kernel(token_major.float()) == "rows"
+    assert kernel(token_major) == kernel(token_major.bfloat16()) == "triton_rows"
     time_invariant_B = x["B"][0, :, :4].T.contiguous()
-    assert kernel(token_major.bfloat16(), B=time_invariant_B) == "chunks"
-    from vivim_core.ops import scan_gluon_tma_bc
-
-    if scan_gluon_tma_bc.available() and torch.cuda.get_device_capability()[0] == 9:  # Hopper: B/C through TMA
+    assert kernel(token_major.bfloat16(), B=time_invariant_B) == "triton_chunk"
+    strided, B2, C2 = x["u"][..., ::2], x["B"][..., ::2], x["C"][..., ::2]  # channel-major, stride 2 along L
+    assert kernel(strided, B=B2, C=C2) == "triton_chunk"
+    assert kernel(strided.bfloat16(), B=B2, C=C2) == "triton_rows"
+    assert chosen({k: v for k, v in inputs(1, 4, 64, 16).items()}) == "triton_chunk"  # gradients
+    if common.tma_available() and torch.cuda.get_device_capability()[0] == 9:  # Hopper: B/C through TMA
         y = {k: v.detach() for k, v in inputs(1, 4, 2048, 16).items()}
-        assert kernel(y["u"], B=y["B"], C=y["C"]) == "gluon_tma_bc"
+        assert kernel(y["u"], B=y["B"], C=y["C"]) == "gluon_one_pass_tma"
         assert kernel(y["u"], B=y["B"].bfloat16(), C=y["C"].bfloat16()) == one_pass  # the tiles are float32
         assert kernel(y["u"][..., :1024], B=y["B"][..., :1024], C=y["C"][..., :1024]) == one_pass  # B not contiguous
 
 
-def test_triton_inference_path_splits_long_sequences_and_matches(monkeypatch):
-    """Without gradients the chunk kernel runs segments of the sequence in parallel; same result."""
-    from vivim_core.ops import scan_triton
+def test_chunk_kernel_inference_path_matches():
+    """Without gradients the chunk kernel's forward (the policy's last resort) gives the same result."""
+    from vivim_core.ops.scan.policy import use_kernel
 
-    monkeypatch.setitem(scan_triton.TUNING, "inference_kernel", "chunks")
     x = {k: v.detach() for k, v in inputs(2, 16, 5 * 64 * 64, 16).items()}
-    assert scan_triton._segments(2 * 16, 5 * 64 * 64 // scan_triton._block_l(5 * 64 * 64)) > 1
-    with torch.no_grad():
+    with use_kernel("triton_chunk"), torch.no_grad():
         ref = selective_scan_chunked(**x, delta_softplus=True)
         out = ops.selective_scan(**x, delta_softplus=True, backend="triton")
     assert rel_err(out, ref) < 1e-4
@@ -373,34 +355,29 @@ def test_triton_inference_path_splits_long_sequences_and_matches(monkeypatch):
 
 @pytest.mark.parametrize("tile", [{}, {"block_w": 32, "block_c": 64, "warps": 4}, {"block_w": 8, "block_c": 32, "warps": 2}])
 @pytest.mark.parametrize("shape", [(2, 5, 16, 20, 48), (1, 1, 8, 8, 100), (1, 3, 64, 64, 256)])
-def test_triton_depthwise_conv3d_gelu_matches_conv3d(shape, tile, monkeypatch):
-    from vivim_core.ops import dwconv3d_triton
+def test_generic_depthwise_conv3d_gelu_kernel_matches_conv3d(shape, tile):
+    from vivim_core.ops.conv import dwconv3d_triton
 
-    for key, value in tile.items():
-        monkeypatch.setitem(dwconv3d_triton.DSF_TUNING, key, value)
     c = shape[-1]
     conv = torch.nn.Conv3d(c, c, 3, padding=1, groups=c).cuda()
     x = torch.randn(*shape, device="cuda")
     with torch.no_grad():
         expected = torch.nn.functional.gelu(conv(x.permute(0, 4, 1, 2, 3))).permute(0, 2, 3, 4, 1)
-        out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, conv.weight, conv.bias)
+        out = dwconv3d_triton.dwconv3d_gelu_generic(x, conv.weight, conv.bias, **tile)
         assert rel_err(out, expected) < 1e-5
-        out16 = dwconv3d_triton.depthwise_conv3d_gelu_triton(x.bfloat16(), conv.weight.bfloat16(),
-                                                             conv.bias.bfloat16())
+        out16 = dwconv3d_triton.dwconv3d_gelu_generic(x.bfloat16(), conv.weight.bfloat16(), conv.bias.bfloat16(),
+                                                      **tile)
         assert rel_err(out16, expected) < 2e-2
 
 
 @pytest.mark.parametrize("tile", [{}, {"rows": 1, "block_w": 8, "block_p": 64}, {"rows": 4, "block_w": 4, "block_p": 8,
                                                                                 "warps": 2}])
 @pytest.mark.parametrize("shape", [(2, 5, 16, 20, 48), (1, 1, 8, 8, 100), (1, 3, 64, 64, 256), (1, 2, 7, 9, 6)])
-def test_bf16_depthwise_conv3d_gelu_kernel_matches_float32(shape, tile, monkeypatch):
+def test_bf16_depthwise_conv3d_gelu_kernel_matches_float32(shape, tile):
     """The bf16 kernel (channel pairs as int32, R rows a program) against the float32 conv of the same bf16 values:
     equal up to the final rounding to bf16 (and float32 summation order)."""
-    from vivim_core.ops import dwconv3d_triton
+    from vivim_core.ops.conv import dwconv3d_triton
 
-    monkeypatch.setitem(dwconv3d_triton.BF16_TUNING, "min_plane", 0)  # the bf16 kernel whatever the frame size
-    for key, value in tile.items():
-        monkeypatch.setitem(dwconv3d_triton.BF16_TUNING, key, value)
     c = shape[-1]
     conv = torch.nn.Conv3d(c, c, 3, padding=1, groups=c).cuda().bfloat16()
     x = torch.randn(*shape, device="cuda").bfloat16()
@@ -409,17 +386,31 @@ def test_bf16_depthwise_conv3d_gelu_kernel_matches_float32(shape, tile, monkeypa
             expected = torch.nn.functional.gelu(torch.nn.functional.conv3d(
                 x.float().permute(0, 4, 1, 2, 3), conv.weight.float(), None if bias is None else bias.float(),
                 padding=1, groups=c)).permute(0, 2, 3, 4, 1)
-            out = dwconv3d_triton.depthwise_conv3d_gelu_triton(x, conv.weight, bias)
+            out = dwconv3d_triton.dwconv3d_gelu_bf16(x, conv.weight, bias, **tile)
             assert out.dtype == torch.bfloat16 and out.shape == x.shape
             assert ((out.float() - expected).abs() <= expected.abs() * 2**-8 + 1e-5).all()
 
 
+def test_depthwise_conv3d_gelu_takes_the_bf16_kernel_on_large_bf16_frames():
+    from vivim_core.ops.conv import dwconv3d
+
+    conv = torch.nn.Conv3d(64, 64, 3, padding=1, groups=64).cuda()
+    for side, kernel in ((32, "dwconv3d_gelu_bf16"), (16, "dwconv3d_gelu_generic")):
+        x = torch.randn(1, 2, side, side, 64, device="cuda")
+        assert dwconv3d.triton_kernel_for(x.bfloat16()) == kernel
+        assert dwconv3d.triton_kernel_for(x) == "dwconv3d_gelu_generic"
+        with torch.no_grad():
+            expected = torch.nn.functional.gelu(conv(x.permute(0, 4, 1, 2, 3))).permute(0, 2, 3, 4, 1)
+            out = dwconv3d.depthwise_conv3d_gelu(x.bfloat16(), conv.weight.bfloat16(), conv.bias.bfloat16())
+        assert rel_err(out, expected) < 2e-2
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("branches", [("forward", "backward", "spatial"), ("spatial", "backward"), ("backward",)])
-def test_causal_conv_in_scan_orders_on_cuda_matches_copies_then_conv(branches, dtype, monkeypatch):
+def test_causal_conv_in_scan_orders_on_cuda_matches_copies_then_conv(branches, dtype):
     """The one-pass Triton kernel against the copies into scan order followed by the token-major conv, on a
     strided x as the model passes it (the x half of in_proj's output)."""
-    from vivim_core.ops import causal_conv
+    from vivim_core.ops.conv import causal
 
     clip_shape, dim, k = (5, 6, 7), 72, len(branches)
     length = 5 * 6 * 7
@@ -428,10 +419,9 @@ def test_causal_conv_in_scan_orders_on_cuda_matches_copies_then_conv(branches, d
     weight = torch.randn(k * dim, 4, device="cuda", dtype=dtype)
     bias = torch.randn(k * dim, device="cuda", dtype=dtype)
     with torch.no_grad():
-        fused = causal_conv.causal_conv1d_in_scan_orders(x, weight, bias, branches, clip_shape, "silu")
-        monkeypatch.setattr(causal_conv, "FUSED_SCAN_ORDERS", False)
-        expected = causal_conv.causal_conv1d_in_scan_orders(x.float(), weight.float(), bias.float(), branches,
-                                                            clip_shape, "silu")
+        fused = causal.causal_conv1d_in_scan_orders(x, weight, bias, branches, clip_shape, "silu")
+        expected = causal.causal_conv1d_in_scan_orders_by_copies(x.float(), weight.float(), bias.float(), branches,
+                                                                 clip_shape, "silu")
     assert fused.shape == (2, length, k * dim) and fused.dtype == dtype
     assert rel_err(fused, expected) < (1e-6 if dtype == torch.float32 else 1e-2)
 
@@ -476,5 +466,5 @@ def test_custom_scan_op_matches_autograd_function():
     x = {k: v.detach() for k, v in inputs(2, 8, 300, 16).items()}
     with torch.no_grad():
         expected = ops.selective_scan(**x, delta_softplus=True, backend="triton")
-        out = torch.ops.vivim.selective_scan_triton(*x.values(), True)
+        out = torch.ops.vivim.selective_scan_inference(*x.values(), True)
     assert torch.equal(out, expected)

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from vivim_core import ops
-from vivim_core.ops.scan_reference import selective_scan_reference
+from vivim_core.ops.scan.reference import selective_scan_reference
 
 from test_scan import RTOL, SHAPES, make_inputs, rel_err  # tests/core is on sys.path (rootdir conftest)
 
-scan_numba = pytest.importorskip("vivim_core.ops.scan_numba", reason="numba is not installed")
+scan_numba = pytest.importorskip("vivim_core.ops.scan.cpu.numba_scan", reason="numba is not installed")
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"b{s[0]}d{s[1]}L{s[2]}N{s[3]}-{s[4]}" for s in SHAPES])

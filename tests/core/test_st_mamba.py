@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from vivim_core.config import SCAN_BRANCHES
 from vivim_core.model.temporal_mamba import BRANCH_SUFFIX, SpatioTemporalMamba, from_scan_order, to_scan_order
 from vivim_core.ops import use_backends
-from vivim_core.ops.scan_reference import selective_scan_reference
+from vivim_core.ops.scan.reference import selective_scan_reference
 
 
 def scan_order_indices(branch: str, t: int, h: int, w: int) -> torch.Tensor:
@@ -156,7 +156,7 @@ def test_mamba_initialisation_is_kept_inside_a_built_model():
 
 @pytest.mark.parametrize("frames", [1, 2, 5])
 def test_channels_last_depthwise_conv_equals_conv3d_then_gelu(frames):
-    from vivim_core.ops.dwconv3d import depthwise_conv3d_gelu
+    from vivim_core.ops.conv.dwconv3d import depthwise_conv3d_gelu
 
     conv = torch.nn.Conv3d(6, 6, 3, padding=1, groups=6)
     x = torch.randn(2, frames, 4, 5, 6)  # (B, T, H, W, C)

@@ -1,4 +1,4 @@
-"""Fixtures of the hardening tests (issue 8): a tiny checkpoint shared by every test of the session."""
+"""Fixtures of the hardening tests: a tiny checkpoint shared by every test of the run."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Helpers of the hardening tests (issue 8): small synthetic inputs, CLI runners that check the user-visible
+"""Helpers of the hardening tests: small synthetic inputs, CLI runners that check the user-visible
 outcome, file-tree snapshots, a simulated read-only file system and DICOM files with patient fields."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bad inputs through vivim-core (issue 8): readers, and the verbs a user runs (predict, evaluate, train,
+"""Bad inputs through vivim-core: readers, and the verbs a user runs (predict, evaluate, train,
 finetune), each case asserting what the user sees: exit code 2, one `error:` line without traceback that
 names the file, the problem and the fix, and no output left that looks like a result."""
 

@@ -1,4 +1,4 @@
-"""Bad inputs through Vivim Studio's non-GUI layers (issue 8): the document API (`VideoDocument.open`,
+"""Bad inputs through Vivim Studio's non-GUI layers: the document API (`VideoDocument.open`,
 `open_workspace`, edits, `export_document`), the services and the headless verbs `vivim-studio propose|export`.
 
 What the user must see: a `VivimError` subclass (or exit code 2 / 1 for a failed propose input, with one

@@ -1,4 +1,4 @@
-"""The workspace under abuse (issue 8): edited by hand into nonsense, on a read-only folder, on a full disk.
+"""The workspace under abuse: edited by hand into nonsense, on a read-only folder, on a full disk.
 The user's work on disk must never change because of the failure, and every message names the file."""
 
 from __future__ import annotations

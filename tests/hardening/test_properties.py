@@ -1,4 +1,4 @@
-"""Property-based tests (issue 8) of the readers (round trips of frames and masks through write and read, any
+"""Property-based tests of the readers (round trips of frames and masks through write and read, any
 size, odd names) and of the mask operations and undo (any sequence of edits)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Security (issue 8): no checkpoint, workspace or config path executes code, and exports carry no patient
+"""Security: no checkpoint, workspace or config path executes code, and exports carry no patient
 identifiers from DICOM headers.
 
 Every loader gets the same payload: a pickle whose unpickling would write a marker file (`__reduce__`), saved
@@ -102,7 +102,7 @@ def test_resume_refuses_pickled_run_files(payloads, tmp_path, capsys, vtus, tiny
 def test_studio_checkpoint_paths_refuse_pickles(payloads, tmp_path, capsys, monkeypatch):
     from vivim_studio.document import VideoDocument
     from vivim_studio.services import InferenceService, is_vivim_checkpoint
-    from vivim_studio.services.checkpoints import ENV_VARIABLE
+    from vivim_studio.services import ENV_VARIABLE
     from vivim_studio.services.finetune import finetune_on_corrections
 
     files, marker = payloads

@@ -1,61 +1,83 @@
 """Durable saves on a background thread (`VideoDocument.save_in_background`, what the Studio uses): edits return
-before the disk is done, at most one edit is ever unsaved, failures are reported and retried, close saves all."""
+before the disk is done, at most one edit is ever unsaved, failures are reported and retried, close saves all.
+
+The disk is a gate the test holds closed (`HeldSaves`): while a save waits at it, whatever returns has provably
+not waited for that save; what must wait is seen waiting on the saver before the gate opens. No timing."""
 
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
 from vivim_studio.document import FrameStatus, VideoDocument
+from vivim_studio.document.background_save import BackgroundSaver
 from vivim_studio.document.workspace import Workspace
 
-SLOW_S = 0.3
+GATE_TIMEOUT_S = 60  # only reached when the code under test is wrong (it waited for a save held at the gate)
 
 
-def _slow_saves(monkeypatch) -> list[tuple[int, float, float]]:
-    """Every frame save takes SLOW_S; returns the (frame, start, end) log of the saves."""
-    log: list[tuple[int, float, float]] = []
-    original = Workspace.save_frame
+class HeldSaves:
+    """Workspace.save_frame behind a gate: each save says it started, then waits until the test opens the gate.
+    `saved`: (frame, status of frame `watch` when that save wrote) in order."""
 
-    def slow(self, index, *args, **kwargs):
-        start = time.monotonic()
-        time.sleep(SLOW_S)
-        original(self, index, *args, **kwargs)
-        log.append((index, start, time.monotonic()))
+    def __init__(self, monkeypatch, document: VideoDocument, watch: int = 1):
+        self.started, self.gate = threading.Event(), threading.Event()
+        self.saved: list[tuple[int, FrameStatus]] = []
+        original = Workspace.save_frame
 
-    monkeypatch.setattr(Workspace, "save_frame", slow)
-    return log
+        def held(workspace, index, *args, **kwargs):
+            self.started.set()
+            self.gate.wait(GATE_TIMEOUT_S)
+            original(workspace, index, *args, **kwargs)
+            self.saved.append((index, document.status(watch)))
+
+        monkeypatch.setattr(Workspace, "save_frame", held)
 
 
-def test_edit_returns_before_its_save_and_waits_for_the_previous_one(document, frame_folder, tmp_path, monkeypatch):
-    log = _slow_saves(monkeypatch)
+def test_edit_returns_before_its_save_and_the_next_waits_for_it(document, frame_folder, tmp_path, monkeypatch):
+    saves = HeldSaves(monkeypatch, document, watch=1)
+    waiting = threading.Event()  # a caller is waiting for the saver to be idle
+    wait_idle = BackgroundSaver.wait_idle
+
+    def announced_wait_idle(saver, timeout=None):
+        waiting.set()
+        return wait_idle(saver, timeout)
+
+    monkeypatch.setattr(BackgroundSaver, "wait_idle", announced_wait_idle)
     document.save_in_background()
-    started = time.monotonic()
-    assert document.paint_stroke(0, [(10, 10), (20, 12)], radius=3)
-    first_returned = time.monotonic()
-    assert first_returned - started < SLOW_S / 2  # applied in memory, not yet on disk
-    assert document.mask(0)[10, 10] and document.status(0) == FrameStatus.EDITED
-    assert document.accept(1)  # waits for the stroke's save first: never two edits unsaved
-    second_returned = time.monotonic()
-    assert log and log[0][0] == 0 and second_returned >= log[0][2]
+    assert document.paint_stroke(0, [(10, 10), (20, 12)], radius=3)  # returns while its save is held at the gate
+    assert saves.started.wait(GATE_TIMEOUT_S) and saves.saved == []
+    assert document.mask(0)[10, 10] and document.status(0) == FrameStatus.EDITED  # applied in memory
+
+    waiting.clear()
+    second = threading.Thread(target=document.accept, args=(1,))
+    second.start()  # the next edit must wait for the stroke's save: never two edits unsaved
+    assert waiting.wait(GATE_TIMEOUT_S)
+    assert second.is_alive() and document.status(1) != FrameStatus.ACCEPTED  # waiting, not applied
+    saves.gate.set()
+    second.join(GATE_TIMEOUT_S)
+    assert not second.is_alive() and document.status(1) == FrameStatus.ACCEPTED
     document.close()
-    assert [frame for frame, _, _ in log] == [0, 1]
+    assert saves.saved[0] == (0, FrameStatus.UNREVIEWED)  # the stroke was on disk before frame 1 was accepted
+    assert [frame for frame, _ in saves.saved] == [0, 1]
     with VideoDocument.open(frame_folder, tmp_path / "ws") as reopened:
         assert reopened.mask(0)[10, 10] and reopened.status(1) == FrameStatus.ACCEPTED
 
 
 def test_scrubbing_never_waits_for_the_disk(document, monkeypatch):
-    _slow_saves(monkeypatch)
+    saves = HeldSaves(monkeypatch, document)
     document.save_in_background()
-    document.paint_stroke(2, [(5, 5)], radius=2)  # its save now runs for SLOW_S
-    started = time.monotonic()
-    for index in (1, 3, 5, 7):
+    document.paint_stroke(2, [(5, 5)], radius=2)  # its save is now held at the gate
+    assert saves.started.wait(GATE_TIMEOUT_S)
+    for index in (1, 3, 5, 7):  # the frames, masks and current frame of scrubbing, all while the disk is busy
         document.current_frame = index
         document.mask(index)
-    assert time.monotonic() - started < SLOW_S / 2
+        document.frame(index)
+    assert saves.saved == [] and document.current_frame == 7
+    saves.gate.set()
     document.flush()
+    assert saves.saved[0][0] == 2
 
 
 def test_a_failed_background_save_is_reported_and_written_later(document, frame_folder, tmp_path, monkeypatch):
@@ -70,24 +92,24 @@ def test_a_failed_background_save_is_reported_and_written_later(document, frame_
 
     monkeypatch.setattr(Workspace, "save_frame", flaky)
     messages: list[str] = []
-    document.events.save_failed.connect(messages.append)
+    reported = threading.Event()
+    document.events.save_failed.connect(lambda message: (messages.append(message), reported.set()))
     document.save_in_background()
     mask = np.zeros(document.frame_size, bool)
     mask[4:9, 4:9] = True
-    assert document.set_mask(3, mask)
-    document._wait_for_saves()
-    assert messages and "No space left" in messages[0]
+    assert document.set_mask(3, mask)  # returns at once; its save fails on the saver thread
+    assert reported.wait(GATE_TIMEOUT_S) and "No space left" in messages[0]
     failing.clear()  # space freed: the next save writes the frame that failed too
     document.close()
     with VideoDocument.open(frame_folder, tmp_path / "ws") as reopened:
         assert np.array_equal(reopened.mask(3), mask)
 
 
-def test_closing_stops_the_saver_thread(document):
+def test_closing_joins_the_saver_thread(document):
+    before = set(threading.enumerate())
     document.save_in_background()
-    thread_names = {t.name for t in threading.enumerate()}
-    assert "vivim-save" in thread_names
+    savers = [t for t in set(threading.enumerate()) - before if t.name == "vivim-save"]
+    assert len(savers) == 1 and savers[0].is_alive()
     document.paint_stroke(0, [(3, 3)], radius=2)
-    document.close()
-    time.sleep(0.05)
-    assert "vivim-save" not in {t.name for t in threading.enumerate()}
+    document.close()  # saves the stroke, stops the saver and joins its thread
+    assert not savers[0].is_alive()

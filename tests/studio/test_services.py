@@ -12,7 +12,7 @@ import pytest
 
 from vivim_studio.document import FrameStatus, VideoDocument, open_source
 from vivim_studio.services import CheckpointNotFound, InferenceService, find_default_checkpoint
-from vivim_studio.services import checkpoints as checkpoints_module
+from vivim_studio.services import default_checkpoint as default_checkpoint_module
 
 from .helpers import make_frames, write_frame_folder
 
@@ -117,8 +117,8 @@ def test_settings_default_to_what_the_checkpoint_was_trained_with(checkpoint, tm
 
 
 def test_default_checkpoint_discovery(tmp_path, monkeypatch, checkpoint):
-    monkeypatch.delenv(checkpoints_module.ENV_VARIABLE, raising=False)
-    monkeypatch.setattr(checkpoints_module, "resource_dirs", lambda: [tmp_path / "resources"])
+    monkeypatch.delenv(default_checkpoint_module.ENV_VARIABLE, raising=False)
+    monkeypatch.setattr(default_checkpoint_module, "resource_dirs", lambda: [tmp_path / "resources"])
     with pytest.raises(CheckpointNotFound, match="no checkpoint given.*--checkpoint PATH"):
         find_default_checkpoint()
     (tmp_path / "resources").mkdir()
@@ -131,7 +131,7 @@ def test_default_checkpoint_discovery(tmp_path, monkeypatch, checkpoint):
     assert find_default_checkpoint("polyp").name == "vivim-polyp.safetensors"
     with pytest.raises(CheckpointNotFound, match="several"):
         find_default_checkpoint()
-    monkeypatch.setenv(checkpoints_module.ENV_VARIABLE, str(checkpoint))
+    monkeypatch.setenv(default_checkpoint_module.ENV_VARIABLE, str(checkpoint))
     assert find_default_checkpoint() == checkpoint
 
 
@@ -159,8 +159,8 @@ def test_cli_propose_then_export(checkpoint, tmp_path, capsys):
 def test_cli_errors_are_one_clear_line(tmp_path, capsys, monkeypatch):
     from vivim_studio.cli import main
 
-    monkeypatch.delenv(checkpoints_module.ENV_VARIABLE, raising=False)
-    monkeypatch.setattr(checkpoints_module, "resource_dirs", lambda: [tmp_path / "none"])
+    monkeypatch.delenv(default_checkpoint_module.ENV_VARIABLE, raising=False)
+    monkeypatch.setattr(default_checkpoint_module, "resource_dirs", lambda: [tmp_path / "none"])
     folder = write_frame_folder(tmp_path / "v", make_frames(2)[0])
     assert main(["propose", str(folder)]) == 2
     assert "error: no checkpoint given" in capsys.readouterr().err

@@ -2,15 +2,18 @@
 write one JSON report (machine, versions, date and command included).
 
 suites:
-  scan      selective-scan backends at one shape (default: stage 1 of vivim-b3, batch 4, T=5, 256x256:
-            d_inner 128, L = 5*64*64, N 16) with achieved bandwidth against the measured device copy rate
+  scan      the model's own selective-scan calls at every encoder stage of --scan-variant (default vivim-b3,
+            batch --scan-batch 8, T=--clip-length 5, --size 256): inference as the compiled model runs it and
+            training's forward+backward, against the HBM roofline (the measured device copy rate); then every
+            scan backend at one shape (--scan-shape, default b4 d128 L20480 N16)
   model     frames/s and peak memory for each variant beside its "basic" ablation (no Mamba)
   scaling   per-frame time and memory for clip lengths 5, 16, 32, 64
   video     whole-video proposal of a synthetic video (decoding included)
 
 examples:
-  vivim-core benchmark --suite scan --scan-shape 1,64,4096,16 --device cpu
-  vivim-core benchmark --suite all --device cuda --out benchmarks/results/h100.json
+  vivim-core benchmark --suite scan --out scan.json
+  vivim-core benchmark --suite scan --device cpu --scan-variant none --scan-shape 1,64,4096,16
+  vivim-core benchmark --suite all --device cuda --out report.json
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", default="scan,model",
                         help=f"comma-separated suites from {', '.join(SUITES)}, or 'all' (default: scan,model)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda (default: auto)")
+    parser.add_argument("--scan-variant", default="vivim-b3",
+                        help="scan suite: the variant whose scan calls are timed at each stage, or 'none' "
+                             "(default vivim-b3)")
+    parser.add_argument("--scan-batch", type=int, default=8, help="scan suite: clips a batch for the model's calls "
+                        "(default 8, as the model suite's official runs)")
     parser.add_argument("--scan-shape", default="4,128,20480,16", metavar="B,D,L,N",
-                        help="batch, d_inner, sequence length, state size for the scan suite "
-                             "(default: stage 1 of vivim-b3 at 256x256, T=5, batch 4)")
+                        help="scan suite: batch, d_inner, sequence length, state size of the backends table "
+                             "(default: one branch of vivim-b3's stage 1 at 256x256, T=5, batch 4)")
     parser.add_argument("--scan-backends", default=None,
                         help="comma-separated scan backends (default: every available one, reference included)")
-    parser.add_argument("--no-backward", action="store_true", help="scan suite: time the forward only")
+    parser.add_argument("--no-backward", action="store_true", help="scan suite: time the forward only (no training rows)")
     parser.add_argument("--reference-repeats", type=int, default=5, metavar="N",
                         help="scan suite: timed runs of the slow sequential reference, the median kept, and as many "
                              "rounds of paired timings (a reference call, then each backend) for x_vs_reference "
@@ -59,12 +67,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..bench.common import environment, print_table, write_report
+    from ..engine.distributed import resolve_device
     from ..errors import VivimError
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise VivimError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
+    device = resolve_device(args.device)
     suites = SUITES if args.suite == "all" else tuple(s.strip() for s in args.suite.split(","))
     unknown = [s for s in suites if s not in SUITES]
     if unknown:
@@ -73,19 +79,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"device: {report['environment'].get('gpu', report['environment']['cpu'])}, torch {torch.__version__}")
 
     if "scan" in suites:
-        from ..bench.scan import bench_scan
+        from ..bench.scan import bench_model_scans, bench_scan, measured_bandwidth_gbs
 
+        bandwidth = measured_bandwidth_gbs(device)
+        if device.type == "cuda":
+            print(f"device copy rate {bandwidth:.0f} GB/s (read + write)")
+        if args.scan_variant != "none":
+            rows = bench_model_scans(device, args.scan_variant, args.scan_batch, args.size, args.clip_length,
+                                     backward=not args.no_backward, bandwidth_gbs=bandwidth)
+            report["results"]["scan_model"] = rows
+            print_table(f"selective scan: {args.scan_variant}'s calls, batch {args.scan_batch} x {args.clip_length} "
+                        f"frames of {args.size}x{args.size}", rows,
+                        ["stage", "call", "layout", "shape", "dtype", "gate", "kernel", "fwd_ms", "fwd_bwd_ms",
+                         "gpu_ms", "host_us", "graph_ms", "MB", "roofline_ms", "x_roofline"])
         b, d, length, n = (int(v) for v in args.scan_shape.split(","))
         rows = []
         for dtype in ((torch.float32, torch.bfloat16) if device.type == "cuda" else (torch.float32,)):
             backends = args.scan_backends.split(",") if args.scan_backends else None
             rows += bench_scan(device, b, d, length, n, dtype, backends, backward=not args.no_backward,
-                              reference_repeats=args.reference_repeats)
+                               reference_repeats=args.reference_repeats, bandwidth_gbs=bandwidth)
         report["results"]["scan"] = rows
-        print_table("selective scan", rows, ["backend", "shape", "dtype", "fwd_ms", "fwd_bwd_ms", "fwd_GB/s",
-                                             "roofline_ms", "x_roofline", "gpu_ms", "x_roofline_gpu",
-                                             "host_us", "graph_ms", "x_roofline_graph", "x_vs_reference",
-                                             "x_vs_reference_unpaired", "note"])
+        print_table("selective scan: backends at one shape", rows,
+                    ["backend", "kernel", "shape", "dtype", "fwd_ms", "fwd_bwd_ms", "fwd_GB/s", "roofline_ms",
+                     "x_roofline", "gpu_ms", "x_roofline_gpu", "host_us", "graph_ms", "x_roofline_graph",
+                     "x_vs_reference", "x_vs_reference_unpaired", "note"])
 
     modes = args.modes.split(",") if args.modes else (["fp32", "bf16", "bf16-weights"] if device.type == "cuda" else ["fp32"])
     if "model" in suites:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._training import parse_size
+from .common import parse_size
 
 HELP = "predict masks for video files, frame folders or VTUS split folders"
 

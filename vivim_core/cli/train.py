@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._training import add_training_arguments, print_result, resolve_config, run_with_progress
+from .common import add_training_arguments, print_result, resolve_config, run_with_progress
 
 HELP = "train a Vivim model on annotated videos (VTUS or polyp layout)"
 

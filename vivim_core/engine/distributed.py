@@ -22,7 +22,9 @@ class DeviceError(VivimError, ValueError):
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; 'cuda' -> GPU `local_rank` (DeviceError without CUDA); 'cpu'."""
+    """The torch.device a --device option names: 'auto' -> GPU `local_rank` when CUDA is available, else the CPU;
+    'cuda' -> GPU `local_rank`; 'cuda:N' -> GPU N; 'cpu'. DeviceError (a VivimError) for a device that is not
+    there or an unknown name."""
     name = (name or "auto").lower()
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"

@@ -51,7 +51,7 @@ class LoopState:
     best_score: float = -math.inf  # validation Dice (or -train loss without validation)
     best_step: int = 0
     evals_since_best: int = 0
-    elapsed: float = 0.0  # seconds spent in earlier sessions of this run (before a resume)
+    elapsed: float = 0.0  # seconds of training before the last resume of this run
     last_eval_step: int = -1
 
 
@@ -94,7 +94,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(self.sampler) / config.batch_size)
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.state = LoopState()
-        self._session_start = time.perf_counter()
+        self._started = time.perf_counter()
         # A prompt-capable model learns its prompt inputs from prompts simulated on the true masks.
         self.prompts = (PromptSimulator(config.seed + 7919 * context.rank)
                         if getattr(model.config, "prompt_channels", 0) else None)
@@ -116,8 +116,8 @@ class Trainer:
             self.progress(TrainProgress(phase, self.state.step, self.total_steps, epoch, lr, dict(metrics)))
 
     def elapsed(self) -> float:
-        """Seconds of training in this run, earlier sessions included."""
-        return self.state.elapsed + time.perf_counter() - self._session_start
+        """Seconds of training in this run, the time before a resume included."""
+        return self.state.elapsed + time.perf_counter() - self._started
 
     def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return (batch["frames"].to(self.device, non_blocking=True), batch["masks"].to(self.device, non_blocking=True))
@@ -227,7 +227,7 @@ class Trainer:
     def fit(self) -> tuple[str, list[dict[str, float]]]:
         """Run until the step budget, early stop, time limit or cancel. Returns (stop reason, evaluation rows)."""
         config, state = self.config, self.state
-        self._session_start = time.perf_counter()
+        self._started = time.perf_counter()
         rows: list[dict[str, float]] = []
         totals: dict[str, float] = {}
         count = 0

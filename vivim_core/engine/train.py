@@ -48,7 +48,7 @@ class TrainResult:
     stop_reason: str  # completed | early_stop | time_limit
     best_step: int
     best_score: float  # validation Dice (or -train loss when there is no validation)
-    history: list[dict[str, float]] = field(default_factory=list)  # the evaluation rows of this session
+    history: list[dict[str, float]] = field(default_factory=list)  # the evaluation rows of this call
     model: torch.nn.Module | None = field(default=None, repr=False)  # this process's model after the last step
     is_main: bool = True  # rank 0 (the process that wrote the run folder)
 

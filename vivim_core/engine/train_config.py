@@ -130,10 +130,9 @@ def finetune_config(**overrides: Any) -> TrainConfig:
     on the accepted frames themselves (no augmentation) every 25 steps, early stop after 4 evaluations without a
     better Dice, no data-loader worker processes (the data is tiny; workers cost more to start than they save).
 
-    Chosen by a sweep on the real sample video (k = 5 accepted frames, H100; benchmarks/results/
-    learning_loop_sweep_h100/): these settings reached Dice 0.867 on the other frames where the earlier recipe
-    (300 steps, lr 5e-5, nothing frozen) reached 0.854, at a third of its cost per run on a 2-core CPU
-    (frozen stages: no backpropagation through the high-resolution stages)."""
+    Chosen by a sweep on the real sample video with benchmarks/learning_loop.py (5 accepted frames): a slightly
+    higher Dice on the other frames than 300 steps at lr 5e-5 with nothing frozen, at a third of the cost (frozen
+    stages: no backpropagation through the high-resolution stages)."""
     defaults = dict(max_steps=100, batch_size=2, lr=2e-4, min_lr=1e-6, freeze_stages=2, augment=True,
                     val_mode="train", eval_every=25, early_stop_patience=4, num_workers=0, clips_per_video=8)
     defaults.update(overrides)

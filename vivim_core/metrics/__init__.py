@@ -1,4 +1,4 @@
-"""Evaluation metrics: the VTUS (thyroid) and VPS (polyp) protocols (DESIGN.md section 6).
+"""Evaluation metrics: the VTUS (thyroid) and VPS (polyp) protocols (docs/architecture.md, Metrics).
 
     from vivim_core.metrics import evaluate_folders
     result = evaluate_folders("pred", "data/vtus/Test_GT", protocol="vtus")   # or protocol="vps"

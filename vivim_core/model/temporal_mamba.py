@@ -13,17 +13,15 @@ dt_proj, A_log and D (Mamba v1 parameterisation) and reads the sequence in its o
 Each branch output is gated by SiLU(z), the branches are averaged, then one output projection. Every branch
 gates a token with that token's own z, so the gate is applied once, after the branches are summed back into
 token order: silu(z) * sum_b y_b equals sum_b silu(z) * y_b, without reordering z three times or gating inside
-each scan. `SpatioTemporalMamba.gate_after_branches` chooses: after the sum on the CPU (vivim-tiny inference 1-5 %
-faster on 2 cores) and under torch.compile (Inductor fuses the gate into the sum; vivim-b3 compiled, bf16, H200:
-2,162 against 2,076 frames/s, benchmarks/results/h200_ab_gate_after_sum_compiled.log); inside the scans in eager
-CUDA, as mamba_ssm.Mamba does (the kernels gate in registers; eager gating after the sum is separate passes over
-memory, and measured no faster there).
+each scan. `SpatioTemporalMamba.gate_after_branches` chooses: after the sum on the CPU and under torch.compile
+(Inductor fuses the gate into the sum); inside the scans in eager CUDA, as mamba_ssm.Mamba does (the kernels gate in
+registers, where gating after the sum would be separate passes over memory).
 
 Two memory layouts, the same function: channel-major (B, D, L), Mamba's, used for training and on the CPU; and
-token-major (B, L, D), used for inference on CUDA with the Triton scan (`SpatioTemporalMamba.layout`). There
-the row scan kernel's neighbouring threads read neighbouring channels (coalesced): 1.7-1.8x less GPU time at
-vivim-b3's stage-1 shape on an H200 (benchmarks/row_kernel_layouts.py), and the input projection's output
-needs no transposes. Parameter names are those of `mamba_ssm.Mamba` (forward branch: conv1d, x_proj, dt_proj, A_log,
+token-major (B, L, D), used for inference on CUDA with our scan kernels (`SpatioTemporalMamba.layout`). There the
+row scan kernel's neighbouring threads read neighbouring channels (coalesced loads; see `vivim_core.ops.scan.policy`),
+and the input projection's output needs no transposes. `channel_scan_arguments` and `token_scan_arguments` build
+the scan's arguments of each layout (the scan benchmark times exactly these calls). Parameter names are those of `mamba_ssm.Mamba` (forward branch: conv1d, x_proj, dt_proj, A_log,
 D) with suffixes _b and _s for the other branches, as in the reference code, so weights move both ways.
 """
 
@@ -37,8 +35,8 @@ from torch import Tensor, nn
 
 from ..config import SCAN_BRANCHES
 from ..ops import causal_conv1d, chosen_backend, selective_scan
-from ..ops.causal_conv import causal_conv1d_in_scan_orders
-from ..ops.dwconv3d import depthwise_conv3d_gelu
+from ..ops.conv.causal import causal_conv1d_in_scan_orders
+from ..ops.conv.dwconv3d import depthwise_conv3d_gelu
 from ..ops.scan_orders import from_scan_order, to_scan_order
 from .layers import DropPath
 
@@ -48,11 +46,11 @@ BRANCH_SUFFIX = {"forward": "", "backward": "_b", "spatial": "_s"}
 class SpatioTemporalMamba(nn.Module):
     """ST-Mamba mixer. forward(x (B, L, C), clip_shape (T, H, W)) -> (B, L, C), L = T*H*W."""
 
-    # "auto": token-major for inference on CUDA when the Triton scan serves it, else channel-major;
-    # "tokens" or "channels" forces one (tests and A/B benchmarks set it on an instance).
+    # "auto": token-major for inference on CUDA when our scan kernels serve it (backend "triton"), else
+    # channel-major; "tokens" or "channels" forces one (tests set it on an instance).
     layout = "auto"
     # None: after the branch sum on the CPU and under torch.compile, inside the scans in eager CUDA (see the module
-    # docstring); True or False forces one (tests and A/B benchmarks).
+    # docstring); True or False forces one (tests).
     gate_after_branches: bool | None = None
 
     def __init__(
@@ -124,10 +122,16 @@ class SpatioTemporalMamba(nn.Module):
         grouped convolutions (k groups) and the scan sees B and C as k groups, so one launch of each kernel
         serves every branch.
         """
-        k, d_inner, n, r = len(self.branches), self.d_inner, self.d_state, self.dt_rank
-        batch, _, length = x.shape
         conv_bias = self._stacked("conv1d", "bias") if self.conv1d_bias else None
         x = causal_conv1d(x, self._stacked("conv1d", "weight").squeeze(1), conv_bias, activation="silu")
+        return selective_scan(**self.channel_scan_arguments(x, z))
+
+    def channel_scan_arguments(self, x: Tensor, z: Tensor | None = None) -> dict:
+        """The `selective_scan` keyword arguments of `scan_branches` for x after the convs: x, z (B, k*d_inner, L)
+        -> u, delta (B, k*d_inner, L); A (k*d_inner, N) float32; B, C (B, k, N, L) views of the projection; D,
+        delta_bias (k*d_inner,) float32; z; delta_softplus."""
+        k, d_inner, n, r = len(self.branches), self.d_inner, self.d_state, self.dt_rank
+        batch, _, length = x.shape
         # Per-branch projections as one batched matmul (k branches x batch): cuDNN's grouped 1x1 convolutions
         # cost two layout conversions each on the GPU.
         x_dbl = torch.matmul(self._stacked("x_proj", "weight").view(k, r + 2 * n, d_inner),
@@ -135,10 +139,8 @@ class SpatioTemporalMamba(nn.Module):
         dt = torch.matmul(self._stacked("dt_proj", "weight").view(k, d_inner, r), x_dbl[:, :, :r])
         dt = dt.view(batch, k * d_inner, length)  # the bias goes in as delta_bias
         A = -torch.exp(self._stacked("A_log").float())  # (k*d_inner, N)
-        return selective_scan(
-            x, dt, A, x_dbl[:, :, r : r + n], x_dbl[:, :, r + n :], self._stacked("D").float(), z=z,
-            delta_bias=self._stacked("dt_proj", "bias").float(), delta_softplus=True,
-        )
+        return dict(u=x, delta=dt, A=A, B=x_dbl[:, :, r : r + n], C=x_dbl[:, :, r + n :], D=self._stacked("D").float(),
+                    z=z, delta_bias=self._stacked("dt_proj", "bias").float(), delta_softplus=True)
 
     def uses_token_layout(self, hidden: Tensor) -> bool:
         """Whether this call runs token-major (see `layout`)."""
@@ -172,6 +174,12 @@ class SpatioTemporalMamba(nn.Module):
         `convolved_in_scan_orders`, z (B, L, k*d_inner) in scan orders or None; branch i in channels
         [i*d_inner, (i+1)*d_inner) -> (B, L, k*d_inner), gated by silu(z) when z is given. The tensors reach
         the scan as (B, k*d_inner, L) views of token-major memory."""
+        return selective_scan(**self.token_scan_arguments(x, z)).transpose(1, 2)
+
+    def token_scan_arguments(self, x: Tensor, z: Tensor | None = None) -> dict:
+        """The `selective_scan` keyword arguments of `scan_branches_tokens`: x, z (B, L, k*d_inner) -> u, delta, z
+        as (B, k*d_inner, L) views of token-major memory; B, C (B, k, N, L) views of the projection; A, D,
+        delta_bias float32; delta_softplus."""
         k, n, r = len(self.branches), self.d_state, self.dt_rank
         x_dbl = torch.matmul(x, self._token_projection())  # (B, L, P)
         # dt from the dt columns and the zero padding after them, times zero rows: the same product, with K a
@@ -184,12 +192,9 @@ class SpatioTemporalMamba(nn.Module):
         B = x_dbl[..., : k * n].unflatten(-1, (k, n)).permute(0, 2, 3, 1)  # (B, k, N, L) views
         C = x_dbl[..., k * n : 2 * k * n].unflatten(-1, (k, n)).permute(0, 2, 3, 1)
         A = -torch.exp(self._stacked("A_log").float())
-        y = selective_scan(
-            x.transpose(1, 2), dt.transpose(1, 2), A, B, C, self._stacked("D").float(),
-            z=None if z is None else z.transpose(1, 2),
-            delta_bias=self._stacked("dt_proj", "bias").float(), delta_softplus=True,
-        )
-        return y.transpose(1, 2)
+        return dict(u=x.transpose(1, 2), delta=dt.transpose(1, 2), A=A, B=B, C=C, D=self._stacked("D").float(),
+                    z=None if z is None else z.transpose(1, 2), delta_bias=self._stacked("dt_proj", "bias").float(),
+                    delta_softplus=True)
 
     def gates_after_sum(self, on_cuda: bool) -> bool:
         """Whether SiLU(z) is applied once after the branch sum (else inside each branch's scan); see

@@ -1,10 +1,16 @@
-"""Selective scan and causal conv1d with backend dispatch (DESIGN.md section 4).
+"""Selective scan and causal conv1d, each with a choice of implementations (docs/architecture.md, Selective scan).
 
     from vivim_core.ops import selective_scan, causal_conv1d
     y = selective_scan(u, delta, A, B, C, D, z=z, delta_bias=bias, delta_softplus=True)
 
-The argument convention and shapes are those of `mamba_ssm`'s `selective_scan_fn` and of
-`causal_conv1d_fn`; see `vivim_core.ops._checks` for the shapes.
+The argument convention and shapes are those of `mamba_ssm`'s `selective_scan_fn` and of `causal_conv1d_fn`; see
+`vivim_core.ops.scan.common` for the shapes and `vivim_core.ops.scan.policy` for which implementation runs where.
+`selective_scan_reference` is the sequential recurrence as published, the oracle of the tests.
+
+    scan/         the selective scan: policy, reference, CUDA kernels (Triton, Gluon), CPU kernels (numba, chunked)
+    conv/         the causal conv1d and the DSF's depthwise conv3d, with their Triton kernels
+    scan_orders   the orders in which the scan branches read a clip's tokens
+    backends      the registry of implementations and `auto`'s pick
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from .backends import (
     resolve,
     use_backends,
 )
+from .scan.reference import selective_scan_reference
 
 __all__ = [
     "selective_scan",
+    "selective_scan_reference",
     "causal_conv1d",
     "use_backends",
     "backend_status",
@@ -50,8 +58,8 @@ def selective_scan(
     """Selective scan (S6). u, delta, z: (batch, dim, L); A: (dim, N); B, C: (batch, N, L) (or (dim, N),
     (batch, G, N, L)); D, delta_bias: (dim,). Returns (batch, dim, L) in u's dtype.
 
-    backend: 'auto' (fastest available for the tensors' device), 'mamba_ssm', 'triton', 'numba' (CPU),
-    'chunked' or 'reference'.
+    backend: 'auto' (the policy's pick for the tensors' device), 'mamba_ssm', 'triton' (our CUDA kernels), 'numba'
+    (CPU), 'chunked' or 'reference'.
     """
     _, fn = resolve("scan", backend, u.is_cuda)
     return fn(u, delta, A, B, C, D, z, delta_bias, delta_softplus)

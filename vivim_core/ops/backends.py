@@ -1,14 +1,12 @@
-"""Which implementation of the selective scan and the causal conv1d runs, and why.
+"""The implementations of the selective scan and the causal conv1d, loaded on demand, and `auto`'s pick.
 
-Backends, in the order `auto` tries them (DESIGN.md section 4):
+scan:  mamba_ssm (official fused CUDA kernels, `[cuda]` extra), triton (ours, CUDA: `scan.cuda`), numba (ours,
+       CPU: `scan.cpu.numba_scan`), chunked (PyTorch, any device: `scan.cpu.chunked`), reference (the sequential
+       recurrence, the test oracle: only when asked for by name).
+conv:  causal_conv1d (official CUDA kernel, `[cuda]` extra), torch (`conv.causal`).
 
-scan:  mamba_ssm (official fused CUDA kernels, `[cuda]` extra) -> triton (ours, CUDA)
-       -> numba (ours, CPU) -> chunked (PyTorch, any device)
-       reference (the sequential recurrence) is the test oracle and is only used when asked for.
-conv:  causal_conv1d (official CUDA kernel, `[cuda]` extra) -> torch
-
-Optional imports are probed once and cached; a backend that is asked for by name but cannot run raises
-BackendUnavailableError naming the install command.
+Which one `auto` takes on each device is `scan.policy.AUTO_BACKENDS`. Optional imports are probed once and cached;
+a backend asked for by name that cannot run raises BackendUnavailableError naming the install command.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from ..errors import VivimError
+from .scan.policy import AUTO_BACKENDS
 
 INSTALL_CUDA_EXTRA = "pip install 'vivim-studio[cuda]'  (builds mamba-ssm and causal-conv1d; needs a CUDA toolkit)"
 
@@ -35,7 +34,6 @@ class Backend:
     needs_cuda: bool
     loader: Callable[[], Callable]  # returns the kernel function; raises ImportError when missing
     install_hint: str
-    auto: bool = True  # whether `auto` may pick it
     package: str | None = None  # the third-party package it needs, looked up (not imported) at import time
     cpu_only: bool = False
 
@@ -46,25 +44,26 @@ def _load_mamba_scan():
     return selective_scan_fn
 
 
-def _load_triton_scan():
-    module = importlib.import_module("vivim_core.ops.scan_triton")
-    return module.selective_scan_triton
+def _load_cuda_scan():
+    module = importlib.import_module(f"{__package__}.scan.cuda")
+    module.load_kernels()  # imports Triton: raises where it is missing or broken
+    return module.selective_scan_cuda
 
 
 def _load_numba_scan():
-    from .scan_numba import selective_scan_numba
+    from .scan.cpu.numba_scan import selective_scan_numba
 
     return selective_scan_numba
 
 
 def _load_chunked_scan():
-    from .scan_chunked import selective_scan_chunked
+    from .scan.cpu.chunked import selective_scan_chunked
 
     return selective_scan_chunked
 
 
 def _load_reference_scan():
-    from .scan_reference import selective_scan_reference
+    from .scan.reference import selective_scan_reference
 
     return selective_scan_reference
 
@@ -76,7 +75,7 @@ def _load_causal_conv1d():
 
 
 def _load_torch_conv():
-    from .causal_conv import causal_conv1d_torch
+    from .conv.causal import causal_conv1d_torch
 
     return causal_conv1d_torch
 
@@ -85,11 +84,11 @@ SCAN_BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
         Backend("mamba_ssm", True, _load_mamba_scan, INSTALL_CUDA_EXTRA, package="mamba_ssm"),
-        Backend("triton", True, _load_triton_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)",
+        Backend("triton", True, _load_cuda_scan, "pip install triton (ships with CUDA builds of PyTorch on Linux)",
                 package="triton"),
         Backend("numba", False, _load_numba_scan, "pip install numba", package="numba", cpu_only=True),
         Backend("chunked", False, _load_chunked_scan, "part of vivim-core"),
-        Backend("reference", False, _load_reference_scan, "part of vivim-core", auto=False),
+        Backend("reference", False, _load_reference_scan, "part of vivim-core"),
     )
 }
 CONV_BACKENDS: dict[str, Backend] = {
@@ -99,6 +98,7 @@ CONV_BACKENDS: dict[str, Backend] = {
         Backend("torch", False, _load_torch_conv, "part of vivim-core"),
     )
 }
+_TABLES = {"scan": SCAN_BACKENDS, "conv": CONV_BACKENDS}
 
 
 # Packages that are not installed at all, found without importing anything. torch.compile traces `resolve`;
@@ -114,7 +114,7 @@ def _probe(kind: str, name: str) -> tuple[Callable | None, str]:
     """(kernel, "") when the backend imports, else (None, reason). Probed once, then cached."""
     key = (kind, name)
     if key not in _PROBED:
-        backend = (SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS)[name]
+        backend = _TABLES[kind][name]
         if backend.package in _MISSING_PACKAGES:
             _PROBED[key] = (None, f"ModuleNotFoundError: No module named '{backend.package}'")
         else:
@@ -127,19 +127,16 @@ def _probe(kind: str, name: str) -> tuple[Callable | None, str]:
 
 def load_backends(on_cuda: bool) -> None:
     """Probe every backend that can run here, and import the lazily loaded GPU kernels, now rather than at the
-    first call. torch.compile traces those first calls: a probe or an import inside the trace broke the compiled
-    vivim-b3 into a graph per block, guarded each on the caches and recompiled 15 times (H200,
-    benchmarks/results/h200_compiled_host_overhead_*). Call it before compiling a model."""
-    for kind, table in (("scan", SCAN_BACKENDS), ("conv", CONV_BACKENDS)):
+    first call. torch.compile traces those first calls: a probe or an import inside the trace splits the compiled
+    model into a graph per block, each guarded on the caches (and recompiled). Call it before compiling a model."""
+    for kind, table in _TABLES.items():
         for name, backend in table.items():
             if runs_on(backend, on_cuda):
                 _probe(kind, name)
     if on_cuda:
-        from .causal_conv import _triton_orders_kernel
-        from .dwconv3d import _triton_kernel
+        from .optional import load_optional_kernels
 
-        _triton_kernel()
-        _triton_orders_kernel()
+        load_optional_kernels()
 
 
 def _cuda_available() -> bool:
@@ -150,10 +147,9 @@ def _cuda_available() -> bool:
 
 def backend_status(kind: str) -> dict[str, dict[str, object]]:
     """For `vivim-core info`: each backend's importability and whether it can run on this machine."""
-    table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
     cuda = _cuda_available()
     status = {}
-    for name, backend in table.items():
+    for name, backend in _TABLES[kind].items():
         if backend.needs_cuda and not cuda:  # CPU-only installs never import the GPU kernels
             status[name] = {"available": False, "reason": "needs a CUDA GPU (none here)", "install": backend.install_hint}
             continue
@@ -169,9 +165,8 @@ _override = threading.local()
 def use_backends(scan: str | None = None, conv: str | None = None) -> Iterator[None]:
     """Make `auto` resolve to the given backends inside the block (e.g. the reference, in tests)."""
     for kind, name in (("scan", scan), ("conv", conv)):
-        table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
-        if name is not None and name not in table:
-            raise ValueError(f"unknown {kind} backend {name!r}; choose from {sorted(table)}")
+        if name is not None and name not in _TABLES[kind]:
+            raise ValueError(f"unknown {kind} backend {name!r}; choose from {sorted(_TABLES[kind])}")
     previous = getattr(_override, "value", (None, None))
     _override.value = (scan or previous[0], conv or previous[1])
     try:
@@ -187,17 +182,16 @@ def runs_on(backend: Backend, on_cuda: bool) -> bool:
 
 def resolve(kind: str, name: str, on_cuda: bool) -> tuple[str, Callable]:
     """The backend name and kernel for a call whose tensors live on CUDA (on_cuda) or not."""
-    table = SCAN_BACKENDS if kind == "scan" else CONV_BACKENDS
+    table = _TABLES[kind]
     if name == "auto":
         forced = getattr(_override, "value", (None, None))[0 if kind == "scan" else 1]
         if forced is not None:
             name = forced
         else:
-            for candidate in table.values():
-                if candidate.auto and runs_on(candidate, on_cuda):
-                    fn, _ = _probe(kind, candidate.name)
-                    if fn is not None:
-                        return candidate.name, fn
+            for candidate in AUTO_BACKENDS[kind]["cuda" if on_cuda else "cpu"]:
+                fn, _ = _probe(kind, candidate)
+                if fn is not None:
+                    return candidate, fn
             raise BackendUnavailableError(f"no {kind} backend can run here")  # unreachable: torch always is
     if name not in table:
         raise ValueError(f"unknown {kind} backend {name!r}; choose from 'auto', {', '.join(sorted(table))}")

@@ -7,7 +7,7 @@ its own order:
     backward  the same sequence reversed
     spatial   (H, W, T) order: each pixel's T frames are consecutive (any T >= 1)
 
-The Triton kernel that convolves x in every branch's order (`causal_conv_triton._token_at`) computes the token
+The Triton kernel that convolves x in every branch's order (`conv.causal_triton`) computes the token
 at each position of an order itself, from the codes of `ORDER_CODES`.
 """
 

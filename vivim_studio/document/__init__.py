@@ -6,7 +6,7 @@
 
 from .document import VideoDocument
 from .editing import Stroke
-from .errors import EditError, ExportError, SourceError, WorkspaceError
+from .exceptions import EditError, ExportError, SourceError, WorkspaceError
 from .events import DocumentEvents, Signal
 from .sources import (DicomCineSource, FrameFolderSource, MissingSource, SourceFrames, SourceIdentity,
                       VideoFileSource, VideoSource, open_source)

@@ -26,7 +26,7 @@ import numpy as np
 
 from .background_save import BackgroundSaver
 from .editing import EditingMixin
-from .errors import EditError
+from .exceptions import EditError
 from .events import DocumentEvents
 from .frame_cache import DEFAULT_CACHE_BYTES
 from .history import FrameState, UndoHistory
@@ -219,14 +219,17 @@ class VideoDocument(EditingMixin, TimelineMixin):
     def _state(self, index: int) -> FrameState:
         return FrameState(self.masks.mask_bytes(index), self._records.get(index, FrameRecord()))
 
-    def _check_writable(self) -> None:
-        if self.workspace is not None and self.workspace.read_only:
-            raise EditError(self.workspace.read_only_reason
-                            or f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
+    @property
+    def writable(self) -> bool:
+        """Edits are allowed: an in-memory document, or a workspace not opened read-only."""
+        return self.workspace is None or not self.workspace.read_only
 
     def check_writable(self) -> None:
-        """Raise EditError (saying why) when edits cannot be saved: a read-only workspace."""
-        self._check_writable()
+        """Raise EditError, saying why and what to do, when the workspace is read-only (before long work that
+        would write into it, e.g. proposals)."""
+        if not self.writable:
+            raise EditError(self.workspace.read_only_reason
+                            or f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
 
     # the workspace's adapted model ---------------------------------------------------------------------------
     def workspace_model_path(self) -> Path | None:
@@ -237,7 +240,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
 
     def save_workspace_model(self, model, provenance: dict[str, Any]) -> str:
         """Store an adapted model in the workspace as its model; returns its SHA-256."""
-        self._check_writable()
+        self.check_writable()
         if self.workspace is None:
             raise EditError("this document has no workspace to keep an adapted model in")
         self.model = self.workspace.save_model(model, provenance)
@@ -364,7 +367,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
         return self._undo_redo(index, undo=False)
 
     def _undo_redo(self, index: int | None, undo: bool) -> str | None:
-        self._check_writable()
+        self.check_writable()
         self._wait_for_saves()
         index = self._current if index is None else self.source.check_index(index)
         stroke = self._active_stroke

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import codec, flow, mask_ops
-from .errors import EditError
+from .exceptions import EditError
 from .status import HUMAN, Click, FrameStatus, flow_origin, model_origin, prompt_origin
 
 Points = Sequence[Sequence[float]] | np.ndarray
@@ -91,7 +91,7 @@ class EditingMixin:
     # helpers -------------------------------------------------------------------------------------------
     def _human_edit(self, index: int, mask: np.ndarray, label: str, status: FrameStatus = FrameStatus.EDITED,
                     origin: str = HUMAN, clicks: tuple[Click, ...] | None = None) -> bool:
-        self._check_writable()
+        self.check_writable()
         mask = np.asarray(mask, dtype=bool)
         record = self.record(index)
         if np.array_equal(mask, self.masks.mask(index)) and (clicks is None or clicks == record.clicks):
@@ -109,7 +109,7 @@ class EditingMixin:
     # brush, eraser, polygon --------------------------------------------------------------------------
     def stroke(self, index: int, radius: float, erase: bool = False) -> Stroke:
         """Start a brush (erase=False) or eraser stroke on frame `index` (finishes any stroke in progress)."""
-        self._check_writable()
+        self.check_writable()
         index = self.source.check_index(index)
         if self._active_stroke is not None:
             self._active_stroke.finish()
@@ -149,7 +149,7 @@ class EditingMixin:
         index = self.source.check_index(index)
         if not self.masks.has_mask(index) and self.record(index).status.human_reviewed:
             return False
-        self._check_writable()
+        self.check_writable()
         record = self.record(index).with_changes(status=FrameStatus.EDITED, mask_origin=HUMAN, threshold=None, area=0,
                                                  clicks=())
         self._commit(index, None, record, "clear frame")
@@ -195,7 +195,7 @@ class EditingMixin:
         """Carry frame `index`'s mask to the next `count` frames (default: to the end) by optical flow, each
         from the one before. Stops before a frame a human edited or accepted (unless `stop_at_reviewed` is
         False). Written frames become "proposed" with origin "flow:<index>", one undo step each. Returns them."""
-        self._check_writable()
+        self.check_writable()
         index = self.source.check_index(index)
         last = self.num_frames - 1 if count is None else min(index + int(count), self.num_frames - 1)
         total, written = last - index, []
@@ -233,7 +233,7 @@ class EditingMixin:
         origin = model_origin(record.model) if record.model else HUMAN
         if np.array_equal(mask, self.masks.mask(index)) and record.status == status:
             return False
-        self._check_writable()
+        self.check_writable()
         new = record.with_changes(status=status, mask_origin=origin, threshold=float(threshold),
                                   area=int(np.count_nonzero(mask)))
         self._commit(index, mask, new, f"threshold {threshold:.2f}")
@@ -254,7 +254,7 @@ class EditingMixin:
         unless a human edited or accepted the frame (or is painting it now), its mask `probability >= threshold`
         (default: the document's threshold) with status "proposed". Not undoable. Returns True when the mask
         was written."""
-        self._check_writable()
+        self.check_writable()
         index = self.source.check_index(index)
         threshold = self.proposal_threshold if threshold is None else float(threshold)
         prepared = (probability if isinstance(probability, PreparedProposal)
@@ -280,7 +280,7 @@ class EditingMixin:
         Returns the frames whose mask changed."""
         if not 0.0 < threshold < 1.0:
             raise EditError(f"threshold must be between 0 and 1, got {threshold}")
-        self._check_writable()
+        self.check_writable()
         changed = []
         self.proposal_threshold = float(threshold)
         for index in sorted(self._records):
@@ -308,7 +308,7 @@ class EditingMixin:
     # review status -----------------------------------------------------------------------------------
     def set_status(self, index: int, status: FrameStatus | str, label: str | None = None) -> bool:
         """Change the review status (one undo step); the mask is unchanged."""
-        self._check_writable()
+        self.check_writable()
         index, status = self.source.check_index(index), FrameStatus(status)
         record = self.record(index)
         if record.status == status:

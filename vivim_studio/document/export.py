@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from .atomic import atomic_write, fsync_dir
-from .errors import ExportError
+from .exceptions import ExportError
 from .export_writers import NiftiWriter, PngWriter, VtusWriter
 from .sources import MissingSource
 from .status import FrameStatus, now_utc

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import ExportError
+from .exceptions import ExportError
 
 JPEG_QUALITY = 95
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import codec
-from .errors import WorkspaceError
+from .exceptions import WorkspaceError
 
 ON_DISK = object()  # marker: the probability map is in the workspace, read it with the loader
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import codec
 from .atomic import FolderLock, atomic_write, fsync_dir, fsync_file, is_temp_file
-from .errors import WorkspaceError
+from .exceptions import WorkspaceError
 from .sources import MissingSource, VideoSource, open_source
 from .status import FrameRecord
 from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, MODEL_NAME, MODELS_DIR,
@@ -280,7 +280,7 @@ class Workspace:
                 return None
         except OSError:
             return None
-        from ..services.checkpoints import is_vivim_checkpoint
+        from ..services.checkpoint_header import is_vivim_checkpoint
 
         return path if is_vivim_checkpoint(path) else None
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import codec
-from .errors import WorkspaceError
+from .exceptions import WorkspaceError
 from .sources import SourceIdentity
 from .status import FrameRecord
 

@@ -13,33 +13,31 @@ import os
 import sys
 from pathlib import Path
 
+from ..arguments import PROG, build_gui_parser
+from .display import EXIT_NO_DISPLAY, LIBRARIES_HELP, display_problem, exit_if_qt_platform_fails
+
 SCREENSHOT_TIMEOUT_S = 900
 SETTLE_MS = 400  # after the last job: lets coalesced timeline/status refreshes run and the window repaint
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from ..cli import build_gui_parser  # the CLI's parser of the GUI path, extended with the GUI-only options
-
-    parser = build_gui_parser()
-    parser.add_argument("--task", choices=("thyroid", "polyp"),
-                        help="thyroid ultrasound or polyp endoscopy: picks the bundled default checkpoint and the "
-                             "demo video (default thyroid for --demo)")
-    parser.add_argument("--screenshot", type=Path, metavar="FILE",
-                        help="save a PNG of the main window once the view has settled (after the proposals, when "
-                             "started) and exit: a headless smoke test")
-    return parser
 
 
 def run_gui(argv: list[str] | None = None, **options) -> int:
     """The app. `options`: extra `StudioOptions` fields for test drivers and benchmarks that start the real app
     (e.g. small inference sizes, interactive=False); the command line never sets them."""
-    parser = build_parser()
+    parser = build_gui_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.demo and args.video is not None:
         parser.error("give a video or --demo, not both")
-    if args.screenshot is not None and sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display: render off screen
+    problem = display_problem()
+    if problem is not None:
+        if args.screenshot is None:
+            print(problem, file=sys.stderr)
+            return EXIT_NO_DISPLAY
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+    try:
+        import PySide6.QtWidgets  # noqa: F401  (loads Qt's system libraries)
+    except ImportError as exc:
+        print(f"{PROG}: error: Qt cannot load: {exc}\n{LIBRARIES_HELP}", file=sys.stderr)
+        return EXIT_NO_DISPLAY
     return _run(args, options)
 
 
@@ -48,23 +46,25 @@ def _run(args: argparse.Namespace, overrides: dict | None = None) -> int:
     from PySide6.QtCore import QStandardPaths, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from . import errors
+    from . import error_reporting
+    from .compat import guard_none_refcount
     from .main_window import MainWindow, StudioOptions
     from .theme import apply_dark_theme
 
-    from .compat import guard_none_refcount
-
     guard_none_refcount()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        with exit_if_qt_platform_fails():
+            app = QApplication(sys.argv[:1])
     app.setOrganizationName("Vivim")
     app.setApplicationName("Vivim Studio")
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
     apply_dark_theme(app)
     overrides = dict(overrides or {})
     interactive = overrides.pop("interactive", args.screenshot is None)
-    errors.setup_logging()
-    errors.install_excepthook()
-    errors.set_interactive(interactive)
+    error_reporting.setup_logging()
+    error_reporting.install_excepthook()
+    error_reporting.set_interactive(interactive)
     task = args.task or ("thyroid" if args.demo else None)  # None: the task chosen last time (Model > Task)
     options = StudioOptions(checkpoint=args.checkpoint, device=args.device, task=task, interactive=interactive,
                             **overrides)
@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace, overrides: dict | None = None) -> int:
     window.show()
     path, workspace = args.video, args.workspace
     if args.demo:
-        from .demo import demo_video
+        from ..services.demo import demo_video
 
         cache = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.CacheLocation)
                      or Path.home() / ".cache" / "vivim-studio")
@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace, overrides: dict | None = None) -> int:
         else:
             window.tell("Demo without proposals: no model checkpoint is installed. Draw masks by hand, or choose a "
                         "checkpoint in Model > Choose checkpoint...")
-    outcome = {"open_failed": path is None and args.demo}
+    outcome = {"open_failed": path is None and args.demo, "opening": path is not None}
     if path is not None:
         if not window.open_path(path, workspace):
             outcome["open_failed"] = True
@@ -111,7 +111,10 @@ class _ScreenshotWhenSettled:
 
     def _poll(self) -> None:
         self.elapsed_ms += 100
-        settled = not self.window.runner.busy and (self.window.document is not None or self.outcome["open_failed"])
+        window = self.window
+        shown = window.document is not None or self.outcome["open_failed"] or not self.outcome["opening"]
+        probing = window.device_probe is not None and window.device_probe.busy  # the status bar's device
+        settled = not window.runner.busy and not probing and shown
         self.quiet_polls = self.quiet_polls + 1 if settled else 0
         timed_out = self.elapsed_ms >= SCREENSHOT_TIMEOUT_S * 1000
         if self.quiet_polls * 100 >= SETTLE_MS or timed_out:

@@ -96,6 +96,7 @@ class Canvas(QWidget):
             "<h2>No video open</h2><p>File &gt; Open video or DICOM (Ctrl+O), or a folder of frames or a VTUS "
             "case (Ctrl+Shift+O), or drop a file here.</p><p>To try Vivim Studio: <code>vivim-studio --demo</code></p>")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
         self.placeholder.setStyleSheet(f"color: {MUTED_TEXT}; background: #111316;")
         self._stack = QStackedLayout(self)
         self._stack.addWidget(self.placeholder)

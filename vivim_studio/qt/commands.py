@@ -14,7 +14,7 @@ from vivim_core.errors import VivimError
 
 from ..document import FrameStatus
 from .dialogs import AcceptRangeDialog, about_dialog, shortcuts_dialog
-from .errors import log_file
+from .error_reporting import log_file
 from .tools import TOOL_COMMANDS, Tool
 
 DEFAULT_FPS = 25.0
@@ -178,6 +178,10 @@ class EditingCommands:
 
     def stop_playing(self) -> None:
         self.set_playing(False)
+
+    @property
+    def playing(self) -> bool:
+        return self._play_timer.isActive()
 
     def _play_tick(self) -> None:
         document = self.document

@@ -6,7 +6,7 @@ None it never took. Since Python 3.12 None is immortal and this is harmless; on 
 (about 15,000 after start-up) drops by one per call, and after a few minutes of painting and scrubbing
 CPython aborts with "Fatal Python error: none_dealloc" (measured here: drawing one contour of a 1080p mask
 point by point crashed the app). The same builds also lose references to True/False somewhere in the view
-machinery ("bool_dealloc" at exit after a painting session). `guard_none_refcount` detects the leak at
+machinery ("bool_dealloc" at exit after a long painting run). `guard_none_refcount` detects the leak at
 start-up and makes None, True and False as good as immortal, which is exactly what Python 3.12 does for
 everyone (PEP 683). Once the bindings are fixed (or Python >= 3.12), the probe finds nothing and nothing is
 changed.

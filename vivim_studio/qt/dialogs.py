@@ -6,17 +6,15 @@ driven without a dialog (tests, scripts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from vivim_core.engine.train_config import finetune_config  # torch-free
-
 from ..document import FrameStatus, VideoDocument
 from ..document.export import ExportOptions, safe_video_id
+from ..services.finetune import FinetuneLimits, default_limits
 from .shortcuts import cheat_sheet_html
 
 
@@ -118,12 +116,6 @@ class AcceptRangeDialog(QDialog):
         return range(first - 1, last)
 
 
-@dataclass
-class FinetuneChoice:
-    max_steps: int
-    max_minutes: float
-
-
 class FinetuneDialog(QDialog):
     def __init__(self, document: VideoDocument, checkpoint_name: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -134,12 +126,13 @@ class FinetuneDialog(QDialog):
                       f"accepted. Afterwards you can load the new model and re-propose the frames not reviewed yet "
                       f"(edited and accepted frames are never overwritten).")
         text.setWordWrap(True)
+        defaults = default_limits()
         self.steps = QSpinBox()
         self.steps.setRange(10, 5000)
-        self.steps.setValue(finetune_config().max_steps)  # the few-frame recipe's step budget
+        self.steps.setValue(defaults.max_steps)
         self.minutes = QDoubleSpinBox()
         self.minutes.setRange(0.5, 240)
-        self.minutes.setValue(15)
+        self.minutes.setValue(defaults.max_minutes)
         self.minutes.setSuffix(" min")
         form = QFormLayout(self)
         form.addRow(text)
@@ -147,8 +140,8 @@ class FinetuneDialog(QDialog):
         form.addRow("At most (time)", self.minutes)
         form.addRow(_buttons(self, "Fine-tune"))
 
-    def choice(self) -> FinetuneChoice:
-        return FinetuneChoice(self.steps.value(), self.minutes.value())
+    def choice(self) -> FinetuneLimits:
+        return FinetuneLimits(self.steps.value(), self.minutes.value())
 
 
 class TextDialog(QDialog):

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QSplitter, QStyle, QVBoxLayout, QWidget
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QDockWidget, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter, QStyle, QVBoxLayout,
+                               QWidget)
+
+from vivim_core.errors import VivimError
 
 from ..document import VideoDocument
-from . import errors
+from . import error_reporting
 from .canvas import Canvas
 from .commands import EditingCommands
 from .compat import guard_none_refcount
@@ -34,6 +37,18 @@ from .workers import JobRunner
 log = logging.getLogger(__name__)
 
 COUNTS_INTERVAL_MS = 150
+CLOSE_WAIT_MS = 60_000  # closing waits this long at most for a running job to stop between frames or steps
+MESSAGE_MS, FAILURE_MESSAGE_MS = 15_000, 30_000  # how long the status bar shows a message (all are in the log)
+PREFERRED_SIZE = QSize(1500, 940)
+TIMELINE_HEIGHT = 230  # its first height: status strip, frame axis and area/confidence plots that can be read
+WINDOW_FRAME = QSize(16, 40)  # title bar and borders, drawn by the window manager around the window's own size
+
+
+def initial_size(available: QSize) -> QSize:
+    """The window's first size: PREFERRED_SIZE, or less so that it fits, frame included, in `available` (the
+    screen without its task bars: on a 1366x768 laptop, the window opens at most 1350 x 688 with a 40-px bar)."""
+    return QSize(min(PREFERRED_SIZE.width(), available.width() - WINDOW_FRAME.width()),
+                 min(PREFERRED_SIZE.height(), available.height() - WINDOW_FRAME.height()))
 FRAME_UI_INTERVAL_MS = 40  # while scrubbing, the playhead, frame number and frame panel follow at most 25 times a
 # second (the canvas follows every frame): redrawing them for every frame cost ~3 ms of each 16 ms frame
 
@@ -65,7 +80,8 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.last_export = None
         self._closing = False
         self.setWindowTitle("Vivim Studio")
-        self.resize(1500, 940)
+        screen = self.screen()
+        self.resize(initial_size(screen.availableGeometry().size()) if screen is not None else PREFERRED_SIZE)
         self.setAcceptDrops(True)
         self.actions_by_id = build_actions(self)
         self.runner = JobRunner(self)
@@ -108,15 +124,22 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(self.timeline)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([700, 230])
+        splitter.setStretchFactor(0, 1)  # a taller window gives the image the room; the timeline keeps its own
+        splitter.setStretchFactor(1, 0)
+        splitter.setSizes([self.height() - TIMELINE_HEIGHT, TIMELINE_HEIGHT])
         self.setCentralWidget(splitter)
+        scroll = QScrollArea()  # the panel fits a 1366x768 screen; a smaller window scrolls it
+        scroll.setWidget(self.panel)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.panel.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width())
+        self.panel_scroll = scroll
         dock = QDockWidget("Tools", self)
         dock.setObjectName("toolsDock")
         dock.setFeatures(QDockWidget.DockWidgetFeature.NoDockWidgetFeatures)
         dock.setTitleBarWidget(QWidget())  # the panel's group boxes carry the titles
-        dock.setWidget(self.panel)
+        dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
     def _connect(self) -> None:
@@ -136,18 +159,18 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         """Tell the user something: the status bar, and a dialog for what needs reading and acting on."""
         self.messages.append(message + (f" {hint}" if hint else ""))
         log.info("told the user: %s", message)
-        self.status.showMessage(message, 8000)
+        self.status.show_message(message, MESSAGE_MS)
         if dialog:
-            errors.show_error(self, title, message, hint, self.options.interactive)
+            error_reporting.show_error(self, title, message, hint, self.options.interactive)
 
     def fail(self, title: str, error: BaseException, details: str = "") -> None:
         """A job or command failed: a dialog with what happened and what to do (traceback only in the log)."""
         if details:
             log.error("%s failed:\n%s", title, details)
-        text, advice = errors.describe(error)
+        text, advice = error_reporting.describe(error)
         self.messages.append(f"{title}: {text}")
-        self.status.showMessage(f"{title}: {text}", 10000)
-        errors.show_error(self, title, text, advice, self.options.interactive)
+        self.status.show_message(f"{title}: {text}", FAILURE_MESSAGE_MS)
+        error_reporting.show_error(self, title, text, advice, self.options.interactive)
 
     def set_document(self, document: VideoDocument | None) -> None:
         self.close_document()
@@ -195,14 +218,16 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.timeline.set_document(None)
         try:
             document.close()
-        except errors.VivimError as exc:  # e.g. disk full: the user must know the last change may be unsaved
+        except VivimError as exc:  # e.g. disk full: the user must know the last change may be unsaved
             self.fail("Could not save the workspace", exc)
 
     def closeEvent(self, event) -> None:
         self._closing = True
         if self.runner.busy:
             self.runner.cancel()  # jobs stop between frames / steps; what they finished is saved
-            self.runner.wait(60_000)
+            self.runner.wait(CLOSE_WAIT_MS)
+        if self.device_probe is not None:
+            self.device_probe.wait(CLOSE_WAIT_MS)  # importing torch cannot be cancelled: a thread must not outlive Qt
         self.close_document()
         super().closeEvent(event)
 

@@ -6,15 +6,15 @@ into the document, which is thread-safe; the views follow through the document's
 from __future__ import annotations
 
 import datetime as _dt
+import html
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..document.export import export_document
-from ..services import CheckpointNotFound, InferenceService, find_default_checkpoint, is_vivim_checkpoint
-from ..services.checkpoints import ENV_VARIABLE
-from .checkpoint_info import describe as describe_checkpoint
+from ..services import (ENV_VARIABLE, CheckpointNotFound, InferenceService, checkpoint_summary,
+                        find_default_checkpoint, is_vivim_checkpoint)
 from .dialogs import ExportDialog, FinetuneDialog
 
 TASKS = {"thyroid": "thyroid ultrasound", "polyp": "polyp endoscopy"}
@@ -39,6 +39,7 @@ class ModelJobs:
         self.panel.threshold_released.connect(self.apply_threshold)
         self.device_found.connect(self.status.set_device)
         self._service: InferenceService | None = None
+        self.device_probe = None  # the JobRunner finding the device, once started
         self.checkpoint_path: Path | None = None
         self.checkpoint_is_default = False
         self.task = self.options.task or str(self.recent.settings.value("task", "thyroid"))
@@ -85,11 +86,13 @@ class ModelJobs:
         self.checkpoint_path, self._service, self.checkpoint_is_default = path, None, default
         self.banner.setVisible(False)
         self.status.set_checkpoint(label or path.stem + (" (bundled default)" if default else ""),
-                                   describe_checkpoint(path))
+                                   checkpoint_summary(path))
         return True
 
     def _show_no_checkpoint_banner(self, reason: str) -> None:
-        self.banner.setText("<b>No model checkpoint: masks cannot be proposed.</b> " + HOW_TO_GET_A_CHECKPOINT)
+        # word joiners: the option stays whole on one line ("--" and "checkpoint" would otherwise part)
+        advice = html.escape(HOW_TO_GET_A_CHECKPOINT).replace("--checkpoint", "-\u2060-\u2060checkpoint")
+        self.banner.setText("<b>No model checkpoint: masks cannot be proposed.</b> " + advice)
         self.banner.setToolTip(reason)
         self.banner.setVisible(True)
         self.status.set_checkpoint(None)
@@ -122,13 +125,13 @@ class ModelJobs:
 
     def probe_device(self) -> None:
         """Find CPU/GPU in a background thread (imports torch there, so the first proposal starts sooner)."""
-        from ..services import resolve_device
         from .workers import JobRunner
 
-        self._probe = JobRunner(self)
-        self._probe.start("Finding the device", lambda progress, cancel: resolve_device(self.options.device),
-                          on_done=self.status.set_device,
-                          on_error=lambda exc, details: self.tell(str(exc), dialog=True, title="Device"))
+        service = self.inference_service()
+        self.device_probe = JobRunner(self)
+        self.device_probe.start("Finding the device", lambda progress, cancel: service.device,
+                                on_done=self.status.set_device,
+                                on_error=lambda exc, details: self.tell(str(exc), dialog=True, title="Device"))
 
     # proposals -----------------------------------------------------------------------------------------
     def propose(self) -> bool:
@@ -148,7 +151,8 @@ class ModelJobs:
 
     def _proposed(self, result) -> None:
         self.status.set_device(result.device)
-        text = (f"Proposed {result.proposed} frame(s) in {result.seconds:.1f} s on {result.device.upper()}"
+        where = "CPU" if result.device == "cpu" else f"GPU ({result.device})"
+        text = (f"Proposed {result.proposed} frame(s) in {result.seconds:.1f} s on {where}"
                 + (f"; kept {result.kept} frame(s) you edited or accepted" if result.kept else "")
                 + ("; cancelled: the frames done so far are saved" if result.cancelled else "") + ".")
         self.tell(text)

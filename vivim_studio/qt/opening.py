@@ -10,10 +10,11 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog
 
+from vivim_core.errors import VivimError
+
 from ..document import VideoDocument
 from ..document.sources import SOURCE_HELP
 from ..document.workspace_format import WORKSPACE_FILE
-from . import errors
 
 VIDEO_FILTER = "Videos and DICOM (*.mp4 *.avi *.mov *.mkv *.m4v *.wmv *.mpg *.mpeg *.dcm *.dicom);;All files (*)"
 
@@ -69,9 +70,9 @@ class OpeningCommands:
     def _open_failed(self, path: Path, error: BaseException, details: str) -> None:
         self.recent.remove_if_missing(path)
         self.rebuild_recent_menu()
-        if not isinstance(error, errors.VivimError) and isinstance(error, OSError):
-            error = errors.VivimError(f"{path}: cannot be read ({error}); check that it exists and that you may "
-                                      f"read it. Vivim Studio opens {SOURCE_HELP}.")
+        if not isinstance(error, VivimError) and isinstance(error, OSError):
+            error = VivimError(f"{path}: cannot be read ({error}); check that it exists and that you may "
+                               f"read it. Vivim Studio opens {SOURCE_HELP}.")
         self.fail(f"Could not open {path.name}", error, details)
 
     def dragEnterEvent(self, event) -> None:

@@ -21,6 +21,7 @@ class Command:
     group: str  # cheat-sheet section
     tip: str = ""
     checkable: bool = False
+    button: str = ""  # shorter text for the side panel's button (QAction.iconText); default: the menu text
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -42,13 +43,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("brush_smaller", "Brush smaller", ("[",), "Tools", "Decrease the brush size"),
     Command("brush_larger", "Brush larger", ("]",), "Tools", "Increase the brush size"),
     Command("fill_holes", "&Fill holes", ("F",), "Mask", "Fill holes inside the mask"),
-    Command("keep_largest", "&Keep largest region", ("K",), "Mask", "Remove every region but the largest"),
+    Command("keep_largest", "&Keep largest region", ("K",), "Mask", "Remove every region but the largest",
+            button="Keep largest"),
     Command("smooth", "S&mooth outline", ("S",), "Mask", "Round the outline (morphological smoothing)"),
-    Command("copy_previous", "Copy from &previous frame", ("C",), "Mask", "Replace this mask by the previous one"),
-    Command("copy_next", "Copy from &next frame", ("Shift+C",), "Mask", "Replace this mask by the next one"),
+    Command("copy_previous", "Copy from &previous frame", ("C",), "Mask", "Replace this mask by the previous one",
+            button="Copy previous"),
+    Command("copy_next", "Copy from &next frame", ("Shift+C",), "Mask", "Replace this mask by the next one",
+            button="Copy next"),
     Command("propagate", "P&ropagate to following frames", ("P",), "Mask",
-            "Carry this mask forward by optical flow (stops at reviewed frames)"),
-    Command("clear", "&Clear frame (no lesion)", ("Del", "Backspace"), "Mask", "Empty mask: no lesion here"),
+            "Carry this mask forward by optical flow (stops at reviewed frames)", button="Propagate forward"),
+    Command("clear", "&Clear frame (no lesion)", ("Del", "Backspace"), "Mask", "Empty mask: no lesion here",
+            button="Clear (no lesion)"),
     # navigation
     Command("next_frame", "Next frame", ("Right",), "Navigate", "Next frame"),
     Command("previous_frame", "Previous frame", ("Left",), "Navigate", "Previous frame"),
@@ -64,7 +69,7 @@ COMMANDS: tuple[Command, ...] = (
     # review
     Command("accept", "&Accept frame", ("A", "Return"), "Review", "Confirm this frame's mask (also an empty one)"),
     Command("accept_range", "Accept proposals in a &range...", ("Shift+A",), "Review",
-            "Accept every proposed frame between two frames"),
+            "Accept every proposed frame between two frames", button="Accept range..."),
     # model
     Command("propose", "&Propose masks", ("Ctrl+P",), "Model", "Run the model on the frames not reviewed yet"),
     Command("cancel_job", "&Cancel running job", ("Esc",), "Model", "Stop the running job (work done is kept)"),
@@ -74,7 +79,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("task_polyp", "&Polyps (endoscopy)", (), "Model", "Use the bundled polyp endoscopy checkpoint by default",
             True),
     Command("finetune", "&Fine-tune on my corrections...", ("Ctrl+T",), "Model",
-            "Adapt the model to your edited and accepted frames, then re-propose the rest"),
+            "Adapt the model to your edited and accepted frames, then re-propose the rest",
+            button="Fine-tune on my corrections..."),
     # view
     Command("fit_view", "&Fit image", ("0",), "View", "Zoom to fit the frame"),
     Command("zoom_in", "Zoom &in", ("=", "+"), "View", "Zoom in"),
@@ -101,6 +107,8 @@ def build_actions(parent: QWidget) -> dict[str, QAction]:
         action.setToolTip(tip)
         action.setStatusTip(command.tip)
         action.setCheckable(command.checkable)
+        if command.button:
+            action.setIconText(command.button)
         parent.addAction(action)  # shortcuts active even when the action is in no visible menu
         actions[command.id] = action
     return actions

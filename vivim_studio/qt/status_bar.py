@@ -1,32 +1,44 @@
-"""The status bar: frame and its status, review counts, device, checkpoint, save state, and the running job's
-progress with a Cancel button. Everything a clinician needs to trust what is on screen, at a glance."""
+"""The status bar: the latest message, then frame review counts, save state, checkpoint and device, and the
+running job's progress with a Cancel button. Everything a clinician needs to trust what is on screen, at a glance.
+
+The message takes the room the fields leave: a long one (a workspace path) is elided with the whole text in its
+tooltip, and the fields stay in view. Qt's own transient messages (menu hints) show over it and then give it
+back."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from ..document import FrameStatus, VideoDocument
-from .theme import MUTED_TEXT, STATUS_LABELS, status_css
+from .elided_label import ElidedLabel
+from .theme import MUTED_TEXT, STATUS_LABELS, WARNING_TEXT, status_css
+
+CHECKPOINT_MAX_WIDTH = 300  # a long checkpoint name is elided (the whole name and its provenance in the tooltip)
 
 
 class StudioStatusBar(QStatusBar):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setSizeGripEnabled(False)
+        self.message_label = ElidedLabel()
+        self._message_timer = QTimer(self, singleShot=True)
+        self._message_timer.timeout.connect(lambda: self.message_label.set_full_text(""))
+        self.addWidget(self.message_label, 1)
         self.pointer_label = QLabel()
-        self.pointer_label.setMinimumWidth(110)
+        self.pointer_label.setMinimumWidth(self.pointer_label.fontMetrics().horizontalAdvance("x 0000, y 0000") + 12)
         self.counts_label = QLabel()
         self.saved_label = QLabel()
         self.device_label = QLabel()
-        self.checkpoint_label = QLabel()
-        self.job_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setFixedWidth(180)
+        self.checkpoint_label = ElidedLabel()
+        self.checkpoint_label.setMaximumWidth(CHECKPOINT_MAX_WIDTH)
+        self._job_title = ""
+        self.progress = QProgressBar()  # its text names the job: "Proposing masks  12 / 48"
+        self.progress.setFixedWidth(230)
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        for widget in (self.job_label, self.progress, self.cancel_button):
+        for widget in (self.progress, self.cancel_button):
             widget.setVisible(False)
             self.addPermanentWidget(widget)  # permanent: a transient message must not hide the progress
         for widget in (self.pointer_label, self.counts_label, self.saved_label, self.checkpoint_label,
@@ -34,6 +46,15 @@ class StudioStatusBar(QStatusBar):
             self.addPermanentWidget(widget)
         self.set_device(None)
         self.set_checkpoint(None)
+
+    def show_message(self, text: str, timeout_ms: int = 0) -> None:
+        """Show `text` until the next message (or for `timeout_ms`); elided to the room there is, whole in its
+        tooltip."""
+        self.message_label.set_full_text(text)
+        if timeout_ms > 0:
+            self._message_timer.start(timeout_ms)
+        else:
+            self._message_timer.stop()
 
     def show_counts(self, document: VideoDocument | None) -> None:
         if document is None:
@@ -49,9 +70,9 @@ class StudioStatusBar(QStatusBar):
 
     def show_saved(self, document: VideoDocument | None) -> None:
         if document is None or document.workspace is None:
-            self.saved_label.setText("<span style='color:#e0a040'>not saved (no workspace)</span>")
+            self.saved_label.setText(f"<span style='color:{WARNING_TEXT}'>not saved (no workspace)</span>")
         elif document.workspace.read_only:
-            self.saved_label.setText("<span style='color:#e0a040'>read-only</span>")
+            self.saved_label.setText(f"<span style='color:{WARNING_TEXT}'>read-only</span>")
         else:
             self.saved_label.setText(f"<span style='color:{MUTED_TEXT}'>&#10003; saved</span>")
             self.saved_label.setToolTip(f"Every change is saved at once in {document.workspace.folder}")
@@ -67,17 +88,19 @@ class StudioStatusBar(QStatusBar):
         self.device_label.setToolTip(tip)
 
     def set_checkpoint(self, name: str | None, tip: str = "") -> None:
-        self.checkpoint_label.setText(f"Model: {name}" if name else
-                                      f"<span style='color:#e0a040'>Model: none</span>")
-        self.checkpoint_label.setToolTip(tip or ("Model > Choose checkpoint... to set one" if not name else ""))
+        self.checkpoint_label.setStyleSheet("" if name else f"color: {WARNING_TEXT}")
+        self.checkpoint_label.set_full_text(f"Model: {name}" if name else "Model: none",
+                                            tip or ("" if name else "Model > Choose checkpoint... to set one"))
 
     def set_pointer(self, x: int, y: int) -> None:
         self.pointer_label.setText("" if x < 0 else f"x {x}, y {y}")
 
     def job_started(self, title: str) -> None:
-        self.job_label.setText(title)
+        self._job_title = title
         self.progress.setRange(0, 0)  # busy until the first report
-        for widget in (self.job_label, self.progress, self.cancel_button):
+        self.progress.setFormat(title)
+        self.progress.setToolTip(title)
+        for widget in (self.progress, self.cancel_button):
             widget.setVisible(True)
         self.cancel_button.setEnabled(True)
 
@@ -85,12 +108,13 @@ class StudioStatusBar(QStatusBar):
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
-            self.progress.setFormat(f"{done} / {total}")
+            self.progress.setFormat(f"{self._job_title}  {done} / {total}")
 
     def job_cancelling(self) -> None:
-        self.job_label.setText(self.job_label.text() + " (cancelling...)")
+        self._job_title += " (cancelling)"
+        self.progress.setFormat(self._job_title)
         self.cancel_button.setEnabled(False)
 
     def job_finished(self) -> None:
-        for widget in (self.job_label, self.progress, self.cancel_button):
+        for widget in (self.progress, self.cancel_button):
             widget.setVisible(False)

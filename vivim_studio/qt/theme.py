@@ -34,12 +34,13 @@ BACKGROUND = "#1e2024"
 PANEL = "#26292e"
 TEXT = "#e6e8eb"
 MUTED_TEXT = "#a0a6b0"
+WARNING_TEXT = "#e0a040"  # amber: something the user should know (no model, not saved, read-only)
 ACCENT = "#3fa7d6"
 
 STYLE_SHEET = f"""
 QMainWindow, QDialog {{ background: {BACKGROUND}; }}
 QDockWidget::title {{ background: {PANEL}; padding: 4px 8px; color: {MUTED_TEXT}; }}
-QGroupBox {{ border: 1px solid #3a3f47; border-radius: 4px; margin-top: 14px; padding-top: 6px; }}
+QGroupBox {{ border: 1px solid #3a3f47; border-radius: 4px; margin-top: 13px; padding-top: 3px; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {MUTED_TEXT}; }}
 QToolButton {{ padding: 5px 8px; border-radius: 4px; background: #30343b; border: 1px solid #3d424a; }}
 QToolButton:hover {{ background: #383d45; border-color: #4a505a; }}

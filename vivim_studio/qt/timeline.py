@@ -1,11 +1,12 @@
 """The timeline: a per-frame status strip (the scrubber), and plots of mask area and model confidence.
 
-Frame index i (0-based in the document) is drawn at x = i + 1, so the axis reads in the 1-based frame numbers
-that the exports use (NNNN.png). Click or drag anywhere on the timeline to go to a frame; drag the dashed
-line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are coalesced:
-proposals arriving for hundreds of frames cause a few redraws, not hundreds, and none while a brush stroke
-paints. The curves of a long video are drawn from about two points per pixel column and cached while only the
-playhead moves (see CURVE_SPEED).
+Frame index i (0-based in the document) is drawn at x = i + 1, and the axis (`FrameAxis`) ticks only whole
+frame numbers from 1, so it reads like the frame label and the exports (NNNN.png). The curves' axis titles,
+in the curves' colours, are their legend. Click or drag anywhere on the timeline to go to a frame; drag the
+dashed line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are
+coalesced: proposals arriving for hundreds of frames cause a few redraws, not hundreds, and none while a brush
+stroke paints. The curves of a long video are drawn from about two points per pixel column and cached while
+only the playhead moves (see CURVE_SPEED).
 """
 
 from __future__ import annotations
@@ -33,6 +34,35 @@ STATUS_CODES = {status: code for code, status in enumerate(STATUS_ORDER)}
 STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER], np.uint8)
 
 
+class FrameAxis(pg.AxisItem):
+    """The frame-number axis: ticks on whole frame numbers from 1 to the video's last (frame index i sits at
+    x = i + 1), never at 0 or between frames, so it reads like the frame label ("Frame 1 / 48") and the exports.
+    A view starting at the first frame gets a tick at 1 where a round number would have fallen at 0."""
+
+    def __init__(self, orientation: str = "bottom", **kwargs):
+        super().__init__(orientation, **kwargs)
+        self.frame_count = 0
+
+    def set_frame_count(self, count: int) -> None:
+        self.frame_count = int(count)
+        self.picture = None  # pyqtgraph's cached drawing of the ticks
+        self.update()
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
+        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size) if spacing >= 1]
+        return levels or [(1.0, 0.0)]
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
+        levels, seen = [], set()
+        for spacing, values in super().tickValues(minVal, maxVal, size):
+            kept = [v for v in values if 1 <= v <= self.frame_count and float(v).is_integer() and v not in seen]
+            if not levels and minVal <= 1 <= maxVal and 1 not in kept and (not kept or kept[0] - 1 >= spacing / 2):
+                kept.insert(0, 1.0)  # the first frame, where the round tick "0" would have been
+            seen.update(kept)
+            levels.append((spacing, kept))
+        return levels
+
+
 class Timeline(QWidget):
     frame_requested = Signal(int)
     low_confidence_changed = Signal(float)
@@ -58,15 +88,10 @@ class Timeline(QWidget):
         header.addWidget(self.play_button)
         header.addWidget(self.position_label)
         header.addStretch(1)
-        header.setSpacing(14)
+        header.setSpacing(10)
         for status in STATUS_ORDER:
             header.addWidget(QLabel(f"<span style='color:{status_css(status)}'>&#9632;</span> "
                                     f"<span style='color:{MUTED_TEXT}'>{STATUS_LABELS[status]}</span>"))
-        header.addSpacing(12)
-        header.addWidget(QLabel(f"<span style='color:rgb{AREA_CURVE}'>&#9472;&#9472;</span> "
-                                f"<span style='color:{MUTED_TEXT}'>mask area</span>"))
-        header.addWidget(QLabel(f"<span style='color:rgb{CONFIDENCE_CURVE}'>&#9472;&#9472;</span> "
-                                f"<span style='color:{MUTED_TEXT}'>confidence</span>"))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -77,16 +102,16 @@ class Timeline(QWidget):
         self.defer_refresh: Callable[[], bool] = lambda: False  # e.g. while a brush stroke paints
 
     def _build_curves(self) -> None:
-        plot = self.curves = self.graphics.addPlot()
+        plot = self.curves = self.graphics.addPlot(axisItems={"bottom": FrameAxis()})
         plot.setMouseEnabled(x=True, y=False)
         plot.setMenuEnabled(False)
         plot.hideButtons()
         plot.getAxis("bottom").setStyle(showValues=False)
-        plot.setLabel("left", "mask area (px)")
+        plot.setLabel("left", "mask area (px)", color=qcolor(AREA_CURVE).name())  # the axis titles are the legend
         plot.getAxis("left").enableAutoSIPrefix(False)
         plot.getAxis("left").setWidth(64)
         plot.showAxis("right")
-        plot.setLabel("right", "confidence")
+        plot.setLabel("right", "confidence", color=qcolor(CONFIDENCE_CURVE).name())
         plot.getAxis("right").setWidth(64)
         plot.setDownsampling(auto=True, mode="peak")  # the plot applies its own modes to the items it gets
         plot.setClipToView(True)
@@ -116,7 +141,7 @@ class Timeline(QWidget):
         plot.addItem(self.curve_playhead, ignoreBounds=True)
 
     def _build_strip(self) -> None:
-        strip = self.strip = self.graphics.addPlot()
+        strip = self.strip = self.graphics.addPlot(axisItems={"bottom": FrameAxis()})
         strip.setMouseEnabled(x=True, y=False)
         strip.setMenuEnabled(False)
         strip.hideButtons()
@@ -147,10 +172,13 @@ class Timeline(QWidget):
             self.area_curve.setData([], [])
             self.confidence_curve.setData([], [])
             self.position_label.setText("No video")
+            for plot in (self.curves, self.strip):
+                plot.getAxis("bottom").set_frame_count(0)
             return
         count = document.num_frames
         for plot in (self.curves, self.strip):
             plot.setLimits(xMin=0.5 - count * 0.02, xMax=count + 0.5 + count * 0.02)
+            plot.getAxis("bottom").set_frame_count(count)
         self.curves.setXRange(0.5, count + 0.5, padding=0.01)
         self.refresh()
         self.set_current(document.current_frame)

@@ -36,7 +36,27 @@ def _button(action: QAction, wide: bool = True) -> QToolButton:
     return button
 
 
+def _group(title: str, layout_class=QGridLayout) -> tuple[QGroupBox, QGridLayout | QVBoxLayout]:
+    group = QGroupBox(title)
+    layout = layout_class(group)
+    layout.setContentsMargins(6, 4, 6, 6)
+    layout.setSpacing(4)
+    return group, layout
+
+
+def _slider_row(label: QLabel, slider: QSlider) -> QHBoxLayout:
+    """A value label and its slider on one line (the label wide enough for its longest value)."""
+    row = QHBoxLayout()
+    label.setMinimumWidth(label.fontMetrics().horizontalAdvance("Threshold 0.00") + 4)
+    row.addWidget(label)
+    row.addWidget(slider, 1)
+    return row
+
+
 class ToolPanel(QWidget):
+    """Compact enough to show whole beside the image on a 1366x768 laptop screen (the window puts it in a scroll
+    area for smaller ones)."""
+
     brush_radius_changed = Signal(int)
     opacity_changed = Signal(float)
     threshold_released = Signal(float)  # the user let go of the threshold slider
@@ -44,62 +64,64 @@ class ToolPanel(QWidget):
     def __init__(self, actions: dict[str, QAction], brush_radius: int = 8, opacity: float = 0.4,
                  parent: QWidget | None = None):
         super().__init__(parent)
-        self.setMinimumWidth(230)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 8)
+        layout.setContentsMargins(6, 4, 6, 6)
+        layout.setSpacing(2)
 
-        tools = QGroupBox("Tools")
-        grid = QGridLayout(tools)
-        for i, name in enumerate(("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan")):
-            grid.addWidget(_button(actions[name]), i // 2, i % 2)
+        tools, grid = _group("Tools")
+        for i, name in enumerate(("tool_brush", "tool_eraser", "tool_pan", "tool_lasso", "tool_lasso_subtract")):
+            grid.addWidget(_button(actions[name]), i // 3, i % 3)
         self.brush_slider = _slider(MIN_BRUSH_RADIUS, 60, brush_radius)
         self.brush_label = QLabel()
-        grid.addWidget(self.brush_label, 3, 0, 1, 2)
-        grid.addWidget(self.brush_slider, 4, 0, 1, 2)
+        self.brush_label.setToolTip("Brush radius in image pixels ([ and ] change it)")
+        self.brush_slider.setToolTip("Brush radius in image pixels ([ and ] change it)")
+        grid.addLayout(_slider_row(self.brush_label, self.brush_slider), 2, 0, 1, 3)
         self.brush_slider.valueChanged.connect(self._on_brush)
         layout.addWidget(tools)
 
-        mask = QGroupBox("Mask")
-        grid = QGridLayout(mask)
+        mask, grid = _group("Mask")
         names = ("fill_holes", "keep_largest", "smooth", "clear", "copy_previous", "copy_next", "propagate")
         for i, name in enumerate(names):
             grid.addWidget(_button(actions[name]), i // 2, i % 2)
         layout.addWidget(mask)
 
-        display = QGroupBox("Display")
-        box = QVBoxLayout(display)
+        display, box = _group("Display", QVBoxLayout)
         self.opacity_label = QLabel()
         self.opacity_slider = _slider(0, 100, int(round(opacity * 100)))
         self.opacity_slider.valueChanged.connect(self._on_opacity)
-        self.mask_check = QCheckBox("Mask and outline  (O)")
-        self.heatmap_check = QCheckBox("Probability heat map  (V)")
+        self.mask_check = QCheckBox("Mask (O)")
+        self.heatmap_check = QCheckBox("Heat map (V)")
+        self.mask_check.setToolTip("Show the mask and its outline")
+        self.heatmap_check.setToolTip("Show the model's probability heat map")
         for check, action in ((self.mask_check, actions["toggle_mask"]), (self.heatmap_check,
                                                                          actions["toggle_heatmap"])):
             check.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             check.setChecked(action.isChecked())
             check.toggled.connect(action.setChecked)
             action.toggled.connect(check.setChecked)
-        for widget in (self.opacity_label, self.opacity_slider, self.mask_check, self.heatmap_check):
-            box.addWidget(widget)
+        box.addLayout(_slider_row(self.opacity_label, self.opacity_slider))
+        checks = QHBoxLayout()
+        checks.addWidget(self.mask_check)
+        checks.addWidget(self.heatmap_check)
+        checks.addStretch(1)
+        box.addLayout(checks)
         layout.addWidget(display)
 
-        model = QGroupBox("Model")
-        box = QVBoxLayout(model)
+        model, box = _group("Model", QVBoxLayout)
         self.threshold_label = QLabel()
         self.threshold_slider = _slider(5, 95, 50)
         self.threshold_slider.setToolTip("Probability above which a pixel is lesion; applies to every frame still "
                                          "'proposed' when you let go (edited and accepted frames keep their mask)")
+        self.threshold_label.setToolTip(self.threshold_slider.toolTip())
         self.threshold_slider.valueChanged.connect(self._show_threshold)
         self.threshold_slider.sliderReleased.connect(
             lambda: self.threshold_released.emit(self.threshold_slider.value() / THRESHOLD_STEPS))
         box.addWidget(_button(actions["propose"]))
-        box.addWidget(self.threshold_label)
-        box.addWidget(self.threshold_slider)
+        box.addLayout(_slider_row(self.threshold_label, self.threshold_slider))
         box.addWidget(_button(actions["finetune"]))
         layout.addWidget(model)
 
-        review = QGroupBox("Review")
-        row = QHBoxLayout(review)
+        review, row = _group("Review", QHBoxLayout)
         self.accept_button = _button(actions["accept"])
         self.accept_button.setObjectName("acceptButton")
         self.accept_button.setStyleSheet("QToolButton { background: #2f7d4f; color: white; font-weight: bold; }"
@@ -125,15 +147,15 @@ class ToolPanel(QWidget):
         self._show_threshold(self.threshold_slider.value())
 
     def _on_brush(self, value: int) -> None:
-        self.brush_label.setText(f"Brush size: {value} px radius   ( [ and ] )")
+        self.brush_label.setText(f"Brush {value} px")
         self.brush_radius_changed.emit(int(value))
 
     def _on_opacity(self, value: int) -> None:
-        self.opacity_label.setText(f"Mask opacity: {value} %")
+        self.opacity_label.setText(f"Opacity {value} %")
         self.opacity_changed.emit(value / 100)
 
     def _show_threshold(self, value: int) -> None:
-        self.threshold_label.setText(f"Proposal threshold: {value / THRESHOLD_STEPS:.2f}")
+        self.threshold_label.setText(f"Threshold {value / THRESHOLD_STEPS:.2f}")
 
 
 def describe_origin(origin: str | None, document: VideoDocument) -> str:
@@ -160,7 +182,8 @@ class FrameInfo(QGroupBox):
     def __init__(self, parent: QWidget | None = None):
         super().__init__("This frame", parent)
         form = QFormLayout(self)
-        form.setContentsMargins(8, 6, 8, 6)
+        form.setContentsMargins(6, 4, 6, 6)
+        form.setVerticalSpacing(2)
         self.labels = {}
         for key in ("Status", "Mask", "Area", "Confidence", "Changed"):
             label = QLabel("—")

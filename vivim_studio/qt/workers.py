@@ -52,6 +52,8 @@ class _Worker(QObject):
             self.failed.emit(exc, traceback.format_exc())
         else:
             self.succeeded.emit(result)
+        finally:
+            self.thread().quit()  # the thread ends with its job, so that `JobRunner.wait` (closing) can return
 
 
 class JobRunner(QObject):

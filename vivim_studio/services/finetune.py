@@ -22,10 +22,27 @@ from typing import Any
 
 from vivim_core.errors import VivimError
 
-from .checkpoints import is_vivim_checkpoint
+from .checkpoint_header import is_vivim_checkpoint
 from .jobs import Cancel, Progress, is_cancelled
 
 SELECTIONS = ("reviewed", "accepted")
+DEFAULT_MAX_MINUTES = 15.0  # a coffee break: the run stops there and keeps its best checkpoint
+
+
+@dataclass(frozen=True)
+class FinetuneLimits:
+    """When a fine-tuning run stops at the latest: optimizer steps, wall-clock minutes."""
+
+    max_steps: int
+    max_minutes: float
+
+
+def default_limits() -> FinetuneLimits:
+    """The limits a run gets unless the user changes them: the step budget of the few-frame recipe
+    (`finetune_config`) and DEFAULT_MAX_MINUTES. Imports no torch."""
+    from vivim_core.engine.train_config import finetune_config
+
+    return FinetuneLimits(max_steps=int(finetune_config().max_steps), max_minutes=DEFAULT_MAX_MINUTES)
 
 
 class FinetuneError(VivimError, ValueError):

@@ -17,29 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vivim_core.errors import VivimError
-
 from ..document.sources import SourceFrames
-from .checkpoints import find_default_checkpoint
+from .default_checkpoint import find_default_checkpoint
 from .jobs import Cancel, Progress, is_cancelled
 
-DEVICES = ("auto", "cpu", "cuda")
 SYNC_EVERY = 100  # frames between flushes of the proposals to disk
 PREPARE_WORKERS = 4  # threads quantising and PNG-encoding probability maps (at most cores - 1)
-
-
-def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when a CUDA GPU is usable, else "cpu"; "cuda" without one is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise VivimError(f"--device {device}: no CUDA GPU is usable by this PyTorch build ({torch.__version__}); "
-                         f"use --device cpu, or install a CUDA build of PyTorch (see the README)")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise VivimError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
-    return device
 
 
 @dataclass
@@ -104,9 +87,12 @@ class InferenceService:
 
     @property
     def device(self) -> str:
-        """The resolved device (imports torch)."""
+        """The resolved device, e.g. "cpu" or "cuda:0" (imports torch; DeviceError when CUDA was asked for and
+        none is usable)."""
         if self._device is None:
-            self._device = resolve_device(self.requested_device)
+            from vivim_core.engine.distributed import resolve_device
+
+            self._device = str(resolve_device(self.requested_device))
         return self._device
 
     def load(self) -> Any:
@@ -129,7 +115,7 @@ class InferenceService:
         from vivim_core.engine.predict import PredictionCancelled, iter_predict
 
         started = time.perf_counter()
-        document._check_writable()  # a read-only workspace: say so before minutes of inference, not after
+        document.check_writable()  # a read-only workspace: say so before minutes of inference, not after
         model = self.load()
         options = self.options
         sha = self.checkpoint_sha256

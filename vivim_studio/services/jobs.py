@@ -5,8 +5,7 @@
 progress(done, total) is called from the worker thread (the Qt layer forwards it as a queued signal);
 cancel is a `threading.Event` or a callable returning True, checked between units of work. A cancelled job
 returns normally with `cancelled=True`; what it finished before stays (proposals already written are saved).
-The fine-tune job (running `vivim-core finetune` on a VTUS export of the accepted frames) follows the same
-contract; it belongs with the fine-tuning work and is not part of this package yet.
+Both jobs follow it: `InferenceService.propose` and `finetune.finetune_on_corrections`.
 """
 
 from __future__ import annotations

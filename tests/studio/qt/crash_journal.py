@@ -10,6 +10,7 @@ Journal lines printed by the driver (flushed one by one, so a line printed befor
     X <j> START <fp>              export j starts; fp: fingerprint of the masks it writes
     X <j> DONE                    export j finished
     BUSY <what>                   the phase's long job runs: the kill window is open
+    P <job>: <done>/<total>       the running job reported progress (the test kills on these lines)
 fp: everything stored for the frame but the time stamp; ufp: what the user made (mask, status, origin).
 """
 

@@ -94,6 +94,7 @@ class Driver:
         while window.document is None or window.runner.busy:
             yield 20
         window.document.events.history_changed.connect(self._on_history)
+        window.runner.progress.connect(lambda title, done, total: say(f"P {title}: {done}/{total}"))
         say("READY")
         yield from getattr(self, self.phase)()
 
@@ -206,12 +207,12 @@ def main() -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from vivim_studio.qt import errors
+    from vivim_studio.qt import error_reporting
     from vivim_studio.qt.app import run_gui
 
     app = QApplication(sys.argv[:1])
     journal_workspace_writes()
-    errors.show_error = lambda parent, title, text, *rest: say(f"ERROR {title}: {text}")  # never a modal dialog
+    error_reporting.show_error = lambda parent, title, text, *rest: say(f"ERROR {title}: {text}")  # never modal
     out = Path(out)
     driver = Driver(app, phase, out, int(seed))
     QTimer.singleShot(0, driver.start)

@@ -50,7 +50,7 @@ def test_screenshot_waits_for_proposals(make_window, tiny_checkpoint, small_vide
     window.document_opened.connect(window.propose)  # as --demo does
     app, shot = FakeApp(), tmp_path / "after-proposals.png"
     assert window.open_path(small_video)
-    window.taker = _ScreenshotWhenSettled(window, shot, {"open_failed": False}, app, QTimer)
+    window.taker = _ScreenshotWhenSettled(window, shot, {"open_failed": False, "opening": True}, app, QTimer)
     qtbot.waitUntil(lambda: app.code is not None, timeout=60_000)
     assert app.code == 0 and shot.is_file()
     assert window.document is None  # the window closed after the shot ...
@@ -58,21 +58,21 @@ def test_screenshot_waits_for_proposals(make_window, tiny_checkpoint, small_vide
 
 
 def test_uncaught_errors_are_logged_and_shown_kindly(tmp_path, qtbot, monkeypatch):
-    from vivim_studio.qt import errors
+    from vivim_studio.qt import error_reporting
 
     shown = []
     monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append((box.text(), box.informativeText())))
     root = logging.getLogger()
     handlers = list(root.handlers)
     try:
-        log_file = errors.setup_logging(tmp_path)
-        errors.set_interactive(True)
+        log_file = error_reporting.setup_logging(tmp_path)
+        error_reporting.set_interactive(True)
         try:
             raise RuntimeError("boom")
         except RuntimeError:
-            errors._excepthook(*sys.exc_info())
+            error_reporting._excepthook(*sys.exc_info())
     finally:
-        errors.set_interactive(True)
+        error_reporting.set_interactive(True)
         for handler in root.handlers[len(handlers):]:
             handler.close()
             root.removeHandler(handler)

@@ -1,65 +1,59 @@
-"""Model jobs from the GUI: proposals run in a worker thread (the event loop stays responsive, frames arrive on
-the GUI thread as they are predicted), the no-checkpoint message, fine-tune then re-propose, threshold."""
+"""Model jobs from the GUI: proposals run in a worker thread (the GUI thread shows the frames as they are
+predicted), the no-checkpoint message, fine-tune then re-propose, threshold."""
 
 from __future__ import annotations
 
-import json
-import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 
 from vivim_studio.document import FrameStatus
 from vivim_studio.services.finetune import FinetuneResult
 
 from .conftest import drag, open_video, wait_idle, write_small_video
 
-TIMER_MS = 5
+HANDSHAKE_FRAME = 20
 
 
-def test_propose_in_worker_keeps_event_loop_responsive(make_window, tiny_checkpoint, tmp_path, qtbot):
+def test_proposals_run_in_the_worker_while_the_gui_thread_shows_them(make_window, tiny_checkpoint, tmp_path, qtbot):
+    """The model runs in the worker and the GUI thread shows each frame while the job still runs. The job checks
+    it itself: right after writing HANDSHAKE_FRAME it waits until the GUI thread has shown that frame, which
+    could never happen if the work blocked the GUI thread. (How late the event loop runs while proposing is a
+    benchmark figure: benchmarks/gui_speed.py.)"""
     video = write_small_video(tmp_path, num_frames=60, size=64)
     window = make_window(checkpoint=tiny_checkpoint)
     document = open_video(qtbot, window, video)
     drag(qtbot, window.canvas, [(20, 20), (30, 30)])  # a human edit the proposals must keep
     human_mask = document.mask(0).copy()
     gui_thread = threading.get_ident()
-    model_threads, arrivals = set(), []
-    document.events.probability_changed.connect(lambda i: model_threads.add(threading.get_ident()))
-    window.bridge.probability_changed.connect(
-        lambda i: arrivals.append((i, threading.get_ident(), window.runner.busy)))
+    writer_threads, arrivals, handshakes = set(), [], []
+    shown_on_gui = threading.Event()
+
+    def written(index: int) -> None:  # the document's event: on the thread that wrote the proposal
+        writer_threads.add(threading.get_ident())
+        if index == HANDSHAKE_FRAME:
+            handshakes.append(shown_on_gui.wait(60))
+
+    def shown(index: int) -> None:  # the bridge's queued signal: on the GUI thread
+        arrivals.append((index, threading.get_ident(), window.runner.busy))
+        if index == HANDSHAKE_FRAME:
+            shown_on_gui.set()
+
+    document.events.probability_changed.connect(written)
+    window.bridge.probability_changed.connect(shown)
     progress = []
     window.runner.progress.connect(lambda _title, done, total: progress.append((done, total)))
-
-    ticks = []
-    timer = QTimer()
-    timer.setTimerType(Qt.TimerType.PreciseTimer)
-    timer.setInterval(TIMER_MS)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     with qtbot.waitSignal(window.proposals_finished, timeout=180_000):
-        timer.start()
         assert window.propose()
         assert window.status.progress.isVisible() and window.status.cancel_button.isVisible()
-    timer.stop()
 
-    lateness_ms = np.diff(ticks) * 1000 - TIMER_MS
-    p50, p99, worst = np.percentile(lateness_ms, 50), np.percentile(lateness_ms, 99), lateness_ms.max()
-    report = {"event_loop_lateness_ms": {"p50": round(float(p50), 2), "p99": round(float(p99), 2),
-                                        "max": round(float(worst), 2)}, "ticks": len(ticks),
-              "seconds": round(ticks[-1] - ticks[0], 2), "frames": 60, "size": "64x64", "model": "vivim-tiny",
-              "device": "cpu", "cpus": os.cpu_count()}
-    print("\nevent-loop latency while proposing:", json.dumps(report))
-    (tmp_path / "latency.json").write_text(json.dumps(report))
-    assert len(ticks) > 50, "the job ended too fast to measure anything"
-    assert p99 < 50, report
-
-    assert gui_thread not in model_threads  # the model ran in the worker ...
+    assert handshakes == [True], "the GUI thread could not show a frame while the job ran"
+    assert gui_thread not in writer_threads  # the model ran in the worker ...
     assert {t for _, t, _ in arrivals} == {gui_thread}  # ... and the views heard of it on the GUI thread
+    assert (HANDSHAKE_FRAME, gui_thread, True) in arrivals  # shown while the job was still running
     assert sorted({i for i, _, _ in arrivals}) == list(range(60))
-    assert sum(busy for _, _, busy in arrivals) > 30  # frames filled in while the job ran, not at the end
     assert progress[-1] == (60, 60) and len(progress) > 2
     counts = document.status_counts()
     assert counts[FrameStatus.PROPOSED] == 59 and counts[FrameStatus.EDITED] == 1
@@ -91,8 +85,8 @@ def test_no_checkpoint_says_how_to_get_one(make_window, small_video, qtbot, monk
 
     monkeypatch.setattr(model_jobs, "find_default_checkpoint", none)
     window = make_window()
-    assert window.banner.isVisible() and "--checkpoint" in window.banner.text()
-    assert "Model: none" in window.status.checkpoint_label.text()
+    assert window.banner.isVisible() and "--checkpoint" in window.banner.text().replace("\u2060", "")
+    assert "Model: none" in window.status.checkpoint_label.full_text()
     open_video(qtbot, window, small_video)
     qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert not window.runner.busy
@@ -149,10 +143,30 @@ def test_task_picks_the_bundled_default_checkpoint(make_window, tiny_checkpoint,
     monkeypatch.setattr(model_jobs, "find_default_checkpoint", lambda task=None: Path(defaults[task or "thyroid"]))
     window = make_window()
     assert window.task == "thyroid" and window.checkpoint_path.name == "vivim-tiny-thyroid.safetensors"
-    assert "(bundled default)" in window.status.checkpoint_label.text()
+    assert "(bundled default)" in window.status.checkpoint_label.full_text()
     window.actions_by_id["task_polyp"].trigger()
     assert window.checkpoint_path.name == "vivim-tiny-polyp.safetensors"
     assert make_window().task == "polyp"  # remembered (QSettings)
     window.set_checkpoint(tiny_checkpoint)  # a checkpoint the user chose is kept when the task changes
     window.set_task("thyroid")
     assert window.checkpoint_path == tiny_checkpoint
+
+
+def test_a_runner_thread_ends_with_its_job(qtbot):
+    """Closing waits for the running job (`JobRunner.wait`): the thread must end when the job returns, not
+    later when the GUI thread next hears of it (the GUI thread is the one waiting)."""
+    from vivim_studio.qt.workers import JobRunner
+
+    release = threading.Event()
+    runner = JobRunner()
+    assert runner.start("Waiting", lambda progress, cancel: release.wait(60))
+    release.set()
+    assert runner.wait(60_000)  # returns as the job does (it would time out if the thread outlived it)
+    qtbot.waitUntil(lambda: not runner.busy)
+
+
+def test_closing_during_the_device_probe_waits_for_it(make_window, tiny_checkpoint):
+    window = make_window(checkpoint=tiny_checkpoint, probe_device=True)  # imports torch in a worker thread
+    assert window.device_probe is not None
+    window.close()
+    assert window.device_probe.wait(0), "the probe's thread outlived the window"

@@ -14,7 +14,7 @@ import numpy as np
 from vivim_core.data.layouts import is_dicom_file
 from vivim_core.data.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
-from ..errors import SourceError
+from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
 from .base import SourceFrames, SourceIdentity, VideoSource
 from .dicom import DicomCineSource

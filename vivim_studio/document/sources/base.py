@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SourceError
+from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES, FrameCache
 
 SAMPLE_BYTES = 64 * 1024

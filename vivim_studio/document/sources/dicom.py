@@ -2,7 +2,7 @@
 
 Native (uncompressed) transfer syntaxes always work; compressed ones (JPEG baseline, JPEG 2000, RLE...) work
 when pydicom has a decoder for them installed, otherwise opening fails with the missing packages named.
-Only technical header fields are kept in `metadata`: no patient, study or institution fields (issue 8).
+Only technical header fields are kept in `metadata`: no patient, study or institution fields.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SourceError
+from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
 from .base import VideoSource, sample_file
 

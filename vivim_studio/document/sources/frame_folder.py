@@ -18,7 +18,7 @@ import numpy as np
 
 from vivim_core.data.readers import DataError, image_size, list_images, read_frame, read_mask
 
-from ..errors import SourceError
+from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
 from .base import VideoSource, sample_file
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import SourceError
+from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
 from .base import VideoSource, sample_file
 

@@ -1,0 +1,98 @@
+"""The one place that decides what Vivim may read and write (the trust model in README, "Trust model").
+
+Everything that turns a user's choice or a name found in a file into a path goes through here:
+
+    name = safe_name(video_id, "--video-id")               # one path component, or UnsafePathError
+    target = confined(out, split, name, "0001.png")        # stays inside `out`, symlinks resolved
+    check_output_apart(out, inputs=[video, dataset_root])  # an output never lands on or inside an input
+    path = regular_file(checkpoint, "checkpoint")          # refuses FIFOs, devices, folders
+
+Paths are compared after resolving symlinks (`os.path.realpath`), so a symlink inside the chosen folder that
+points elsewhere counts as elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import VivimError
+
+MAX_NAME_LENGTH = 200
+_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+class UnsafePathError(VivimError, ValueError):
+    """A path or name that would read or write outside what the user chose, or overwrite an input."""
+
+
+def safe_name(text: str, what: str) -> str:
+    """`text` when it is usable as ONE path component on every platform (no separators, not "." or "..",
+    no control or reserved characters, not a device name, at most MAX_NAME_LENGTH characters); else
+    UnsafePathError naming `what` (e.g. "--split")."""
+    if not isinstance(text, str) or not text or text in (".", "..") or _FORBIDDEN.search(text) \
+            or text != text.strip() or text.endswith(".") or len(text) > MAX_NAME_LENGTH \
+            or text.split(".")[0].lower() in _WINDOWS_DEVICES:
+        raise UnsafePathError(f"{what} {text!r} is not a plain folder or file name: use letters, digits, '-', '_' "
+                              f"and '.', without '/', '\\\\' or '..' (at most {MAX_NAME_LENGTH} characters)")
+    return text
+
+
+def real(path: Path | str) -> Path:
+    """The absolute path with every symlink resolved (also for parts that do not exist yet)."""
+    return Path(os.path.realpath(os.path.abspath(path)))
+
+
+def is_within(path: Path | str, folder: Path | str) -> bool:
+    """Whether `path` is `folder` or inside it, symlinks resolved."""
+    path, folder = real(path), real(folder)
+    return path == folder or folder in path.parents
+
+
+def confined(root: Path | str, *parts: str) -> Path:
+    """root/parts..., refused (UnsafePathError) unless it stays inside `root` once symlinks are resolved.
+    Each part must be a single safe component (see `safe_name`)."""
+    for part in parts:
+        safe_name(part, "path part")
+    target = Path(root).joinpath(*parts)
+    if not is_within(target, root):
+        raise UnsafePathError(f"{target}: resolves to {real(target)}, outside {real(root)} (a symbolic link?); "
+                              f"nothing is written outside the folder you chose")
+    return target
+
+
+def check_output_apart(output: Path | str, inputs: Iterable[Path | str], what: str = "--out") -> None:
+    """Refuse an output folder that is an input, contains one (the input's own folder, its parents), or lies
+    inside an input folder: writing there could overwrite or mix with the user's originals. `inputs` may be
+    files or folders; a new folder beside an input file is fine."""
+    out = real(output)
+    for item in inputs:
+        source = real(item)
+        if is_within(source, out) or (source.is_dir() and is_within(out, source)):
+            raise UnsafePathError(f"{what} {output}: overlaps the input {item} (the output would land on, inside "
+                                  f"or around it and could overwrite it); choose a separate output folder")
+
+
+def regular_file(path: Path | str, what: str, max_bytes: int | None = None) -> Path:
+    """`path` when it is a regular file (after symlinks) no larger than `max_bytes`; else UnsafePathError
+    saying what it is. FIFOs, sockets and devices would block or stream forever when read."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UnsafePathError(f"{what} {path}: not found") from None
+    except OSError as exc:
+        raise UnsafePathError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UnsafePathError(f"{what} {path}: is a folder; give a file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise UnsafePathError(f"{what} {path}: is {kind}, not a regular file; give a file")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise UnsafePathError(f"{what} {path}: {info.st_size:,} bytes, more than the {max_bytes:,} accepted")
+    return path
