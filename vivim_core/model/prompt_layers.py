@@ -6,11 +6,16 @@ features can be computed once per frame and reused for every click and every ada
 
 * `PromptStem` turns the prompt maps into stride-8 features added to the second stage's output, so the
   third and fourth stages (their Temporal Mamba blocks included) carry a click on one frame across the clip;
-* `PromptRefiner` corrects the decoder's stride-4 logits from the decoder's features, the prompt maps at
-  stride 4 and the logits themselves, so a click moves the boundary near it at fine resolution.
+* `PromptRefiner` computes a stride-4 correction from the decoder's features, the prompt maps at stride 4
+  and the logits themselves, so a click moves the boundary near it at fine resolution.
 
-Both end in zero-initialised convolutions: a model given prompt inputs computes exactly what it computed
-before until it is trained with prompts (`add_prompt_inputs`).
+The correction is added to the model's own logits, or, on a frame that comes with a rough mask, to that mask
+(`rough_mask_logits`, at full resolution): a rough mask is kept as it is unless the model has learnt why to
+change it. A model trained on synthetic videos only then never replaces what the expert settled on a real
+frame with its own guess; it learns to correct it as it adapts to real frames.
+
+Both layers end in zero-initialised convolutions: a model given prompt inputs computes exactly what it
+computed before until it is trained with prompts (`add_prompt_inputs`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+ROUGH_MASK_LOGIT = 4.0  # a rough mask enters as logits of +-4 (p = 0.98 / 0.02): corrections must outweigh it
+
+
+def rough_mask_logits(prompts: Tensor) -> tuple[Tensor, Tensor]:
+    """(logits of the rough mask (N, 1, H, W), whether it is given (N, 1, H, W) in {0, 1}) from prompt maps."""
+    return ROUGH_MASK_LOGIT * (2.0 * prompts[:, 2:3] - 1.0), prompts[:, 3:4]
 
 
 def _zero(conv: nn.Conv2d) -> nn.Conv2d:
@@ -44,9 +57,9 @@ class PromptStem(nn.Module):
 
 
 class PromptRefiner(nn.Module):
-    """A residual correction of the stride-4 mask logits.
+    """A correction of the stride-4 mask logits.
 
-    forward(decoder features (N, D, h, w), logits (N, 1, h, w), prompts (N, P, H, W)) -> logits (N, 1, h, w).
+    forward(decoder features (N, D, h, w), logits (N, 1, h, w), prompts (N, P, H, W)) -> correction (N, 1, h, w).
     """
 
     def __init__(self, decoder_dim: int, prompt_channels: int, hidden: int = 64):
@@ -63,4 +76,4 @@ class PromptRefiner(nn.Module):
         small = F.adaptive_avg_pool2d(prompts, features.shape[-2:]) if prompts.shape[-2:] != features.shape[-2:] \
             else prompts
         x = torch.cat([self.reduce(features), small.to(features.dtype), logits], dim=1)
-        return logits + self.layers(x)
+        return self.layers(x)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -20,7 +21,7 @@ from ..config import ModelConfig, get_config
 from .decoder import BoundaryHead, MLPDecoder
 from .encoder import OverlapPatchEmbed, TransformerBlock
 from .layers import init_weights, stochastic_depth_rates, tokens_to_map
-from .prompt_layers import PromptRefiner, PromptStem
+from .prompt_layers import PromptRefiner, PromptStem, rough_mask_logits
 from .temporal_mamba import SpatioTemporalMamba, TemporalMambaBlock
 
 PROMPT_ENTRY_STAGES = 2  # prompts are added to the output of this many encoder stages
@@ -159,9 +160,15 @@ class Vivim(nn.Module):
             x = stage(x, clip_length, added)
             features.append(x)
         logits, hidden = self.decoder.forward_with_hidden(features)
-        if flat_prompts is not None:
-            logits = self.prompt_refiner(hidden, logits, flat_prompts)
-        mask = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        if flat_prompts is None:
+            mask = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        else:  # the correction applies to the rough mask where one is given, else to the model's own logits
+            correction = self.prompt_refiner(hidden, logits, flat_prompts)
+            mask = F.interpolate(torch.cat([logits + correction, correction]), size=(h, w), mode="bilinear",
+                                 align_corners=False)
+            own, corrected_rough = mask.chunk(2)
+            rough, given = rough_mask_logits(flat_prompts.to(mask.dtype))
+            mask = own + given * (rough + corrected_rough - own)
         boundary = F.interpolate(self.boundary_head(features[0]), size=(h, w), mode="bilinear", align_corners=False)
         b = mask.shape[0] // clip_length
         return VivimOutput(mask.reshape(b, clip_length, -1, h, w), boundary.reshape(b, clip_length, 1, h, w))

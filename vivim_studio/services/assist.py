@@ -65,6 +65,7 @@ class AssistService:
     """Binds a prompt-capable model to one document at a time (see the module docstring)."""
 
     def __init__(self, inference, *, cache_bytes: int = 1 << 30):
+        self.base_inference = inference  # resolved per document: its workspace's adapted model when it has one
         self.inference = inference
         self.cache_bytes = cache_bytes
         self._video = None  # vivim_core.engine.interactive.InteractiveVideo of the current document
@@ -87,6 +88,7 @@ class AssistService:
             return self._video
         from vivim_core.engine.interactive import InteractiveVideo
 
+        self.inference = self.base_inference.for_document(document)
         model = self.inference.load()
         if not getattr(model.config, "prompt_channels", 0):
             raise AssistError(f"{self.inference.checkpoint_path.name} has no prompt inputs, so clicks and boxes "
