@@ -143,4 +143,4 @@ def measure_effort(video: EffortVideo, strategies: tuple[str, ...], thresholds=R
                 f"{r['human_seconds_per_100_frames']:8.1f} human s/100 frames, compute {r['compute_seconds']:.1f} s, "
                 f"failed {r['failed_frames']}, rounds {r['rounds']}")
     return {"video": video.name, "frames": int(len(video.truth)), "costs": CostTable().to_json(),
-            "date": _dt.date.today().isoformat(), "machine": machine_description(), "results": results}
+            "date": _dt.date.today().isoformat(), "machine": machine_description(), "strategies": results}
