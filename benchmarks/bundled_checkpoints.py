@@ -9,6 +9,10 @@ hypoechoic nodules for thyroid; colonoscopy-like with polyps for polyp). Each ru
 
     python benchmarks/bundled_checkpoints.py --task thyroid --steps 3000 --out resources/   # needs a GPU
     python benchmarks/bundled_checkpoints.py --task polyp --steps 3000 --out resources/
+
+With `--from CKPT --prompts` it instead continues an image-only checkpoint with prompt inputs added (clicks and
+a rough mask, `vivim_core.prompts`), its first two encoder stages fixed, on prompts simulated from the synthetic
+masks (`vivim-core finetune --prompts`): how the bundled checkpoints became prompt-capable.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--num-workers", type=int, default=8)
+    parser.add_argument("--from", dest="start", type=Path, help="continue this checkpoint (vivim-core finetune)")
+    parser.add_argument("--prompts", action="store_true", help="add and train prompt inputs (with --from)")
+    parser.add_argument("--freeze-stages", type=int, default=2, help="with --from: encoder stages kept fixed")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the command's)")
     args = parser.parse_args()
 
     from vivim_core.data import synthetic
@@ -63,13 +71,23 @@ def main() -> int:
                "--variant", args.variant, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--size", f"{args.size}x{args.size}", "--seed", str(args.seed), "--device", args.device,
                "--num-workers", str(args.num_workers), "--val-split", "videos", "--no-progress"]
+    if args.start is not None:
+        command[3:4] = ["finetune", "--checkpoint", str(args.start), "--freeze-stages", str(args.freeze_stages),
+                        "--clips-per-video", "64", "--eval-every", str(max(1, args.steps // 4))]
+        command = [c for i, c in enumerate(command) if not (c == "--variant" or command[i - 1] == "--variant")]
+    if args.prompts:
+        command.append("--prompts")
+    if args.lr is not None:
+        command += ["--lr", str(args.lr)]
     if args.max_minutes:
         command += ["--max-minutes", str(args.max_minutes)]
     started = time.time()
     subprocess.run(command, check=True)
     train_seconds = time.time() - started
 
-    best = run / "best.safetensors"
+    # Validation scores proposals without prompts; a prompt-trained model keeps its last weights (what it learnt
+    # about prompts last), not the step that proposed best without them.
+    best = run / ("last.safetensors" if args.prompts else "best.safetensors")
     info = read_checkpoint_info(best)
     model = load_model(best)
     provenance = dict(info["provenance"])
@@ -80,7 +98,9 @@ def main() -> int:
         "train_command": "vivim-core " + " ".join(shlex.quote(c) for c in command[3:]),
         "reproduce": f"python benchmarks/bundled_checkpoints.py --task {args.task} --steps {args.steps} "
                      f"--seed {args.seed} --videos {args.videos} --frames {args.frames}"
-                     + (f" --max-minutes {args.max_minutes}" if args.max_minutes else ""),
+                     + (f" --max-minutes {args.max_minutes}" if args.max_minutes else "")
+                     + (f" --from {args.start.name} --freeze-stages {args.freeze_stages}" if args.start else "")
+                     + (" --prompts" if args.prompts else "") + (f" --lr {args.lr}" if args.lr else ""),
         "train_seconds": round(train_seconds, 1),
         "stored_dtype": "float16",
     }

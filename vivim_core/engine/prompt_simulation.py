@@ -15,6 +15,10 @@ fixed its region before the next one.
 
     simulator = PromptSimulator(seed=0)
     prompts = simulator(masks)      # masks bool (B, T, H, W) -> float32 (B, T, PROMPT_CHANNELS, H, W)
+    prompts = simulator.corrective(masks, model_predictions, prompts)   # clicks on the model's own errors
+
+Half of the training steps (`CORRECTIVE_STEPS`) first run the model on the random prompts, then re-prompt half of
+the frames from its predictions: the clicks then land on the errors the model really makes, as RITM trains.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from ..prompts import FramePrompt, error_regions, region_depth, render_prompt
 
 ROUGH_MASK_MIX = {"none": 0.35, "deformed": 0.25, "neighbour": 0.12, "exact": 0.1, "wrong": 0.1, "empty": 0.08}
 CLICK_COUNTS = {0: 0.4, 1: 0.22, 2: 0.16, 3: 0.1, 4: 0.07, 5: 0.05}
+CORRECTIVE_STEPS = 0.5
 
 
 def _deformed(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -111,6 +116,33 @@ class PromptSimulator:
             (positive if is_positive else negative).append(_click_in(region, self.rng))
             current = (current | region) if is_positive else (current & ~region)
         return FramePrompt(tuple(positive), tuple(negative), rough)
+
+    def corrective_prompt(self, truth: np.ndarray, prediction: np.ndarray) -> FramePrompt:
+        """What the expert does to the model's own prediction: keep it as the rough mask and click 1 to 3 times
+        on its largest remaining errors (as RITM trains: on the errors the model really makes)."""
+        positive: list[tuple[int, int]] = []
+        negative: list[tuple[int, int]] = []
+        current = prediction.copy()
+        for _ in range(int(self.rng.integers(1, 4))):
+            regions = error_regions(current, truth)
+            if not regions:
+                break
+            region, is_positive = regions[0]
+            (positive if is_positive else negative).append(_click_in(region, self.rng))
+            current = (current | region) if is_positive else (current & ~region)
+        return FramePrompt(tuple(positive), tuple(negative), prediction)
+
+    def corrective(self, masks: np.ndarray, predictions: np.ndarray, prompts: np.ndarray,
+                   fraction: float = 0.5) -> np.ndarray:
+        """`prompts` (B, T, P, H, W) with a `fraction` of the frames re-prompted from the model's predictions
+        bool (B, T, H, W) by `corrective_prompt`."""
+        out = prompts.copy()
+        b, t, h, w = masks.shape
+        for i in range(b):
+            for j in range(t):
+                if self.rng.random() < fraction:
+                    out[i, j] = render_prompt(self.corrective_prompt(masks[i, j], predictions[i, j]), (h, w), (h, w))
+        return out
 
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         """masks bool (B, T, H, W) -> prompt maps float32 (B, T, PROMPT_CHANNELS, H, W) at the masks' size."""
