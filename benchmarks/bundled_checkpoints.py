@@ -52,10 +52,16 @@ def main() -> int:
     parser.add_argument("--prompts", action="store_true", help="add and train prompt inputs (with --from)")
     parser.add_argument("--freeze-stages", type=int, default=2, help="with --from: encoder stages kept fixed")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the command's)")
+    parser.add_argument("--prompt-layers", action="store_true",
+                        help="with --from: train only the prompt inputs and the layers after the fixed stages, on "
+                             "cached features (vivim_core.engine.prompt_training)")
     args = parser.parse_args()
 
     from vivim_core.data import synthetic
     from vivim_core.engine.checkpoint import load_model, read_checkpoint_info, save_checkpoint
+
+    if args.prompt_layers:
+        return _prompt_layers(args)
 
     work = args.work or Path(tempfile.mkdtemp(prefix=f"vivim-{args.task}-"))
     data = work / "data"
@@ -113,6 +119,52 @@ def main() -> int:
     print(json.dumps({"checkpoint": str(target), "bytes": target.stat().st_size, "train_seconds": train_seconds,
                       "last_metrics": metrics[-1] if metrics else None, "header": metrics[0] if metrics else None},
                      indent=2))
+    return 0
+
+
+def _prompt_layers(args) -> int:
+    """--from CKPT --prompt-layers: prompt inputs trained on cached features of in-memory synthetic videos."""
+    import numpy as np
+    import torch
+
+    from vivim_core.data.synthetic import _video_seed, make_video
+    from vivim_core.engine.checkpoint import checkpoint_sha256, load_model, read_checkpoint_info, save_checkpoint
+    from vivim_core.engine.distributed import resolve_device
+    from vivim_core.engine.prompt_training import train_prompt_inputs
+
+    if args.start is None:
+        raise SystemExit("--prompt-layers needs --from CKPT")
+    _, kind = TASKS[args.task]
+    started = time.time()
+    videos = [make_video(kind, args.frames, args.size, args.size, _video_seed(args.seed, 5000 + i))
+              for i in range(args.videos)]
+    print(f"data: {args.videos} synthetic {kind} videos x {args.frames} frames in {time.time() - started:.0f} s",
+          flush=True)
+    torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
+
+    def report(step: int, total: int, loss: float) -> None:
+        if step % 50 == 0 or step == total:
+            print(f"step {step}/{total} loss {loss:.4f} ({time.time() - started:.0f} s)", flush=True)
+
+    result = train_prompt_inputs(load_model(args.start), [(f, m.astype(bool)) for f, m in videos], steps=args.steps,
+                                 lr=args.lr or 3e-4, size=(args.size, args.size), device=device, seed=args.seed,
+                                 max_seconds=60 * args.max_minutes if args.max_minutes else None, progress=report)
+    provenance = dict(read_checkpoint_info(args.start)["provenance"])
+    provenance["prompt_training"] = {
+        "start_checkpoint_sha256": checkpoint_sha256(args.start), "steps": result["steps"],
+        "seconds": round(result["seconds"], 1), "final_loss": result["loss"], "device": str(device),
+        "data": f"{args.videos} synthetic {kind} videos x {args.frames} frames, {args.size}x{args.size}, seed {args.seed}",
+        "reproduce": f"python benchmarks/bundled_checkpoints.py --task {args.task} --from {args.start.name} "
+                     f"--prompt-layers --steps {args.steps} --videos {args.videos} --frames {args.frames} "
+                     f"--seed {args.seed}" + (f" --lr {args.lr}" if args.lr else "")
+                     + (f" --max-minutes {args.max_minutes}" if args.max_minutes else ""),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    target = args.out / f"{args.variant}-{args.task}.safetensors"
+    save_checkpoint(result["model"], target, provenance=provenance, dtype=torch.float16)
+    print(json.dumps({"checkpoint": str(target), "steps": result["steps"], "seconds": round(result["seconds"], 1),
+                      "loss": result["loss"]}, indent=2))
     return 0
 
 

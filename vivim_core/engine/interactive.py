@@ -137,8 +137,13 @@ class InteractiveVideo:
         maps = np.stack([render_prompt(prompts.get(i), self.native_size, self.size) for i in self.schedule[clip]])
         return torch.from_numpy(maps).to(self.device)[None]
 
-    def _clip_logits(self, clip: int, prompts: Mapping[int, FramePrompt | None]) -> torch.Tensor:
-        """Mask logits (T, h, w) of one clip at the model size."""
+    def clip_logits(self, clip: int, prompts: Mapping[int, FramePrompt | None] | torch.Tensor | None
+                    ) -> torch.Tensor:
+        """Mask logits (T, h, w) of one clip at the model size; prompts per frame index, or already rendered
+        (1, T, P, h, w)."""
+        if prompts is None or torch.is_tensor(prompts):
+            output = self.model.decode(self.clip_features(clip), self.clip_length, self.size, prompts)
+            return output.mask_logits[0, :, 0]
         output = self.model.decode(self.clip_features(clip), self.clip_length, self.size,
                                    self._clip_prompts(clip, prompts))
         return output.mask_logits[0, :, 0]
@@ -161,7 +166,7 @@ class InteractiveVideo:
         """Probability float32 (H, W) of one frame, from the one clip that centres it (fast: for a click)."""
         clip = self.centre_clip(frame)
         with self._autocast():
-            logits = self._clip_logits(clip, prompts)
+            logits = self.clip_logits(clip, prompts)
         position = self.schedule[clip].index(frame)
         return self._to_native(torch.sigmoid(logits[position:position + 1].float()))[0]
 
@@ -179,7 +184,7 @@ class InteractiveVideo:
             if cancel is not None and cancel():
                 return
             with self._autocast():
-                probs = torch.sigmoid(self._clip_logits(clip, prompts).float())
+                probs = torch.sigmoid(self.clip_logits(clip, prompts).float())
             seen = set()
             ready = []
             for position, i in enumerate(self.schedule[clip]):
@@ -246,7 +251,7 @@ class InteractiveVideo:
                 clip = self.clips_of[target][int(self._rng.integers(len(self.clips_of[target])))]
                 prompts = self._training_prompts(clip, labels, target)
                 with self._autocast():
-                    logits = self._clip_logits(clip, prompts)  # (T, h, w)
+                    logits = self.clip_logits(clip, prompts)  # (T, h, w)
                 positions = [k for k, i in enumerate(self.schedule[clip]) if i in targets]
                 predicted = logits[positions][:, None]
                 truth = torch.stack([targets[self.schedule[clip][k]] for k in positions])[:, None]
