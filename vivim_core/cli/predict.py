@@ -8,7 +8,8 @@ DIR/<video_id>/<frame>.png, 8-bit {0, 255}; <frame> is the frame file's own name
 
 Each video is cut into clips of --clip-length frames sharing --overlap frames; frames covered twice get the
 weighted mean of their probabilities. Frames are resized to --size for the model and the probability map
-back to the frame's own size. Videos of any length stream through in bounded memory.
+back to the frame's own size. Videos of any length stream through in bounded memory. --protocol official
+predicts each frame as the centre of its own clip instead, as the official Vivim code does (see import-official).
 
 examples:
   vivim-core predict --checkpoint runs/tiny/best.safetensors data/vtus/Test --out runs/tiny/pred
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = {"checkpoint": str(args.checkpoint.resolve()), "checkpoint_sha256": checkpoint_sha256(args.checkpoint),
                 "output": "probability maps (round(255 p))" if args.save_prob else f"masks {{0, 255}}, p >= "
                           f"{args.threshold}", "size": list(size), "clip_length": clip_length,
-                "overlap": overlap, "protocol": args.protocol, "device": str(device), "videos": written}
+                "overlap": overlap if args.protocol == "vivim" else None, "protocol": args.protocol,
+                "device": str(device), "videos": written}
     (args.out / "predictions.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 
