@@ -162,8 +162,6 @@ def _refuse_globals(path: Path, names: list[str]) -> OfficialImportError:
 def read_pickled_state(path: str | os.PathLike) -> Any:
     """Whatever `torch.save` stored in `path`, read with the weights-only unpickler (tensors, containers,
     numbers, strings; hyper-parameter objects become plain dicts). Raises OfficialImportError otherwise."""
-    import pickle
-
     import torch
 
     path = Path(path)
@@ -189,14 +187,13 @@ def read_pickled_state(path: str | os.PathLike) -> Any:
     try:
         with torch.serialization.safe_globals(allowed):
             return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
+    except Exception as exc:  # a refused global (UnpicklingError), or a truncated or corrupt file (many types)
         names = re.findall(r"GLOBAL\s+([\w.]+)", str(exc))
-        if names:
+        if names:  # the legacy format, whose globals are only met while reading
             raise _refuse_globals(path, names) from None
-        raise OfficialImportError(f"{path} could not be read safely: {str(exc).splitlines()[0][:300]}") from None
-    except Exception as exc:  # truncated or corrupt files raise many types
+        first_line = (str(exc).splitlines() or [""])[0][:300]
         raise OfficialImportError(f"{path} could not be read as a PyTorch file ({type(exc).__name__}: "
-                                  f"{str(exc)[:300]}); copy it again") from exc
+                                  f"{first_line}); copy it again") from None
 
 
 def _network_state(path: Path, loaded: Any) -> tuple[dict, list[str]]:

@@ -146,10 +146,12 @@ def test_the_official_stage_norm_placement_matters(official_model, clip):
         assert relative_error(ours(clip).mask_logits, official_model(clip).mask_logits) > 0.05
 
 
-def test_pickled_code_is_refused_and_never_run(tmp_path, official_model):
+@pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
+def test_pickled_code_is_refused_and_never_run(tmp_path, official_model, zip_format):
     marker = tmp_path / "ran"
     source = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": official_state(official_model), "hyper_parameters": RunsCode(marker)}, source)
+    torch.save({"state_dict": official_state(official_model), "hyper_parameters": RunsCode(marker)}, source,
+               _use_new_zipfile_serialization=zip_format)
     with pytest.raises(OfficialImportError, match=r"pickles .*system.*refuses this file"):
         import_official(source, tmp_path / "out.safetensors", variant=VARIANT)
     assert not marker.exists()
