@@ -28,6 +28,12 @@ from typing import Any, Mapping
 from .errors import VivimError
 
 SCAN_BRANCHES = ("forward", "backward", "spatial")
+# Where each encoder stage applies its LayerNorm: after its Temporal Mamba blocks (ours), after its transformer
+# blocks and before the Temporal Mamba blocks (where the official code's disabled line stands), or never (the
+# released official model). See `vivim_core.official`.
+STAGE_NORMS = ("after_temporal", "before_temporal", "none")
+# The boundary head: three conv layers (ours) or one 1x1 conv (the official `edgeocr_cls_head`).
+BOUNDARY_HEADS = ("three_layer", "conv1x1")
 PROMPT_CHANNELS = 4  # positive clicks, negative clicks, rough mask, rough-mask-present (vivim_core.prompts)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -62,7 +68,9 @@ class ModelConfig:
     dsf_ratio: int = 4
     # Decoder.
     decoder_dim: int = 768
-    boundary_head_dim: int = 64
+    boundary_head: str = "three_layer"  # one of BOUNDARY_HEADS
+    boundary_head_dim: int = 64  # hidden width of the three-layer head
+    stage_norm: str = "after_temporal"  # one of STAGE_NORMS
     # Prompt inputs (clicks and a rough mask, see `vivim_core.prompts`); 0: an image-only model.
     prompt_channels: int = 0
     # Regularisation.
@@ -99,6 +107,10 @@ class ModelConfig:
                               f"got {self.prompt_channels}")
         if self.prompt_channels and self.num_stages < 3:
             raise ConfigError("prompt inputs enter after the second encoder stage: they need at least 3 stages")
+        if self.stage_norm not in STAGE_NORMS:
+            raise ConfigError(f"stage_norm {self.stage_norm!r}: choose one of {STAGE_NORMS}")
+        if self.boundary_head not in BOUNDARY_HEADS:
+            raise ConfigError(f"boundary_head {self.boundary_head!r}: choose one of {BOUNDARY_HEADS}")
 
     @property
     def num_stages(self) -> int:

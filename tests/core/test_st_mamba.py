@@ -39,7 +39,7 @@ def explicit_st_mamba(module: SpatioTemporalMamba, hidden: torch.Tensor, clip_sh
         dt, B, C = proj.split([module.dt_rank, module.d_state, module.d_state], dim=-1)
         dt_proj = getattr(module, "dt_proj" + s)
         delta = (dt @ dt_proj.weight.T).transpose(1, 2)
-        y = selective_scan_reference(xb, delta, -torch.exp(getattr(module, "A_log" + s)), B.transpose(1, 2),
+        y = selective_scan_reference(xb, delta, -torch.exp(getattr(module, f"A{s}_log")), B.transpose(1, 2),
                                      C.transpose(1, 2), getattr(module, "D" + s), zb, dt_proj.bias, True)
         restored = torch.empty_like(y)
         restored[:, :, order] = y  # step i of the scan belongs to token order[i]
@@ -130,7 +130,7 @@ def test_forward_branch_has_mamba_ssm_parameter_names_and_shapes():
     for suffix in ("_b", "_s"):
         for name in ("conv1d", "x_proj", "dt_proj"):
             assert f"{name}{suffix}.weight" in full.state_dict()
-        assert f"A_log{suffix}" in full.state_dict() and f"D{suffix}" in full.state_dict()
+        assert f"A{suffix}_log" in full.state_dict() and f"D{suffix}" in full.state_dict()
 
 
 def test_weights_move_to_and_from_mamba_ssm_when_installed():
@@ -149,7 +149,7 @@ def test_mamba_initialisation_is_kept_inside_a_built_model():
     for suffix in ("", "_b", "_s"):
         dt = F.softplus(getattr(mixer, "dt_proj" + suffix).bias)
         assert dt.min() >= 1e-4 - 1e-7 and dt.max() <= 0.1 + 1e-6  # Mamba's dt range, not zeros
-        assert torch.allclose(getattr(mixer, "A_log" + suffix), torch.log(torch.arange(1, 17.0)).expand(mixer.d_inner, 16))
+        assert torch.allclose(getattr(mixer, f"A{suffix}_log"), torch.log(torch.arange(1, 17.0)).expand(mixer.d_inner, 16))
         bound = mixer.dt_rank ** -0.5
         assert getattr(mixer, "dt_proj" + suffix).weight.abs().max() <= bound
 

@@ -23,6 +23,7 @@ COMMANDS = {
     "train": "vivim_core.cli.train",
     "finetune": "vivim_core.cli.finetune",
     "predict": "vivim_core.cli.predict",
+    "import-official": "vivim_core.cli.import_official",
 }
 
 

@@ -95,6 +95,12 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, 
     loss.add_argument("--seg-weight", type=float, help="weight of the structure (BCE + IoU) loss (default: 1)")
     loss.add_argument("--affine-prior", metavar="PATH",
                       help="affine prior file (default: the bundled resources/affine_prior.safetensors)")
+    loss.add_argument("--supervised-frames", choices=("all", "centre"),
+                      help="score every frame of a clip, or only its centre frame as the official code does "
+                           "(default: all)")
+    loss.add_argument("--unweighted-bce", dest="weighted_bce", action="store_const", const=False,
+                      help="the structure loss's BCE as the official code computes it: a plain mean, without the "
+                           "boundary weighting (default: weighted)")
     data = parser.add_argument_group("data")
     data.add_argument("--split", help=f"VTUS split folder to train on: ROOT/SPLIT and ROOT/SPLIT_GT (default: "
                                       f"{d['split']})")

@@ -8,7 +8,8 @@ DIR/<video_id>/<frame>.png, 8-bit {0, 255}; <frame> is the frame file's own name
 
 Each video is cut into clips of --clip-length frames sharing --overlap frames; frames covered twice get the
 weighted mean of their probabilities. Frames are resized to --size for the model and the probability map
-back to the frame's own size. Videos of any length stream through in bounded memory.
+back to the frame's own size. Videos of any length stream through in bounded memory. --protocol official
+predicts each frame as the centre of its own clip instead, as the official Vivim code does (see import-official).
 
 examples:
   vivim-core predict --checkpoint runs/tiny/best.safetensors data/vtus/Test --out runs/tiny/pred
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overlap", type=int, metavar="K",
                         help="frames shared by consecutive clips, 0 <= K < T (default: T // 2, i.e. 2 for T = 5)")
     parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="clips per forward pass (default: 4)")
+    parser.add_argument("--protocol", choices=("vivim", "official"), default="vivim",
+                        help="vivim: overlapping clips, blended; official: the official code's inference, each frame "
+                             "the centre of its own clip (edge frames repeat), about T times slower (default: vivim)")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             for index, prob in iter_predict(model, frames, clip_length=clip_length, overlap=overlap,
                                             size=size, batch_size=args.batch_size, device=device,
+                                            protocol=args.protocol,
                                             progress=(lambda done, total: bar.update(done - bar.n)) if bar else None):
                 probability = np.rint(prob * 255).astype(np.uint8)
                 mask = np.where(prob >= args.threshold, 255, 0).astype(np.uint8)
@@ -96,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = {"checkpoint": str(args.checkpoint.resolve()), "checkpoint_sha256": checkpoint_sha256(args.checkpoint),
                 "output": "probability maps (round(255 p))" if args.save_prob else f"masks {{0, 255}}, p >= "
                           f"{args.threshold}", "size": list(size), "clip_length": clip_length,
-                "overlap": overlap, "device": str(device), "videos": written}
+                "overlap": overlap if args.protocol == "vivim" else None, "protocol": args.protocol,
+                "device": str(device), "videos": written}
     (args.out / "predictions.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 

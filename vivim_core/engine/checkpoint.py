@@ -166,6 +166,7 @@ def load_model(
     from safetensors.torch import load_file
 
     from ..model import Vivim
+    from ..model.legacy_names import upgrade_legacy_names
 
     path = Path(path)
     info = read_checkpoint_info(path)
@@ -179,7 +180,7 @@ def load_model(
             raise CheckpointError(f"checkpoint {path} holds a {config.variant!r} model, but {wanted!r} was asked "
                                   f"for. Pass the matching --variant, or leave it out to use the checkpoint's own.")
     try:
-        state = load_file(str(path))
+        state = upgrade_legacy_names(load_file(str(path)))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"checkpoint {path} could not be read: {exc}") from exc
     try:

@@ -68,8 +68,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     parameters = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if config.weight_decay == 0:
         return torch.optim.Adam([p for _, p in parameters], lr=config.lr)
-    decay = [p for n, p in parameters if p.ndim >= 2 and not n.endswith("A_log")]
-    keep = [p for n, p in parameters if not (p.ndim >= 2 and not n.endswith("A_log"))]
+    decayed = {id(p) for _, p in parameters if p.ndim >= 2 and not getattr(p, "_no_weight_decay", False)}
+    decay = [p for _, p in parameters if id(p) in decayed]  # every branch's A_log (A_b_log, A_s_log) is exempt
+    keep = [p for _, p in parameters if id(p) not in decayed]
     return torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                               {"params": keep, "weight_decay": 0.0}], lr=config.lr)
 

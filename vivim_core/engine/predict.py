@@ -9,11 +9,15 @@
 and dropped as soon as no later clip needs them, so memory stays bounded by about
 `batch_size * clip_length` frames whatever the video's length.
 
-Clips: starts 0, s, 2s, ... with s = clip_length - overlap; the last clip is aligned to the video's end (it
-may overlap its neighbour by more); a video shorter than one clip is one clip whose indices are clamped
-(the last frame repeats), exactly as in training. A frame covered by several clips gets the weighted mean of
-its probabilities, with weights tapering from the clip centre (1, 2, ..., 2, 1 for T = 5, normalised), since
-a bidirectional temporal model sees less context at a clip's ends.
+Clips (`protocol="vivim"`, the default): starts 0, s, 2s, ... with s = clip_length - overlap; the last clip is
+aligned to the video's end (it may overlap its neighbour by more); a video shorter than one clip is one clip
+whose indices are clamped (the last frame repeats), exactly as in training. A frame covered by several clips
+gets the weighted mean of its probabilities, with weights tapering from the clip centre (1, 2, ..., 2, 1 for
+T = 5, normalised), since a bidirectional temporal model sees less context at a clip's ends.
+
+`protocol="official"` is the official Vivim code's inference: one clip per frame, the frame at its centre
+(position T // 2, frames i-2..i+2 for T = 5), indices clamped to the video (frame 0's clip is 0, 0, 0, 1, 2),
+and the frame takes the centre output alone. It runs about T times as many clips.
 
 Cancel: pass a `threading.Event` (or any callable returning True to stop); it is checked before each batch
 and while waiting for frames, and raises `PredictionCancelled`.
@@ -74,6 +78,40 @@ def clip_schedule(num_frames: int, clip_length: int, overlap: int) -> list[list[
     if starts[-1] + clip_length < num_frames:
         starts.append(num_frames - clip_length)
     return [list(range(s, s + clip_length)) for s in starts]
+
+
+PROTOCOLS = ("vivim", "official")
+
+
+def centre_schedule(num_frames: int, clip_length: int) -> list[list[int]]:
+    """The official protocol's clips: clip i holds frame i at position clip_length // 2, its neighbours around it,
+    indices clamped to [0, num_frames - 1] (as the official data loader builds them)."""
+    if clip_length < 1:
+        raise PredictionError(f"need clip_length >= 1 (got {clip_length})")
+    start = -(clip_length // 2)
+    return [[min(max(i + start + k, 0), num_frames - 1) for k in range(clip_length)] for i in range(num_frames)]
+
+
+def clip_plan(num_frames: int, clip_length: int, overlap: int,
+              protocol: str = "vivim") -> list[tuple[list[int], list[float]]]:
+    """(frame indices, blending weight of each position) of every clip of a protocol (see the module docstring).
+    A clamped clip repeats frames: only a frame's first position counts (vivim). Every frame gets weight > 0."""
+    if protocol == "official":
+        centre = clip_length // 2
+        return [(indices, [float(k == centre) for k in range(clip_length)])
+                for indices in centre_schedule(num_frames, clip_length)]
+    if protocol != "vivim":
+        raise PredictionError(f"unknown prediction protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    base = clip_weights(clip_length)
+    plan = []
+    for indices in clip_schedule(num_frames, clip_length, overlap):
+        seen: set[int] = set()
+        weights = []
+        for position, i in enumerate(indices):
+            weights.append(0.0 if i in seen else float(base[position]))
+            seen.add(i)
+        plan.append((indices, weights))
+    return plan
 
 
 def clip_weights(clip_length: int) -> np.ndarray:
@@ -179,8 +217,8 @@ def _model_dtype(model: torch.nn.Module) -> torch.dtype:
 def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable[np.ndarray], *,
                  clip_length: int = 5, overlap: int = 2, size: tuple[int, int] = (256, 256), batch_size: int = 4,
                  device: str | torch.device | None = None, progress: ProgressCallback | None = None,
-                 cancel: Any = None, num_frames: int | None = None,
-                 prefetch: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                 cancel: Any = None, num_frames: int | None = None, prefetch: int | None = None,
+                 protocol: str = "vivim") -> Iterator[tuple[int, np.ndarray]]:
     """Yield (frame_index, prob) for every frame in order; prob is float32 (H, W) in [0, 1] at native size.
 
     model: a Vivim (its `config.input_mean/std` normalise the frames); it is put in eval mode.
@@ -190,6 +228,8 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
     progress(done, total): after each batch, with the number of frames yielded so far.
     cancel: threading.Event or callable -> raises PredictionCancelled promptly.
     prefetch: frames decoded ahead by the reader thread (default: one batch of new frames).
+    protocol: "vivim" (overlapping clips, blended) or "official" (one clip per frame, its centre output; `overlap`
+    is not used).
     Blending is done in float32 at the model size, then each frame's probability is resized (bilinear) to
     its native size.
     """
@@ -203,7 +243,8 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
         raise PredictionError(f"size {size[0]}x{size[1]} must be a positive multiple of {stride} (e.g. 256x256)")
     if batch_size < 1:
         raise PredictionError(f"batch_size must be >= 1 (got {batch_size})")
-    schedule = clip_schedule(total, clip_length, overlap)
+    plan = clip_plan(total, clip_length, overlap, protocol)
+    schedule = [indices for indices, _ in plan]
     if not schedule:
         return
     if _cancelled(cancel):
@@ -213,14 +254,13 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
     weight_dtype = _model_dtype(model)
     mean = torch.tensor(model.config.input_mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(model.config.input_std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255
-    weights = clip_weights(clip_length)
     # the last clip that reads / covers each frame: frames are freed and emitted after it
     last_clip = np.zeros(total, dtype=np.int64)
     for c, indices in enumerate(schedule):
         last_clip[np.asarray(indices)] = c
     use_autocast = device.type == "cuda" and weight_dtype == torch.float32
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if use_autocast else contextlib.nullcontext()
-    step = max(1, clip_length - overlap)
+    step = 1 if protocol == "official" else max(1, clip_length - overlap)  # new frames per clip
     reader = _FrameReader(frames, total, size, prefetch if prefetch is not None else batch_size * step)
 
     inputs: dict[int, torch.Tensor] = {}  # frame index -> normalised model input on the device
@@ -253,11 +293,8 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
                 grow = torch.zeros(read - first_pending - sums.shape[0], *size, device=device)
                 sums = torch.cat([sums.to(device), grow]) if sums.numel() else grow
             rows, row_weights = [], []  # one weighted add per (clip, position), all in one index_add_
-            for indices in batch:
-                seen = set()
-                for position, i in enumerate(indices):
-                    weight = 0.0 if i in seen else float(weights[position])  # a clamped clip repeats its last frame
-                    seen.add(i)
+            for indices, weights in plan[first:first + batch_size]:
+                for i, weight in zip(indices, weights):
                     rows.append(i - first_pending)
                     row_weights.append(weight)
                     norms[i] = norms.get(i, 0.0) + weight

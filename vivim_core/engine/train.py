@@ -163,13 +163,15 @@ def _run_in_context(kind, data, out, config, checkpoint, resume, progress, cance
     if config.uses_boundary_loss and config.affine_weight > 0:
         prior = load_affine_prior(config.affine_prior, device=context.device)
     criterion = VivimLoss(LossWeights(config.seg_weight, config.affine_weight, config.boundary_weight), prior,
-                          boundary_loss=config.uses_boundary_loss).to(context.device)
+                          boundary_loss=config.uses_boundary_loss, supervised_frames=config.supervised_frames,
+                          weighted_bce=config.weighted_bce).to(context.device)
     train_set, val_set = build_datasets(train_videos, val_videos, config, model.config.input_mean,
                                         model.config.input_std)
     optimizer = make_optimizer(model, config)
     provenance = {"kind": kind, "run_dir": str(out.resolve()), "data": str(data.resolve()), "seed": config.seed,
                   "train_size": list(config.size), "clip_length": config.clip_length, "ablation": config.ablation,
-                  "boundary_loss": config.uses_boundary_loss, "world_size": context.world_size}
+                  "boundary_loss": config.uses_boundary_loss, "world_size": context.world_size,
+                  "supervised_frames": config.supervised_frames, "weighted_bce": config.weighted_bce}
     if "start_checkpoint" in notes:
         provenance["start_checkpoint_sha256"] = notes["start_checkpoint"]["sha256"]
     trainer = Trainer(model, criterion, optimizer, config, context, run, train_set, val_set, provenance, progress,

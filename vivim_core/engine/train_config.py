@@ -54,6 +54,8 @@ class TrainConfig:
     boundary_weight: float = 0.3
     boundary_loss: bool | None = None
     affine_prior: str | None = None  # None: the bundled resources/affine_prior.safetensors
+    supervised_frames: str = "all"  # all | centre (the official code scores only each clip's centre frame)
+    weighted_bce: bool = True  # False: the official code's structure loss, whose BCE ignores the boundary weight
     # data
     split: str = "Train"  # VTUS split folder read for training (ROOT/<split>, ROOT/<split>_GT)
     augment: bool = True
@@ -97,6 +99,8 @@ class TrainConfig:
             raise TrainConfigError(f"device {self.device!r}: use auto, cpu or cuda")
         if not 0 <= self.freeze_stages <= 4:
             raise TrainConfigError(f"freeze_stages must be 0..4, the encoder's stages (got {self.freeze_stages})")
+        if self.supervised_frames not in ("all", "centre"):
+            raise TrainConfigError(f"supervised_frames {self.supervised_frames!r}: use all or centre")
         if self.num_workers < 0 or self.warmup_steps < 0:
             raise TrainConfigError("num_workers and warmup_steps must be >= 0")
 

@@ -2,6 +2,10 @@
 
 Pixels near the lesion boundary weigh more: weight = 1 + 5 * |avgpool31(gt) - gt|, which is about 1 far from
 the boundary and up to about 3.5 on it (the pooled mask is the local lesion fraction).
+
+The weight applies to both terms as the formula intends (`weighted_bce=True`). The official Vivim code's copy
+passes `reduce='none'` to `binary_cross_entropy_with_logits`, a deprecated argument that PyTorch reads as
+"reduce to the mean": its BCE is the plain mean and the weighting divides out. `weighted_bce=False` reproduces it.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ def boundary_weight(masks: Tensor, kernel_size: int = 31, strength: float = 5.0)
     return 1.0 + strength * (pooled - masks).abs()
 
 
-def structure_loss(mask_logits: Tensor, masks: Tensor, kernel_size: int = 31) -> Tensor:
-    """Weighted BCE + weighted IoU, averaged over frames.
+def structure_loss(mask_logits: Tensor, masks: Tensor, kernel_size: int = 31, weighted_bce: bool = True) -> Tensor:
+    """Weighted BCE + weighted IoU, averaged over frames (`weighted_bce=False`: the BCE is the plain mean over all
+    pixels of all frames, as in the official code).
 
     mask_logits: (..., 1, H, W) raw logits (e.g. (B, T, 1, H, W)); masks: the same shape, {0, 1}.
     Returns a scalar. Computed in float32 whatever the autocast dtype (the IoU ratio needs the range).
@@ -39,9 +44,12 @@ def structure_loss(mask_logits: Tensor, masks: Tensor, kernel_size: int = 31) ->
         raise ValueError(f"mask logits {tuple(mask_logits.shape)} and masks {tuple(masks.shape)} differ in shape")
     weight = boundary_weight(target, kernel_size)
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    weighted_bce = (weight * bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
+    if weighted_bce:
+        bce = (weight * bce).sum(dim=(2, 3)) / weight.sum(dim=(2, 3))
+    else:
+        bce = bce.mean()
     prob = torch.sigmoid(logits)
     intersection = (prob * target * weight).sum(dim=(2, 3))
     union = ((prob + target) * weight).sum(dim=(2, 3))
     weighted_iou = 1.0 - (intersection + 1.0) / (union - intersection + 1.0)
-    return (weighted_bce + weighted_iou).mean()
+    return (bce + weighted_iou).mean()

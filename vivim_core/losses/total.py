@@ -5,6 +5,8 @@
     terms.total.backward(); terms.as_floats()  # {'loss': ..., 'seg': ..., 'affine': ..., 'boundary': ...}
 
 `boundary_loss=False` (ablations basic, c1-c3) keeps only L_seg; the boundary head then gets no gradient.
+`supervised_frames="centre"` scores only each clip's centre frame (position T // 2), as the official code trains;
+"all" (ours) scores every frame. `weighted_bce=False` is the official code's unweighted BCE (`structure_loss`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .affine import AffineBoundaryLoss
 from .affine_prior import AffinePrior
 from .boundary import boundary_bce, sobel_boundary
 from .segmentation import structure_loss
+
+SUPERVISED_FRAMES = ("all", "centre")
 
 
 @dataclass(frozen=True)
@@ -49,8 +53,13 @@ class VivimLoss(nn.Module):
     """
 
     def __init__(self, weights: LossWeights = LossWeights(), prior: AffinePrior | None = None,
-                 boundary_loss: bool = True, boundary_pos_weight: float | None = None):
+                 boundary_loss: bool = True, boundary_pos_weight: float | None = None,
+                 supervised_frames: str = "all", weighted_bce: bool = True):
         super().__init__()
+        if supervised_frames not in SUPERVISED_FRAMES:
+            raise ValueError(f"supervised_frames {supervised_frames!r}: choose one of {SUPERVISED_FRAMES}")
+        self.supervised_frames = supervised_frames
+        self.weighted_bce = bool(weighted_bce)
         self.weights = weights
         self.boundary_loss = bool(boundary_loss)
         self.boundary_pos_weight = boundary_pos_weight
@@ -60,7 +69,10 @@ class VivimLoss(nn.Module):
         self.affine = AffineBoundaryLoss(prior) if self.use_affine else None
 
     def forward(self, mask_logits: Tensor, boundary_logits: Tensor, masks: Tensor) -> LossTerms:
-        seg = structure_loss(mask_logits, masks)
+        if self.supervised_frames == "centre":  # (B, T, ...) -> (B, 1, ...)
+            centre = slice(mask_logits.shape[1] // 2, mask_logits.shape[1] // 2 + 1)
+            mask_logits, boundary_logits, masks = mask_logits[:, centre], boundary_logits[:, centre], masks[:, centre]
+        seg = structure_loss(mask_logits, masks, weighted_bce=self.weighted_bce)
         zero = seg.new_zeros(())
         if not self.boundary_loss:
             return LossTerms(self.weights.seg * seg, seg.detach(), zero, zero)

@@ -48,22 +48,29 @@ class MLPDecoder(nn.Module):
 
 
 class BoundaryHead(nn.Module):
-    """Three conv layers on the stage-1 features (paper): 3x3 conv-BN-ReLU twice, then 1x1 to one logit.
+    """The boundary head on the stage-1 features. forward((N, C_1, H_1, W_1)) -> (N, 1, H_1, W_1).
 
-    forward((N, C_1, H_1, W_1)) -> (N, 1, H_1, W_1).
+    kind "three_layer" (ours): 3x3 conv-BN-ReLU twice, then a 1x1 conv to one logit.
+    kind "conv1x1": one 1x1 conv to one logit, the official code's `edgeocr_cls_head`.
+    The last layer is `layers[-1]` in both.
     """
 
-    def __init__(self, in_dim: int, dim: int):
+    def __init__(self, in_dim: int, dim: int, kind: str = "three_layer"):
         super().__init__()
-        self.layers = nn.Sequential(
-            nn.Conv2d(in_dim, dim, 3, padding=1, bias=False),
-            nn.BatchNorm2d(dim),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(dim, dim, 3, padding=1, bias=False),
-            nn.BatchNorm2d(dim),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(dim, 1, 1),
-        )
+        if kind == "conv1x1":
+            self.layers = nn.Sequential(nn.Conv2d(in_dim, 1, 1))
+        elif kind == "three_layer":
+            self.layers = nn.Sequential(
+                nn.Conv2d(in_dim, dim, 3, padding=1, bias=False),
+                nn.BatchNorm2d(dim),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(dim, dim, 3, padding=1, bias=False),
+                nn.BatchNorm2d(dim),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(dim, 1, 1),
+            )
+        else:
+            raise ValueError(f"unknown boundary head {kind!r}")
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layers(x)

@@ -22,7 +22,8 @@ token-major (B, L, D), used for inference on CUDA with our scan kernels (`Spatio
 row scan kernel's neighbouring threads read neighbouring channels (coalesced loads; see `vivim_core.ops.scan.policy`),
 and the input projection's output needs no transposes. `channel_scan_arguments` and `token_scan_arguments` build
 the scan's arguments of each layout (the scan benchmark times exactly these calls). Parameter names are those of `mamba_ssm.Mamba` (forward branch: conv1d, x_proj, dt_proj, A_log,
-D) with suffixes _b and _s for the other branches, as in the reference code, so weights move both ways.
+D) with suffixes _b and _s for the other branches (A_b_log, A_s_log), as in the official code, so weights move
+both ways.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from ..ops.scan_orders import from_scan_order, to_scan_order
 from .layers import DropPath
 
 BRANCH_SUFFIX = {"forward": "", "backward": "_b", "spatial": "_s"}
+
+
+def a_log_name(suffix: str) -> str:
+    """A_log, A_b_log, A_s_log: the official code's names (the suffix sits inside; older checkpoints of ours,
+    with A_log_b / A_log_s, are renamed on load by `vivim_core.model.legacy_names`)."""
+    return f"A{suffix}_log"
 
 
 class SpatioTemporalMamba(nn.Module):
@@ -102,13 +109,14 @@ class SpatioTemporalMamba(nn.Module):
         self.add_module("conv1d" + suffix, conv)
         self.add_module("x_proj" + suffix, x_proj)
         self.add_module("dt_proj" + suffix, dt_proj)
-        self.register_parameter("A_log" + suffix, A_log)
+        self.register_parameter(a_log_name(suffix), A_log)
         self.register_parameter("D" + suffix, D)
 
     def _stacked(self, name: str, attribute: str | None = None) -> Tensor:
         """A per-branch parameter (e.g. 'A_log', or 'conv1d' + 'weight') of every branch, concatenated along
         its first (channel) axis in branch order."""
-        parts = [getattr(self, name + BRANCH_SUFFIX[b]) for b in self.branches]
+        names = [a_log_name(BRANCH_SUFFIX[b]) if name == "A_log" else name + BRANCH_SUFFIX[b] for b in self.branches]
+        parts = [getattr(self, n) for n in names]
         if attribute is not None:
             parts = [getattr(p, attribute) for p in parts]
         return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)

@@ -33,7 +33,9 @@ class VivimOutput(NamedTuple):
 
 
 class EncoderStage(nn.Module):
-    """Patch embedding -> per-frame transformer blocks -> Temporal Mamba blocks over the clip -> LayerNorm.
+    """Patch embedding -> per-frame transformer blocks -> Temporal Mamba blocks over the clip, with the stage's
+    LayerNorm after the Temporal Mamba blocks, before them, or nowhere (`config.stage_norm`; the released
+    official model applies none, yet holds the parameters).
 
     forward((B*T, C_in, H_in, W_in), T) -> (B*T, C, H, W), H = H_in / stride.
     """
@@ -56,6 +58,7 @@ class EncoderStage(nn.Module):
             for rate in temporal_drop_paths[:temporal]
         )
         self.layer_norm = nn.LayerNorm(dim)
+        self.stage_norm = config.stage_norm
 
     def forward(self, frames: Tensor, clip_length: int, added: Tensor | None = None) -> Tensor:
         """added: (B*T, C_in, H_in, W_in) features summed with the input first (the prompt features)."""
@@ -64,13 +67,17 @@ class EncoderStage(nn.Module):
         tokens, height, width = self.patch_embed(frames)  # (B*T, H*W, C)
         for block in self.blocks:
             tokens = block(tokens, height, width)
+        if self.stage_norm == "before_temporal":
+            tokens = self.layer_norm(tokens)
         if len(self.temporal_blocks):
             bt, hw, c = tokens.shape
             clip = tokens.reshape(bt // clip_length, clip_length * hw, c)  # (B, T*H*W, C), (T, H, W) order
             for block in self.temporal_blocks:
                 clip = block(clip, (clip_length, height, width))
             tokens = clip.reshape(bt, hw, c)
-        return tokens_to_map(self.layer_norm(tokens), height, width)
+        if self.stage_norm == "after_temporal":
+            tokens = self.layer_norm(tokens)
+        return tokens_to_map(tokens, height, width)
 
 
 class Vivim(nn.Module):
@@ -91,7 +98,7 @@ class Vivim(nn.Module):
             in_dim = dim
         self.stages = nn.ModuleList(stages)
         self.decoder = MLPDecoder(config.embed_dims, config.decoder_dim, config.num_classes, config.decoder_dropout)
-        self.boundary_head = BoundaryHead(config.embed_dims[0], config.boundary_head_dim)
+        self.boundary_head = BoundaryHead(config.embed_dims[0], config.boundary_head_dim, config.boundary_head)
         if config.prompt_channels:
             self.prompt_stem = PromptStem(config.prompt_channels, config.embed_dims[PROMPT_ENTRY_STAGES - 1])
             self.prompt_refiner = PromptRefiner(config.decoder_dim, config.prompt_channels)
