@@ -3,8 +3,9 @@ NIfTI volume, each with a manifest JSON (`<root>/manifests/...`) recording prove
 
 Atomic: everything is written into a hidden staging folder inside ROOT, every file is read back and checked,
 then the finished folders are renamed into place. If ROOT did not exist the whole staging folder becomes ROOT
-in one rename. Otherwise (adding a video to an existing dataset) the renames are listed first in a journal;
-an interrupted commit is completed by the next export into the same ROOT. A reader never sees half a video.
+in one rename. Otherwise (adding a video to an existing dataset) the renames are listed first in a journal
+(`export_journal`); an interrupted commit is completed by the next export into the same ROOT, once its journal
+is checked. A reader never sees half a video.
 
 Privacy: the manifest holds the source's file name, identity hash, size and technical fields only; no DICOM
 patient, study or institution fields are ever read into the document.
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +27,8 @@ import numpy as np
 
 from .atomic import atomic_write, fsync_dir
 from .exceptions import ExportError
+from .export_journal import (JOURNAL_SUFFIX, STAGING_PREFIX, apply_journal, complete_interrupted_exports,
+                             remove_staging, write_journal)
 from .export_writers import NiftiWriter, PngWriter, VtusWriter
 from .sources import MissingSource
 from .status import FrameStatus, now_utc
@@ -34,7 +36,6 @@ from .status import FrameStatus, now_utc
 FORMATS = ("vtus", "png", "nifti")
 SELECTIONS = {"all": None, "reviewed": (FrameStatus.EDITED, FrameStatus.ACCEPTED),
               "accepted": (FrameStatus.ACCEPTED,)}
-STAGING_PREFIX, JOURNAL_SUFFIX = ".vivim-export-", ".journal.json"
 
 
 class ExportCancelled(ExportError):
@@ -141,13 +142,13 @@ def export_document(document, root: Path | str, options: ExportOptions | None = 
             os.replace(staging, root)
             fsync_dir(root.parent)
         else:
-            _commit(root, staging, [p.relative_to(staging) for p in result])
+            apply_journal(write_journal(root, staging, [p.relative_to(staging) for p in result]))
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
         raise ExportError(f"{root}: the export could not be written ({exc.strerror or exc}); nothing was left "
                           f"half-written. Free disk space or choose another --out folder") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
         raise
     manifest_path = outputs[-1]
     return ExportResult(root, outputs[:-1], manifest_path, frames, json.loads(manifest_path.read_text()))
@@ -197,76 +198,3 @@ def _write_staged(document, staging: Path, options: ExportOptions, video_id: str
     if json.loads((staging / manifest_rel).read_text()) != json.loads(json.dumps(manifest)):
         raise ExportError(f"{staging / manifest_rel}: the manifest read back differs from what was written")
     return [*writer.outputs, staging / manifest_rel]
-
-
-def _commit(root: Path, staging: Path, relative: list[Path]) -> None:
-    """Move staged outputs into `root` (replacing older exports of the same video), journaled."""
-    journal = root / f"{staging.name}{JOURNAL_SUFFIX}"
-    atomic_write(journal, json.dumps({"staging": staging.name, "paths": [str(p) for p in relative]}).encode())
-    _apply_journal(root, journal)
-
-
-def _apply_journal(root: Path, journal: Path) -> None:
-    """Idempotent: finish the moves a journal lists, then delete the staging folder and the journal."""
-    data = json.loads(journal.read_text())
-    staging = root / data["staging"]
-    trash = staging / ".replaced"
-    for rel in data["paths"]:
-        source, target = staging / rel, root / rel
-        if not source.exists():
-            continue  # moved before the interruption
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            (trash / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, trash / rel)
-        os.replace(source, target)
-        fsync_dir(target.parent)
-        if not target.exists():  # pragma: no cover - a file system that lies about renames
-            raise ExportError(f"{target}: missing right after it was moved into place")
-    shutil.rmtree(staging, ignore_errors=True)
-    journal.unlink(missing_ok=True)
-    fsync_dir(root)
-
-
-def _abandoned(staging: Path) -> bool:
-    """A staging folder whose writer process is gone (a crash); another process's live export is kept."""
-    match = re.search(re.escape(STAGING_PREFIX) + r"(\d+)-", staging.name)
-    if match is None:
-        return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return False
-    if os.name == "nt":  # no cheap liveness test without extra packages: keep anything younger than a day
-        import time
-        try:
-            return time.time() - staging.stat().st_mtime > 86400
-        except OSError:
-            return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def complete_interrupted_exports(root: Path) -> None:
-    """Finish commits a crash interrupted, and drop staging folders whose export process died before its
-    commit."""
-    if not root.is_dir():
-        for stale in root.parent.glob(f".{root.name}{STAGING_PREFIX}*") if root.parent.is_dir() else ():
-            if _abandoned(stale):
-                shutil.rmtree(stale, ignore_errors=True)
-        return
-    for journal in root.glob(f"{STAGING_PREFIX}*{JOURNAL_SUFFIX}"):
-        if not _abandoned(root / journal.name[:-len(JOURNAL_SUFFIX)]):
-            continue  # a live export is committing it right now
-        try:
-            _apply_journal(root, journal)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ExportError(f"{journal}: an interrupted export could not be completed ({exc}); remove "
-                              f"{journal} and the folder it names, then export again") from None
-    for stale in root.glob(f"{STAGING_PREFIX}*"):
-        if stale.is_dir() and not (root / f"{stale.name}{JOURNAL_SUFFIX}").exists() and _abandoned(stale):
-            shutil.rmtree(stale, ignore_errors=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import codec
-from .atomic import FolderLock, atomic_write, fsync_dir, fsync_file, is_temp_file
+from .atomic import FolderLock, LockFileError, atomic_write, fsync_dir, fsync_file, is_temp_file
 from .exceptions import WorkspaceError
 from .sources import MissingSource, VideoSource, open_source
 from .status import FrameRecord
@@ -53,6 +53,8 @@ class Workspace:
         self._files: dict[int, tuple[str | None, str | None]] = {}  # frame -> (mask file, probability file)
         self._lock: FolderLock | None = None
         self._unsynced: set[Path] = set()  # files written with durable=False, flushed by sync()
+        self.ignored_files: list[Path] = []  # files named almost like frame records or masks: left alone
+        self.warnings: list[str] = []  # what the user should know about this workspace (shown on open)
 
     # opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -83,8 +85,19 @@ class Workspace:
                 f"workspace folder for this one (e.g. --workspace NEW_FOLDER). Nothing was changed.")
         workspace = cls(folder, info, read_only)
         if not read_only:
+            workspace._check_own_folders()
             workspace._acquire_lock()
         return workspace
+
+    def _check_own_folders(self) -> None:
+        """Refuse to write through a sub-folder that is a link: saves and clean-ups would land elsewhere."""
+        for sub in (FRAMES_DIR, MASKS_DIR, PROBS_DIR):
+            path = self.folder / sub
+            if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+                what = f"a symbolic link to {os.readlink(path)}" if path.is_symlink() else "not a folder"
+                raise WorkspaceError(f"{path}: is {what}; a workspace keeps its files in its own folders, so it was "
+                                     f"not opened for editing (saves would be written there). Replace it by a real "
+                                     f"folder (e.g. a copy of what it points to), or open the workspace read-only")
 
     @staticmethod
     def _create(folder: Path, source: VideoSource) -> None:
@@ -114,6 +127,11 @@ class Workspace:
         lock = FolderLock(self.folder)
         try:
             acquired = lock.acquire()
+        except LockFileError as exc:
+            raise WorkspaceError(f"{lock.path}: the workspace's lock file {exc.strerror}; writing into it could "
+                                 f"change another file, so the workspace was not opened for editing. Delete "
+                                 f"{lock.path} (it holds nothing but a process id) and open it again, or open the "
+                                 f"workspace read-only") from None
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 self._open_read_only(exc.strerror or str(exc))
@@ -172,17 +190,32 @@ class Workspace:
 
     # reading ------------------------------------------------------------------------------------------
     def load_frames(self) -> dict[int, StoredFrame]:
-        """Every frame record, validated (WorkspaceError naming the first bad file)."""
+        """Every frame record, validated (WorkspaceError naming the first bad file). Only the canonical name of
+        a frame's record (`record_name`) is read: a file that merely looks like one (`0000005.json` beside
+        `000005.json`) is left alone and listed in `ignored_files` and `warnings`."""
         frames_dir = self.folder / FRAMES_DIR
         frames: dict[int, StoredFrame] = {}
+        ignored = []
         if frames_dir.is_dir():
-            for entry in os.scandir(frames_dir):
+            for entry in sorted(os.scandir(frames_dir), key=lambda e: e.name):
                 match = RECORD_NAME.match(entry.name)
-                if match:
-                    index = int(match.group(1))
-                    frames[index] = parse_frame_record(Path(entry.path), index, self.identity.num_frames,
-                                                       (self.identity.height, self.identity.width))
+                if not match:
+                    continue
+                index = int(match.group(1))
+                if entry.name != record_name(index):
+                    ignored.append(Path(entry.path))
+                    continue
+                frames[index] = parse_frame_record(Path(entry.path), index, self.identity.num_frames,
+                                                   (self.identity.height, self.identity.width))
         self._files = {i: (f.mask_file, f.probability_file) for i, f in frames.items()}
+        self.ignored_files = ignored
+        if ignored:
+            names = ", ".join(p.name for p in ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5
+                                                              else "")
+            self.warnings.append(f"{frames_dir}: {len(ignored)} file(s) named like frame records but not as this "
+                                 f"workspace names them were ignored and left as they are ({names}); each frame's "
+                                 f"record is frames/NNNNNN.json. Move them out of the workspace if they are not "
+                                 f"needed")
         return frames
 
     def load_state(self) -> dict[str, Any]:
@@ -211,16 +244,21 @@ class Workspace:
 
     def remove_leftovers(self) -> None:
         """Delete temp files and mask/probability files no record names (what a crash can leave behind).
-        Call after `load_frames` validated the workspace; files not named like ours are never touched."""
+        Call after `load_frames` validated the workspace. Only files named exactly as this workspace names its
+        own are touched; while files that look like frame records were ignored (`ignored_files`), no mask or
+        probability file is deleted at all (one of them may name it)."""
         named = {sub: {files[k] for files in self._files.values() if files[k]}
                  for k, sub in enumerate((MASKS_DIR, PROBS_DIR))}
         for sub in (".", FRAMES_DIR, MASKS_DIR, PROBS_DIR):
             folder = self.folder / sub
-            if not folder.is_dir():
+            if not folder.is_dir() or folder.is_symlink():
                 continue
             for entry in os.scandir(folder):
-                orphan = sub in named and BLOB_NAME.match(entry.name) and entry.name not in named[sub]
-                if is_temp_file(entry.name) or orphan:
+                blob = BLOB_NAME.match(entry.name)
+                orphan = (sub in named and not self.ignored_files and blob is not None
+                          and entry.name == blob_name(int(blob.group(1)), blob.group(2))
+                          and entry.name not in named[sub])
+                if (is_temp_file(entry.name) or orphan) and entry.is_file(follow_symlinks=False):
                     try:
                         os.unlink(entry.path)
                     except OSError:

@@ -133,7 +133,7 @@ def _blob_reference(path: Path, data: dict, key: str, index: int, folder: Path, 
     if not isinstance(name, str):
         raise WorkspaceError(f"{path}: \"{key}\" must be a file name or null, found {name!r}; {FIX_HINT}")
     match = BLOB_NAME.match(name)
-    if not match or int(match.group(1)) != index:
+    if not match or name != blob_name(index, match.group(2)):
         raise WorkspaceError(f"{path}: \"{key}\" {name!r} is not a {kind} file name of frame {index} "
                              f"({blob_name(index, '0' * 16)} with its content hash); {FIX_HINT}")
     if not (folder / name).is_file():
