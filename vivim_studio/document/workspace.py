@@ -17,7 +17,7 @@ from typing import Any
 from . import codec
 from .atomic import FolderLock, LockFileError, atomic_write, fsync_dir, fsync_file, is_temp_file
 from .exceptions import WorkspaceError
-from .sources import MissingSource, VideoSource, open_source
+from .sources import MissingSource, SourceIdentity, VideoSource, open_source
 from .status import FrameRecord
 from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, PROBS_DIR,
                                RECORD_NAME, STATE_FILE, WORKSPACE_FILE, StoredFrame, blob_name, dump_json,
@@ -27,14 +27,26 @@ from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MA
 KEEP = object()  # save_frame(probability=KEEP): the probability file on disk stays as it is
 
 
-def _source_description(source: VideoSource, folder: Path) -> dict[str, Any]:
+def _source_description(source: VideoSource, folder: Path, previous_identities: set[str] = frozenset()
+                        ) -> dict[str, Any]:
     path = source.path.resolve()
     try:
         relative = os.path.relpath(path, folder.resolve())
     except ValueError:  # another drive on Windows
         relative = None
-    return {"identity": source.identity.to_json(), "path": str(path), "relative_path": relative,
-            "name": source.name, "video_id": source.video_id, "fps": source.fps, "metadata": source.metadata}
+    description = {"identity": source.identity.to_json(), "path": str(path), "relative_path": relative,
+                   "name": source.name, "video_id": source.video_id, "fps": source.fps, "metadata": source.metadata}
+    if previous_identities:
+        description["previous_identities"] = sorted(previous_identities)
+    return description
+
+
+def identity_matches(recorded: SourceIdentity, source: VideoSource) -> bool:
+    """Whether `source` is the video a workspace recorded: the same digest, or for a workspace of identity
+    version 1 (sampled content) the same version-1 digest."""
+    if recorded.version == 1:
+        return recorded.digest == source.legacy_digest()
+    return recorded.digest == source.identity.digest
 
 
 class Workspace:
@@ -46,7 +58,8 @@ class Workspace:
 
     def __init__(self, folder: Path, info: dict[str, Any], read_only: bool):
         self.folder = Path(folder)
-        self.identity = info["identity"]
+        self.identity: SourceIdentity = info["identity"]
+        self.identity_aliases: set[str] = set(info.get("previous_identities", ()))  # digests of earlier versions
         self.source_info: dict[str, Any] = info["source"]
         self.read_only = read_only
         self.read_only_reason: str | None = None  # why a workspace asked for writing was opened read-only
@@ -66,27 +79,30 @@ class Workspace:
             if read_only or not create:
                 raise WorkspaceError(f"{folder}: no workspace here (no {WORKSPACE_FILE})")
             cls._create(folder, source)
-        workspace = cls.open_existing(folder, read_only=read_only, _identity=source.identity)
+        workspace = cls.open_existing(folder, read_only=read_only, _source=source)
         if not workspace.read_only and workspace.source_info.get("path") != str(source.path.resolve()):
             workspace._rewrite_source(source)  # same video, moved: remember where it is now
         return workspace
 
     @classmethod
-    def open_existing(cls, folder: Path | str, read_only: bool = False, _identity=None) -> "Workspace":
+    def open_existing(cls, folder: Path | str, read_only: bool = False, _source: VideoSource | None = None
+                      ) -> "Workspace":
         folder = Path(folder)
         if not (folder / WORKSPACE_FILE).is_file():
             raise WorkspaceError(f"{folder}: not a Vivim Studio workspace (no {WORKSPACE_FILE} inside)")
         info = parse_workspace_file(folder)
-        if _identity is not None and info["identity"].digest != _identity.digest:
+        if _source is not None and not identity_matches(info["identity"], _source):
             recorded = info["source"].get("name") or "another video"
             raise WorkspaceError(
                 f"{folder}: this workspace belongs to another video ({recorded}: {info['identity'].describe()}); "
-                f"the video opened is {_identity.describe()}. Open the workspace's own video, or choose another "
-                f"workspace folder for this one (e.g. --workspace NEW_FOLDER). Nothing was changed.")
+                f"the video opened is {_source.identity.describe()}. Open the workspace's own video, or choose "
+                f"another workspace folder for this one (e.g. --workspace NEW_FOLDER). Nothing was changed.")
         workspace = cls(folder, info, read_only)
         if not read_only:
             workspace._check_own_folders()
             workspace._acquire_lock()
+        if _source is not None:
+            workspace._adopt_identity(_source)
         return workspace
 
     def _check_own_folders(self) -> None:
@@ -98,6 +114,16 @@ class Workspace:
                 raise WorkspaceError(f"{path}: is {what}; a workspace keeps its files in its own folders, so it was "
                                      f"not opened for editing (saves would be written there). Replace it by a real "
                                      f"folder (e.g. a copy of what it points to), or open the workspace read-only")
+
+    def _adopt_identity(self, source: VideoSource) -> None:
+        """After `identity_matches`: a version-1 identity is replaced by the source's current one (in memory;
+        in workspace.json too when writable), the old digest kept as an alias (older exports name it)."""
+        if self.identity.version == source.identity.version:
+            return
+        self.identity_aliases.add(self.identity.digest)
+        self.identity = source.identity
+        if not self.read_only:
+            self._rewrite_source(source)
 
     @staticmethod
     def _create(folder: Path, source: VideoSource) -> None:
@@ -152,7 +178,8 @@ class Workspace:
 
     def _rewrite_source(self, source: VideoSource) -> None:
         data = parse_workspace_file(self.folder)["raw"]
-        data["source"] = _source_description(source, self.folder)
+        data["source"] = _source_description(source, self.folder, self.identity_aliases)
+        data["format_version"] = FORMAT_VERSION
         self._write(self.folder / WORKSPACE_FILE, dump_json(data), True)
         self.source_info = data["source"]
 
@@ -181,11 +208,15 @@ class Workspace:
             source.video_id = self.source_info.get("video_id") or source.video_id
             return source
         source = open_source(existing, cache_bytes=cache_bytes)
-        if source.identity.digest != self.identity.digest:
+        try:
+            if not identity_matches(self.identity, source):
+                raise WorkspaceError(f"{self.folder}: {existing} is not this workspace's video (it is "
+                                     f"{source.identity.describe()}; the workspace's is {self.identity.describe()}); "
+                                     f"give the right one with --source")
+            self._adopt_identity(source)
+        except BaseException:
             source.close()
-            raise WorkspaceError(f"{self.folder}: {existing} is not this workspace's video (it is "
-                                 f"{source.identity.describe()}; the workspace's is {self.identity.describe()}); "
-                                 f"give the right one with --source")
+            raise
         return source
 
     # reading ------------------------------------------------------------------------------------------

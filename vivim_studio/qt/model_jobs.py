@@ -13,6 +13,7 @@ from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..document.export import export_document
+from ..document.export_targets import default_export_folder
 from ..services import (ENV_VARIABLE, CheckpointNotFound, InferenceService, checkpoint_summary,
                         find_default_checkpoint, is_vivim_checkpoint)
 from .dialogs import ExportDialog, FinetuneDialog
@@ -184,8 +185,8 @@ class ModelJobs:
     def export_dialog(self) -> None:
         if self.document is None:
             return
-        default = Path(self.recent.settings.value("export_folder", "") or
-                       self.document.source.path.parent / "vivim-export")
+        remembered = self.recent.settings.value("export_folder", "")
+        default = default_export_folder(self.document, Path(remembered) if remembered else None)
         dialog = ExportDialog(self.document, default, self)
         if dialog.exec():
             folder, options = dialog.result_options()

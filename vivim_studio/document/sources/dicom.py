@@ -14,7 +14,7 @@ import numpy as np
 
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
-from .base import VideoSource, sample_file
+from .base import VideoSource, hash_file, sample_file
 
 SUPPORTED_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422")
 
@@ -131,6 +131,9 @@ class DicomCineSource(VideoSource):
         return np.ascontiguousarray(array)
 
     def _identity_parts(self, digest: "hashlib._Hash") -> None:
+        hash_file(self.path, digest)
+
+    def _legacy_identity_parts(self, digest: "hashlib._Hash") -> None:
         sample_file(self.path, digest)
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from vivim_core.data.readers import DataError, image_size, list_images, read_fra
 
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
-from .base import VideoSource, sample_file
+from .base import VideoSource, hash_file, sample_file
 
 
 def find_ground_truth_folder(folder: Path) -> tuple[Path, str] | None:
@@ -120,7 +120,12 @@ class FrameFolderSource(VideoSource):
             yield index, mask
 
     def _identity_parts(self, digest: "hashlib._Hash") -> None:
-        for path in self.frame_paths:  # names and sizes of every frame: cheap (stat only)
+        for path in self.frame_paths:  # every frame file, whole: a frame changed in any way changes the identity
+            digest.update(f"{path.name}:".encode())
+            hash_file(path, digest)
+
+    def _legacy_identity_parts(self, digest: "hashlib._Hash") -> None:
+        for path in self.frame_paths:
             digest.update(f"{path.name}:{path.stat().st_size};".encode())
         for index in sorted({0, len(self.frame_paths) // 2, len(self.frame_paths) - 1}):
             sample_file(self.frame_paths[index], digest)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
-from .base import VideoSource, sample_file
+from .base import VideoSource, hash_file, sample_file
 
 MAX_GRAB_AHEAD = 48  # a jump forward up to this many frames decodes through instead of seeking
 
@@ -102,6 +102,9 @@ class VideoFileSource(VideoSource):
             capture.release()
 
     def _identity_parts(self, digest: "hashlib._Hash") -> None:
+        hash_file(self.path, digest)
+
+    def _legacy_identity_parts(self, digest: "hashlib._Hash") -> None:
         sample_file(self.path, digest)
 
     def close(self) -> None:
