@@ -174,7 +174,7 @@ class VideoSource(ABC):
     def legacy_digest(self) -> str:
         """The digest version 1 gave this video (content samples only): recognises workspaces and exports
         made by earlier Vivim Studio versions."""
-        digest = hashlib.sha256(f"{self.kind}:{self.num_frames}:{self.frame_size}:".encode())
+        digest = hashlib.sha256(f"{self.kind}:{self._legacy_frame_count()}:{self.frame_size}:".encode())
         try:
             self._legacy_identity_parts(digest)
         except OSError as exc:
@@ -199,6 +199,9 @@ class VideoSource(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _legacy_frame_count(self) -> int:
+        return self.num_frames
 
     @abstractmethod
     def _decode(self, index: int) -> np.ndarray:
