@@ -93,6 +93,8 @@ def run_propose(args: argparse.Namespace) -> int:
     for number, path in enumerate(inputs, 1):
         try:
             with VideoDocument.open(path, _workspace_for(path, args.workspace_root)) as document:
+                for warning in document.warnings:
+                    print(f"{PROG} propose: note: {warning}", file=sys.stderr)
                 if args.threshold is not None:
                     document.proposal_threshold = args.threshold
                 desc = f"[{number}/{len(inputs)}] {document.source.video_id}"
@@ -125,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui(argv)
     from vivim_core.errors import VivimError
 
+    for stream in (sys.stdout, sys.stderr):  # a file name with undecodable bytes must not crash a print
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if not getattr(args, "debug", False):  # FFmpeg's own log lines would bury our one-line error messages
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
     try:

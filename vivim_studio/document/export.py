@@ -150,12 +150,26 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
     }
 
 
+def _check_path_text(text: str, what: str) -> None:
+    """UnsafePathError for text no file system can take as a path (a NUL, or characters without an encoding)."""
+    try:
+        if "\x00" in text:
+            raise ValueError("a NUL character")
+        os.fsencode(text)
+    except (ValueError, UnicodeError) as exc:
+        raise UnsafePathError(f"{what} {text!r} cannot be a path ({exc}); choose another") from None
+
+
 def _check_options(options: ExportOptions) -> None:
     if options.format not in FORMATS:
         raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
     if options.format == "vtus":
         safe_name(options.split, "--split")
         safe_name(f"{options.split}_GT", "--split")
+        _check_path_text(options.split, "--split")
+    if options.video_id is not None:
+        safe_name(options.video_id, "--video-id")
+        _check_path_text(options.video_id, "--video-id")
     if options.size is not None:
         size = tuple(options.size)
         if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIZE
@@ -170,8 +184,7 @@ def export_document(document, root: Path | str, options: ExportOptions | None = 
     UnsafePathError for a name or folder that would write outside `root` or onto the video's own files."""
     options = options or ExportOptions()
     _check_options(options)
-    if "\x00" in str(root):
-        raise UnsafePathError(f"the export folder {str(root)!r} contains a NUL character; choose another folder")
+    _check_path_text(str(root), "the export folder")
     root = Path(root)
     frames = select_frames(document, options)
     if not frames:
