@@ -59,8 +59,8 @@ class ExportDialog(QDialog):
         self.unreviewed_check.toggled.connect(self.unreviewed_note.setVisible)
         self.unreviewed_check.toggled.connect(lambda on: self.selection_box.setEnabled(not on))
         self.split_edit = QLineEdit("Train")
-        self.suggested_video_id = safe_video_id(document.source.video_id, document.source.identity.digest
-                                                if document.workspace is None else document.workspace.identity.digest)
+        identity = document.workspace.identity.digest if document.workspace is not None else None  # (no hashing here)
+        self.suggested_video_id = safe_video_id(document.source.video_id, identity)
         self.video_id_edit = QLineEdit(self.suggested_video_id)
         self.video_id_edit.setToolTip("The video's folder name in the export. Left as suggested, a video whose name "
                                       "another video's export already uses gets a short hash appended.")
