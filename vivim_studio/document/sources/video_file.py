@@ -46,7 +46,8 @@ class VideoFileSource(VideoSource):
         if path.stat().st_size == 0:
             raise SourceError(f"{path}: the video file is empty (0 bytes); copy or export it again")
         capture = self._open_capture(path)
-        header_size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0))
+        header_size = (int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+                       int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0))
         if all(header_size):
             try:
                 check_frame_pixels(path, *header_size)
