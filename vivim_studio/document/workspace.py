@@ -81,7 +81,11 @@ class Workspace:
             cls._create(folder, source)
         workspace = cls.open_existing(folder, read_only=read_only, _source=source)
         if not workspace.read_only and workspace.source_info.get("path") != str(source.path.resolve()):
-            workspace._rewrite_source(source)  # same video, moved: remember where it is now
+            try:
+                workspace._rewrite_source(source)  # same video, moved: remember where it is now
+            except BaseException:
+                workspace.close()
+                raise
         return workspace
 
     @classmethod
@@ -102,7 +106,11 @@ class Workspace:
             workspace._check_own_folders()
             workspace._acquire_lock()
         if _source is not None:
-            workspace._adopt_identity(_source)
+            try:
+                workspace._adopt_identity(_source)
+            except BaseException:
+                workspace.close()
+                raise
         return workspace
 
     def _check_own_folders(self) -> None:
