@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from .errors import VivimError
 
 SCAN_BRANCHES = ("forward", "backward", "spatial")
+PROMPT_CHANNELS = 4  # positive clicks, negative clicks, rough mask, rough-mask-present (vivim_core.prompts)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -62,6 +63,8 @@ class ModelConfig:
     # Decoder.
     decoder_dim: int = 768
     boundary_head_dim: int = 64
+    # Prompt inputs (clicks and a rough mask, see `vivim_core.prompts`); 0: an image-only model.
+    prompt_channels: int = 0
     # Regularisation.
     drop_path_rate: float = 0.1
     decoder_dropout: float = 0.1
@@ -91,6 +94,11 @@ class ModelConfig:
             raise ConfigError(f"scan_branches lists a branch twice: {self.scan_branches}")
         if self.in_channels < 1 or self.num_classes < 1:
             raise ConfigError("in_channels and num_classes must be at least 1")
+        if self.prompt_channels not in (0, PROMPT_CHANNELS):
+            raise ConfigError(f"prompt_channels must be 0 (no prompt inputs) or {PROMPT_CHANNELS}, "
+                              f"got {self.prompt_channels}")
+        if self.prompt_channels and self.num_stages < 3:
+            raise ConfigError("prompt inputs enter after the second encoder stage: they need at least 3 stages")
 
     @property
     def num_stages(self) -> int:

@@ -72,7 +72,12 @@ def build_propose_parser() -> argparse.ArgumentParser:
         "are never overwritten. Masks equal `vivim-core predict` at the same threshold.")
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT",
                         help="video files, DICOM cine files, frame folders, VTUS case folders, or folders of these")
-    parser.add_argument("--checkpoint", type=Path, help="Vivim .safetensors checkpoint (default: the bundled one)")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="Vivim .safetensors checkpoint (default: for each video, the model adapted to it in its "
+                             "workspace when it has one, else the bundled one)")
+    parser.add_argument("--replace-adapted-proposals", action="store_true",
+                        help="let --checkpoint replace proposals made by the model adapted to a video (refused "
+                             "otherwise)")
     parser.add_argument("--task", choices=("thyroid", "polyp"), help="which bundled checkpoint to use by default")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if usable")
     parser.add_argument("--threshold", type=parse_threshold,

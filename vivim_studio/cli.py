@@ -97,9 +97,10 @@ def run_propose(args: argparse.Namespace) -> int:
                     print(f"{PROG} propose: note: {warning}", file=sys.stderr)
                 if args.threshold is not None:
                     document.proposal_threshold = args.threshold
+                chosen = _service_for(service, document, args.replace_adapted_proposals)
                 desc = f"[{number}/{len(inputs)}] {document.source.video_id}"
                 with tqdm(total=document.num_frames, desc=desc, unit="frame") as bar:
-                    result = service.propose(document, progress=lambda done, total: bar.update(done - bar.n))
+                    result = chosen.propose(document, progress=lambda done, total: bar.update(done - bar.n))
                 print(f"{path}: {result.proposed} frame(s) proposed, {result.kept} kept (human-reviewed), "
                       f"workspace {document.workspace.folder}", file=sys.stderr)
         except VivimError as exc:
@@ -112,6 +113,27 @@ def run_propose(args: argparse.Namespace) -> int:
               + ", ".join(map(str, failures)), file=sys.stderr)
         return 1
     return 0
+
+
+def _service_for(service, document, replace_adapted: bool):
+    """The workspace's adapted model unless a checkpoint was chosen; a chosen one never silently replaces the
+    proposals of the model adapted to this video."""
+    from vivim_core.errors import VivimError
+
+    chosen = service.for_document(document)
+    if chosen is not service:
+        print(f"{document.source.name}: proposing with the model adapted to this video "
+              f"({chosen.checkpoint_path.name} in its workspace)", file=sys.stderr)
+        return chosen
+    adapted = document.model
+    latest = (document.checkpoint or {}).get("sha256")
+    if adapted is not None and latest == adapted["sha256"] and service.checkpoint_sha256 != latest \
+            and not replace_adapted:
+        raise VivimError(f"{document.source.name}: its proposals come from the model adapted to this video "
+                         f"(models/{adapted['file']} in its workspace), newer than {service.checkpoint_path.name}; "
+                         f"leave out --checkpoint to propose with the adapted model, or add "
+                         f"--replace-adapted-proposals to replace them")
+    return service
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,6 +111,42 @@ def test_mamba_ssm_matches_reference_when_installed():
     assert rel_err(out, ref) < 1e-4
 
 
+def test_causal_conv1d_package_matches_ours_when_installed():
+    pytest.importorskip("causal_conv1d")
+    x, weight, bias = torch.randn(2, 24, 300, device="cuda"), torch.randn(24, 4, device="cuda"), torch.randn(24, device="cuda")
+    for activation in (None, "silu"):
+        ours = ops.causal_conv1d(x, weight, bias, activation, backend="torch")
+        theirs = ops.causal_conv1d(x, weight, bias, activation, backend="causal_conv1d")
+        assert rel_err(theirs, ours) < 1e-5
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_model_with_the_official_kernels_matches_the_reference(dtype):
+    """vivim-tiny with mamba-ssm's scan and causal-conv1d's conv against the sequential reference scan and the
+    PyTorch conv, forward and backward (bf16: autocast, as training runs)."""
+    pytest.importorskip("mamba_ssm")
+    pytest.importorskip("causal_conv1d")
+    from vivim_core.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vivim-tiny", drop_path_rate=0.0).cuda().eval()
+    clip = torch.randn(1, 3, 3, 64, 64, device="cuda")
+    results = {}
+    for name, backends in (("official", dict(scan="mamba_ssm", conv="causal_conv1d")),
+                           ("reference", dict(scan="reference", conv="torch"))):
+        model.zero_grad(set_to_none=True)
+        with ops.use_backends(**backends), torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            out = model(clip).mask_logits
+        out.float().square().mean().backward()
+        results[name] = (out.float().detach(), {n: p.grad.float().clone() for n, p in model.named_parameters()
+                                                if p.grad is not None and "A_log" in n})
+    (out_o, grads_o), (out_r, grads_r) = results["official"], results["reference"]
+    tolerance = 1e-3 if dtype == torch.float32 else 3e-2
+    assert rel_err(out_o, out_r) < tolerance
+    assert grads_o.keys() == grads_r.keys() and grads_o
+    assert max(rel_err(grads_o[k], grads_r[k]) for k in grads_o) < 10 * tolerance
+
+
 def test_model_on_gpu_matches_cpu():
     from vivim_core.model import build_model
 

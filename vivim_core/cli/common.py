@@ -69,6 +69,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, 
                           help="keep the first N of the encoder's 4 stages fixed (0-4); backpropagation then stops "
                                "before them, which makes each step faster, and a few frames cannot overwrite "
                                f"what they learnt (default: {d.get('freeze_stages', 0)})")
+    schedule.add_argument("--prompts", dest="prompt_inputs", action="store_const", const=True,
+                          help="give the model click and rough-mask inputs and train them on prompts simulated from "
+                               "the masks (the Studio's Prompt tool uses them); a checkpoint that has them keeps "
+                               "training them without this flag")
     schedule.add_argument("--lr", type=float, help=f"peak learning rate of Adam (default: {d['lr']:g})")
     schedule.add_argument("--min-lr", type=float, help=f"final learning rate of the cosine schedule "
                                                        f"(default: {d['min_lr']:g})")

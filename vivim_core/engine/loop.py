@@ -21,6 +21,7 @@ from ..errors import VivimError
 from ..losses import VivimLoss
 from .checkpoint import save_checkpoint
 from .distributed import DistributedContext
+from .prompt_simulation import CORRECTIVE_STEPS, PromptSimulator
 from .runs import RunFolder, save_optimizer_state
 from .train_config import TrainConfig
 from .train_data import EpochSampler, collate_clips, make_loader
@@ -94,6 +95,9 @@ class Trainer:
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
         self.state = LoopState()
         self._started = time.perf_counter()
+        # A prompt-capable model learns its prompt inputs from prompts simulated on the true masks.
+        self.prompts = (PromptSimulator(config.seed + 7919 * context.rank)
+                        if getattr(model.config, "prompt_channels", 0) else None)
         self.ddp = model
         if context.enabled:
             self.ddp = nn.parallel.DistributedDataParallel(
@@ -118,14 +122,29 @@ class Trainer:
     def _to_device(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return (batch["frames"].to(self.device, non_blocking=True), batch["masks"].to(self.device, non_blocking=True))
 
+    def _simulated_prompts(self, batch: dict, frames: torch.Tensor) -> torch.Tensor | None:
+        """Prompts (B, T, P, H, W) for a training batch of a prompt-capable model, else None; on a share of the
+        steps, re-prompted from the model's own predictions (see `prompt_simulation`)."""
+        if self.prompts is None:
+            return None
+        masks = batch["masks"][:, :, 0].numpy() > 0.5
+        prompts = self.prompts(masks)
+        if self.prompts.rng.random() < CORRECTIVE_STEPS:
+            with torch.no_grad(), self._autocast():
+                logits = self.model(frames, torch.from_numpy(prompts).to(self.device)).mask_logits[:, :, 0]
+            predictions = (logits.float() >= 0).cpu().numpy()
+            prompts = self.prompts.corrective(masks, predictions, prompts)
+        return torch.from_numpy(prompts).to(self.device, non_blocking=True)
+
     # ---- one step and one evaluation ---------------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, float]:
         frames, masks = self._to_device(batch)
+        prompts = self._simulated_prompts(batch, frames)
         lr = learning_rate(self.state.step, self.total_steps, self.config)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         with self._autocast():
-            output = self.ddp(frames)
+            output = self.ddp(frames, prompts)
         terms = self.criterion(output.mask_logits, output.boundary_logits, masks)
         if not torch.isfinite(terms.total):
             raise VivimError(f"the training loss became {float(terms.total)} at step {self.state.step + 1} "

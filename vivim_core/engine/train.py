@@ -110,6 +110,11 @@ def _build_model(kind: str, config: TrainConfig, checkpoint: Path | None, contex
         report = load_segformer_weights(model, config.init_segformer)
         notes["init_segformer"] = {"path": str(Path(config.init_segformer).resolve()), "loaded": len(report.loaded),
                                    "skipped": report.skipped, "summary": report.summary()}
+    if config.prompt_inputs and not model.config.prompt_channels:
+        from ..model import add_prompt_inputs
+
+        model = add_prompt_inputs(model)
+        notes["added_prompt_inputs"] = True
     freeze_encoder_stages(model, config.freeze_stages)
     return model.to(context.device).train()
 

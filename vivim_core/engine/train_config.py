@@ -33,6 +33,7 @@ class TrainConfig:
     ablation: str = "full"  # basic | c1 | c2 | c3 | full (model switches + whether the boundary loss is on)
     init_segformer: str | None = None  # local Hugging Face SegFormer checkpoint for the encoder/decoder
     freeze_stages: int = 0  # encoder stages kept fixed, from the input side (0..4): less to learn, faster steps
+    prompt_inputs: bool = False  # give the model click / rough-mask inputs (a checkpoint without them gets them)
     # schedule
     epochs: int = 100
     max_steps: int | None = None  # when set, the run stops after this many optimizer steps (overrides epochs)

@@ -27,6 +27,10 @@ class MLPDecoder(nn.Module):
         self.classifier = nn.Conv2d(dim, num_classes, 1)
 
     def forward(self, features: list[Tensor]) -> Tensor:
+        return self.forward_with_hidden(features)[0]
+
+    def forward_with_hidden(self, features: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """(logits (N, num_classes, H_1, W_1), the fused features the classifier reads (N, dim, H_1, W_1))."""
         size = features[0].shape[-2:]
         dim = self.linear_fuse.out_channels
         stages = len(features)
@@ -40,7 +44,7 @@ class MLPDecoder(nn.Module):
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
             total = x if total is None else total + x
         x = self.dropout(F.relu(self.batch_norm(total)))
-        return self.classifier(x)
+        return self.classifier(x), x
 
 
 class BoundaryHead(nn.Module):

@@ -60,6 +60,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self._current = 0
         self.proposal_threshold = 0.5
         self.checkpoint: dict[str, Any] | None = None  # {"sha256", "name"} of the last proposal run
+        self.model: dict[str, Any] | None = None  # {"file", "sha256"}: the workspace's adapted model
         self._state_saved_at = 0.0
         self._state_dirty = False
         self._saver: BackgroundSaver | None = None
@@ -122,6 +123,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self._current = state["current_frame"]
         self.proposal_threshold = state["proposal_threshold"]
         self.checkpoint = state["checkpoint"]
+        self.model = state["model"]
         if not workspace.read_only:
             workspace.remove_leftovers()  # only now that everything validated
         if not frames and import_initial_masks and not workspace.read_only:
@@ -235,6 +237,22 @@ class VideoDocument(EditingMixin, TimelineMixin):
             raise EditError(self.workspace.read_only_reason
                             or f"{self.workspace.folder}: opened read-only; reopen it normally to edit")
 
+    # the workspace's adapted model ---------------------------------------------------------------------------
+    def workspace_model_path(self) -> Path | None:
+        """The model adapted to this video (saved in the workspace), when there is a usable one."""
+        if self.workspace is None:
+            return None
+        return self.workspace.model_path(self.model)
+
+    def save_workspace_model(self, model, provenance: dict[str, Any]) -> str:
+        """Store an adapted model in the workspace as its model; returns its SHA-256."""
+        self.check_writable()
+        if self.workspace is None:
+            raise EditError("this document has no workspace to keep an adapted model in")
+        self.model = self.workspace.save_model(model, provenance)
+        self._save_state()
+        return self.model["sha256"]
+
     def _commit(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
                 probability: Any = KEEP, durable: bool = True) -> None:
         """Apply a new mask (bool array, encoded bytes, or None = empty) and record to a frame, push the undo
@@ -329,7 +347,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
             return
         with self._lock:
             self.workspace.save_state({"current_frame": self._current, "checkpoint": self.checkpoint,
-                                       "proposal_threshold": self.proposal_threshold}, durable)
+                                       "proposal_threshold": self.proposal_threshold, "model": self.model}, durable)
             self._state_dirty = False
             self._state_saved_at = time.monotonic()
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import codec, flow, mask_ops
 from .exceptions import EditError
-from .status import HUMAN, FrameStatus, flow_origin, model_origin
+from .status import HUMAN, Click, FrameStatus, flow_origin, model_origin, prompt_origin
 
 Points = Sequence[Sequence[float]] | np.ndarray
 
@@ -90,13 +90,15 @@ class EditingMixin:
 
     # helpers -------------------------------------------------------------------------------------------
     def _human_edit(self, index: int, mask: np.ndarray, label: str, status: FrameStatus = FrameStatus.EDITED,
-                    origin: str = HUMAN) -> bool:
+                    origin: str = HUMAN, clicks: tuple[Click, ...] | None = None) -> bool:
         self.check_writable()
         mask = np.asarray(mask, dtype=bool)
-        if np.array_equal(mask, self.masks.mask(index)):
+        record = self.record(index)
+        if np.array_equal(mask, self.masks.mask(index)) and (clicks is None or clicks == record.clicks):
             return False  # nothing changed: no undo step, no status change
-        record = self.record(index).with_changes(status=status, mask_origin=origin, threshold=None,
-                                                 area=int(np.count_nonzero(mask)))
+        changes = {} if clicks is None else {"clicks": clicks}
+        record = record.with_changes(status=status, mask_origin=origin, threshold=None,
+                                     area=int(np.count_nonzero(mask)), **changes)
         self._commit(index, mask, record, label)
         return True
 
@@ -148,7 +150,8 @@ class EditingMixin:
         if not self.masks.has_mask(index) and self.record(index).status.human_reviewed:
             return False
         self.check_writable()
-        record = self.record(index).with_changes(status=FrameStatus.EDITED, mask_origin=HUMAN, threshold=None, area=0)
+        record = self.record(index).with_changes(status=FrameStatus.EDITED, mask_origin=HUMAN, threshold=None, area=0,
+                                                 clicks=())
         self._commit(index, None, record, "clear frame")
         return True
 
@@ -158,6 +161,17 @@ class EditingMixin:
         if np.shape(mask) != self.frame_size:
             raise EditError(f"mask of shape {np.shape(mask)} for frames of size {self.frame_size}")
         return self._human_edit(index, mask, label)
+
+    # prompts -----------------------------------------------------------------------------------------------
+    def apply_prompt(self, index: int, mask: np.ndarray, clicks: tuple[Click, ...], model: str,
+                     label: str = "click") -> bool:
+        """The mask a model made from the expert's prompts on frame `index` (one undo step): status edited,
+        origin "prompt:<model>", the frame's clicks recorded. Returns True if the mask or the clicks changed."""
+        index = self.source.check_index(index)
+        if np.shape(mask) != self.frame_size:
+            raise EditError(f"mask of shape {np.shape(mask)} for frames of size {self.frame_size}")
+        clicks = tuple((int(x), int(y), bool(positive)) for x, y, positive in clicks)
+        return self._human_edit(index, mask, label, origin=prompt_origin(model), clicks=clicks)
 
     # masks from other frames ---------------------------------------------------------------------------
     def copy_mask_from(self, index: int, source_index: int) -> bool:

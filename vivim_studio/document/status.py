@@ -10,6 +10,7 @@ Status                 meaning                                              `pro
   "human"                  drawn or corrected by the user
   "model:<sha256>"         a proposal of the checkpoint with that SHA-256 (first 16 hex digits)
   "flow:<frame>"           propagated by optical flow from frame <frame> (0-based)
+  "prompt:<sha256>"        made by that checkpoint from the expert's clicks or box (`clicks` lists the clicks)
   "import:<what>"          loaded with the source, e.g. "import:vtus-gt"
 """
 
@@ -47,6 +48,13 @@ def flow_origin(from_frame: int) -> str:
     return f"flow:{from_frame}"
 
 
+def prompt_origin(checkpoint_sha256: str) -> str:
+    return f"prompt:{checkpoint_sha256[:16]}"
+
+
+Click = tuple[int, int, bool]  # (x, y, positive)
+
+
 def now_utc() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -62,6 +70,7 @@ class FrameRecord:
     area          number of mask pixels (the timeline plots it without decoding masks)
     confidence    `codec.proposal_confidence` of the probability map; None without a proposal
     updated       UTC time of the last change (ISO 8601)
+    clicks        the expert's clicks on this frame, (x, y, positive) in frame pixels, oldest first
     """
 
     status: FrameStatus = FrameStatus.UNREVIEWED
@@ -71,6 +80,7 @@ class FrameRecord:
     area: int = 0
     confidence: float | None = None
     updated: str | None = None
+    clicks: tuple[Click, ...] = ()
 
     def with_changes(self, **changes: Any) -> "FrameRecord":
         return replace(self, updated=now_utc(), **changes)
@@ -78,6 +88,7 @@ class FrameRecord:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
+        data["clicks"] = [[x, y, positive] for x, y, positive in self.clicks]
         return data
 
     @classmethod
@@ -98,4 +109,19 @@ class FrameRecord:
         if not isinstance(area, int) or isinstance(area, bool) or area < 0:
             raise ValueError(f"area must be a non-negative integer, found {area!r}")
         return cls(status, origin, model, None if threshold is None else float(threshold), area,
-                   None if confidence is None else float(confidence), data.get("updated"))
+                   None if confidence is None else float(confidence), data.get("updated"),
+                   _parse_clicks(data.get("clicks", [])))
+
+
+def _parse_clicks(value: Any) -> tuple[Click, ...]:
+    """[[x, y, positive], ...] -> ((x, y, positive), ...); raises ValueError on anything else."""
+    if not isinstance(value, list) or len(value) > 10_000:
+        raise ValueError(f"clicks must be a list of [x, y, positive], found {str(value)[:80]!r}")
+    clicks = []
+    for item in value:
+        if (not isinstance(item, list) or len(item) != 3 or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                                     for v in item[:2])
+                or not isinstance(item[2], bool) or min(item[:2]) < 0):
+            raise ValueError(f"a click must be [x, y, positive] with x, y >= 0 integers, found {item!r}")
+        clicks.append((item[0], item[1], item[2]))
+    return tuple(clicks)

@@ -19,10 +19,10 @@ from .atomic import FolderLock, LockFileError, atomic_write, fsync_dir, fsync_fi
 from .exceptions import WorkspaceError
 from .sources import MissingSource, SourceIdentity, VideoSource, open_source
 from .status import FrameRecord
-from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, PROBS_DIR,
-                               RECORD_NAME, STATE_FILE, WORKSPACE_FILE, StoredFrame, blob_name, dump_json,
-                               frame_record_json, parse_frame_record, parse_state, parse_workspace_file,
-                               record_name)
+from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, MODEL_NAME, MODELS_DIR,
+                               PROBS_DIR, RECORD_NAME, STATE_FILE, WORKSPACE_FILE, StoredFrame, blob_name,
+                               dump_json, frame_record_json, model_name, parse_frame_record, parse_state,
+                               parse_workspace_file, record_name)
 
 KEEP = object()  # save_frame(probability=KEEP): the probability file on disk stays as it is
 
@@ -115,7 +115,7 @@ class Workspace:
 
     def _check_own_folders(self) -> None:
         """Refuse to write through a sub-folder that is a link: saves and clean-ups would land elsewhere."""
-        for sub in (FRAMES_DIR, MASKS_DIR, PROBS_DIR):
+        for sub in (FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR):
             path = self.folder / sub
             if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
                 what = f"a symbolic link to {os.readlink(path)}" if path.is_symlink() else "not a folder"
@@ -288,7 +288,7 @@ class Workspace:
         probability file is deleted at all (one of them may name it)."""
         named = {sub: {files[k] for files in self._files.values() if files[k]}
                  for k, sub in enumerate((MASKS_DIR, PROBS_DIR))}
-        for sub in (".", FRAMES_DIR, MASKS_DIR, PROBS_DIR):
+        for sub in (".", FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR):
             folder = self.folder / sub
             if not folder.is_dir() or folder.is_symlink():
                 continue
@@ -344,6 +344,46 @@ class Workspace:
 
     def save_state(self, state: dict[str, Any], durable: bool = True) -> None:
         self._write(self.folder / STATE_FILE, dump_json(state), durable)
+
+    # the workspace's adapted model -------------------------------------------------------------------------
+    def model_path(self, reference: dict[str, Any] | None) -> Path | None:
+        """The checkpoint file a validated state "model" reference names, if it is there and looks like a Vivim
+        checkpoint (header only); None otherwise (the caller falls back to the default checkpoint)."""
+        if reference is None:
+            return None
+        path = self.folder / MODELS_DIR / reference["file"]
+        try:
+            if path.is_symlink() or not path.is_file():
+                return None
+        except OSError:
+            return None
+        from ..services.checkpoint_header import is_vivim_checkpoint
+
+        return path if is_vivim_checkpoint(path) else None
+
+    def save_model(self, model, provenance: dict[str, Any], keep: int = 2) -> dict[str, Any]:
+        """Write `model` as the next models/adapted-NNNN.safetensors; returns its state reference {"file",
+        "sha256"}. Older adapted models beyond the newest `keep` are deleted (their lineage stays in the
+        provenance of the newer ones)."""
+        from vivim_core.engine.checkpoint import checkpoint_sha256, save_checkpoint
+
+        if self.read_only:
+            raise WorkspaceError(self.read_only_reason or f"{self.folder}: opened read-only; nothing can be saved")
+        folder = self.folder / MODELS_DIR
+        folder.mkdir(exist_ok=True)
+        numbers = sorted(int(m.group(1)) for e in os.scandir(folder) if (m := MODEL_NAME.match(e.name)))
+        name = model_name((numbers[-1] + 1) if numbers else 1)
+        try:
+            save_checkpoint(model, folder / name, provenance)
+        except OSError as exc:
+            raise WorkspaceError(f"{folder / name}: could not save the adapted model ({exc.strerror or exc}); free "
+                                 f"disk space or check the drive") from None
+        for number in numbers[:max(0, len(numbers) + 1 - keep)]:
+            try:
+                os.unlink(folder / model_name(number))
+            except OSError:
+                pass
+        return {"file": name, "sha256": checkpoint_sha256(folder / name)}
 
     def sync(self) -> None:
         """Make the bulk (durable=False) writes durable: fsync exactly those files, then the folders. (Not

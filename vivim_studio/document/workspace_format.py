@@ -7,6 +7,8 @@
       frames/NNNNNN.json                   one record per frame that has any content (0-based index, 6+ digits)
       masks/NNNNNN-<sha16>.png             the frame's mask, 1-bit PNG, named by content hash
       probabilities/NNNNNN-<sha16>.png     the frame's probability map, 8-bit q = min(floor(256 p), 255)
+      models/adapted-NNNN.safetensors      the model adapted to this video while the expert corrected it
+                                           (the newest two; state.json names the current one)
       .lock                                held (flock) by the process that has the workspace open
 
 A frame record names its mask and probability files; a save writes the new (content-named) files first, then
@@ -32,7 +34,8 @@ FORMAT = "vivim-studio-workspace"
 FORMAT_VERSION = 2  # 2: the source identity hashes the whole content (version 1 workspaces are upgraded on open)
 READABLE_VERSIONS = (1, 2)
 WORKSPACE_FILE, STATE_FILE = "workspace.json", "state.json"
-FRAMES_DIR, MASKS_DIR, PROBS_DIR = "frames", "masks", "probabilities"
+FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR = "frames", "masks", "probabilities", "models"
+MODEL_NAME = re.compile(r"^adapted-(\d{4,9})\.safetensors$")
 RECORD_NAME = re.compile(r"^(\d{6,})\.json$")
 BLOB_NAME = re.compile(r"^(\d{6,})-([0-9a-f]{16})\.png$")
 FIX_HINT = ("fix or remove that file by hand (removing a frame's record forgets only that frame's mask), or "
@@ -41,6 +44,10 @@ FIX_HINT = ("fix or remove that file by hand (removing a frame's record forgets 
 
 def record_name(index: int) -> str:
     return f"{index:06d}.json"
+
+
+def model_name(number: int) -> str:
+    return f"adapted-{number:04d}.safetensors"
 
 
 def blob_name(index: int, digest: str) -> str:
@@ -113,7 +120,7 @@ def parse_workspace_file(folder: Path) -> dict[str, Any]:
 def parse_state(folder: Path, num_frames: int) -> dict[str, Any]:
     """Validated state.json (defaults when absent)."""
     path = folder / STATE_FILE
-    state = {"current_frame": 0, "proposal_threshold": 0.5, "checkpoint": None}
+    state = {"current_frame": 0, "proposal_threshold": 0.5, "checkpoint": None, "model": None}
     if not path.exists():
         return state
     data = read_json(path)
@@ -130,7 +137,14 @@ def parse_state(folder: Path, num_frames: int) -> dict[str, Any]:
     if checkpoint is not None and not (isinstance(checkpoint, dict)
                                        and isinstance(checkpoint.get("sha256"), str)):
         raise WorkspaceError(f"{path}: checkpoint must be null or an object with a \"sha256\" string; {FIX_HINT}")
-    return {"current_frame": current, "proposal_threshold": float(threshold), "checkpoint": checkpoint}
+    model = data.get("model")
+    if model is not None and not (isinstance(model, dict) and isinstance(model.get("file"), str)
+                                  and MODEL_NAME.match(model["file"]) and isinstance(model.get("sha256"), str)
+                                  and re.fullmatch(r"[0-9a-f]{64}", model["sha256"])):
+        raise WorkspaceError(f"{path}: model must be null or an object naming a file models/adapted-NNNN.safetensors "
+                             f"and its \"sha256\"; {FIX_HINT}")
+    return {"current_frame": current, "proposal_threshold": float(threshold), "checkpoint": checkpoint,
+            "model": model}
 
 
 def _blob_reference(path: Path, data: dict, key: str, index: int, folder: Path, kind: str) -> str | None:

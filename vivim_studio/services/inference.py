@@ -64,6 +64,8 @@ class InferenceService:
         self._device: str | None = None
         self._sha256: str | None = None
         self._lock = threading.Lock()
+        self._adapted: dict[tuple[str, str | None], InferenceService] = {}
+        self.adapted_for: str | None = None  # the video whose workspace holds this checkpoint, if adapted
 
     @property
     def checkpoint_sha256(self) -> str:
@@ -94,6 +96,24 @@ class InferenceService:
 
             self._device = str(resolve_device(self.requested_device))
         return self._device
+
+    def for_document(self, document) -> "InferenceService":
+        """The service that proposes for `document`: this one when its checkpoint was chosen explicitly, else
+        the model adapted to this video in its workspace (a service for it, made once per file), else this one
+        (the bundled default)."""
+        adapted = None if not self.uses_default_checkpoint else document.workspace_model_path()
+        if adapted is None:
+            return self
+        key = (str(adapted), (document.model or {}).get("sha256"))
+        with self._lock:
+            service = self._adapted.get(key)
+            if service is None:
+                service = InferenceService(adapted, self.requested_device, batch_size=self._batch_size,
+                                           **self._requested)
+                service.uses_default_checkpoint = False
+                service.adapted_for = document.source.name
+                self._adapted = {key: service}  # the newest only: older adapted models are not needed again
+            return service
 
     def load(self) -> Any:
         """The model on its device (loaded once; CheckpointError for a bad file, naming it)."""

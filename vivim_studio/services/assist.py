@@ -1,0 +1,225 @@
+"""The interactive assistant: clicks and boxes that make a mask, and a model that learns while the expert
+corrects. Qt-free; the GUI calls `click`/`box` on its thread (a fraction of a second) and runs `adapt` in a
+worker.
+
+    assist = AssistService(inference)                    # shares the InferenceService's checkpoint and device
+    assist.click(document, frame=12, x=140, y=96, positive=True)      # the frame's mask follows the click
+    result = assist.adapt(document, seconds=20)          # learn the human frames, re-propose the others
+
+How a click works: the frame's clicks so far plus the new one, with the frame's current mask as the rough
+mask, go through the prompt-capable model (`vivim_core.engine.interactive`) on the clip that centres the frame;
+the human frames of that clip come along as rough masks, so the model sees what the expert settled nearby.
+The result is a human edit (status "edited", origin "prompt:<model>", one undo step, the clicks recorded).
+
+How the loop learns (`adapt`): the model trains on every frame a human edited or accepted for a bounded time,
+starting from where the last round stopped, then re-proposes only the frames no human touched, with the human
+frames as rough masks; human frames are never overwritten. The adapted model is saved in the workspace
+(`models/`) with its lineage, and becomes the workspace's model: reopening the video, a batch `propose` and
+the next fine-tune start from it. Its quality is measured only on frames it had not trained on: the frames a
+human corrected since the previous round, against the proposal that round's model had made for them.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vivim_core.errors import VivimError
+
+from ..document import FrameStatus
+from .jobs import Cancel, Progress, is_cancelled
+
+
+class AssistError(VivimError, ValueError):
+    """A click or an adaptation that cannot run (no prompt-capable model, a read-only workspace...)."""
+
+
+@dataclass
+class AdaptResult:
+    """What one round of learning did. `heldout_dice`: Dice of the previous model's proposals on the frames a
+    human corrected since (frames it never trained on), None when there were none."""
+
+    steps: int = 0
+    train_seconds: float = 0.0
+    repropose_seconds: float = 0.0
+    reproposed: int = 0
+    changed: list[int] = field(default_factory=list)  # frames whose mask the re-proposal changed
+    labelled_frames: int = 0
+    heldout_dice: float | None = None
+    heldout_frames: int = 0
+    checkpoint_sha256: str = ""
+    cancelled: bool = False
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
+
+
+class AssistService:
+    """Binds a prompt-capable model to one document at a time (see the module docstring)."""
+
+    def __init__(self, inference, *, cache_bytes: int = 1 << 30):
+        self.base_inference = inference  # resolved per document: its workspace's adapted model when it has one
+        self.inference = inference
+        self.cache_bytes = cache_bytes
+        self._video = None  # vivim_core.engine.interactive.InteractiveVideo of the current document
+        self._document = None
+        self._serving = None  # the model that answers clicks and proposes
+        self._trainer = None  # InteractiveVideo of the serving model's copy that learns (warm across rounds)
+        self._serving_sha = ""
+        self._lock = threading.Lock()  # the serving model and the video binding
+        self._trained_on: set[int] = set()  # frames the serving model has learnt
+        self.rounds = 0
+
+    # binding ----------------------------------------------------------------------------------------------
+    @property
+    def model_sha256(self) -> str:
+        return self._serving_sha or self.inference.checkpoint_sha256
+
+    def _bind(self, document):
+        """The interactive video of `document` (made on first use; a new document drops the old cache)."""
+        if self._document is document and self._video is not None:
+            return self._video
+        from vivim_core.engine.interactive import InteractiveVideo
+
+        self.inference = self.base_inference.for_document(document)
+        model = self.inference.load()
+        if not getattr(model.config, "prompt_channels", 0):
+            raise AssistError(f"{self.inference.checkpoint_path.name} has no prompt inputs, so clicks and boxes "
+                              f"cannot steer it; choose a prompt-capable checkpoint (the bundled ones are), or add "
+                              f"prompt inputs with `vivim-core finetune --prompts`")
+        options = self.inference.options
+        self._serving = copy.deepcopy(model)
+        self._serving_sha = self.inference.checkpoint_sha256
+        self._video = InteractiveVideo(self._serving, document.frame, document.num_frames,
+                                       native_size=document.frame_size, size=options["size"],
+                                       clip_length=options["clip_length"], overlap=options["overlap"],
+                                       device=self.inference.device, cache_bytes=self.cache_bytes)
+        self._trainer = self._video.sharing_cache(copy.deepcopy(self._serving))
+        self._document = document
+        self._trained_on = set()
+        return self._video
+
+    def _human_prompts(self, document, exclude: int | None = None) -> dict[int, Any]:
+        """Rough-mask prompts of every frame a human edited or accepted (their masks)."""
+        from vivim_core.prompts import FramePrompt
+
+        return {i: FramePrompt(rough_mask=document.mask(i))
+                for i in document.frames_with_status(FrameStatus.EDITED, FrameStatus.ACCEPTED) if i != exclude}
+
+    # prompts ----------------------------------------------------------------------------------------------
+    def _frame_prompt(self, document, frame: int, clicks, box=None):
+        from vivim_core.prompts import FramePrompt
+
+        mask = document.mask(frame)
+        rough = mask if (mask.any() or document.status(frame).human_reviewed) else None
+        if box is not None:
+            rough = None
+        return FramePrompt(tuple((x, y) for x, y, p in clicks if p), tuple((x, y) for x, y, p in clicks if not p),
+                           rough, box)
+
+    def _apply(self, document, frame: int, prompt, clicks, label: str) -> bool:
+        document.check_writable()
+        with self._lock:
+            video = self._bind(document)
+            prompts = self._human_prompts(document, exclude=frame)
+            prompts[frame] = prompt
+            probability = video.predict_frame(frame, prompts)
+            sha = self.model_sha256
+        return document.apply_prompt(frame, probability >= document.proposal_threshold, clicks, sha, label)
+
+    def click(self, document, frame: int, x: float, y: float, positive: bool = True) -> bool:
+        """Add a click at (x, y) on `frame` (positive: lesion here; negative: not lesion here) and let the model
+        redraw the frame's mask. Returns True if the mask changed."""
+        h, w = document.frame_size
+        if not (0 <= x < w and 0 <= y < h):
+            raise AssistError(f"click at ({x:.0f}, {y:.0f}) is outside the {w}x{h} frame")
+        clicks = (*document.record(frame).clicks, (int(x), int(y), bool(positive)))
+        label = "click (lesion)" if positive else "click (background)"
+        return self._apply(document, frame, self._frame_prompt(document, frame, clicks), clicks, label)
+
+    def box(self, document, frame: int, box: tuple[float, float, float, float]) -> bool:
+        """A box (x0, y0, x1, y1) around the lesion on `frame`: the model draws the lesion inside it (the
+        frame's earlier clicks are dropped)."""
+        x0, y0, x1, y1 = box
+        if abs(x1 - x0) < 2 or abs(y1 - y0) < 2:
+            raise AssistError("the box is too small: drag from one corner of the lesion to the opposite one")
+        ordered = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        return self._apply(document, frame, self._frame_prompt(document, frame, (), ordered), (), "box")
+
+    # learning -----------------------------------------------------------------------------------------------
+    def _heldout(self, document, labels: dict[int, np.ndarray]) -> tuple[float | None, int]:
+        """Dice of the stored proposals (made by a model that never trained on these frames) on the frames a
+        human labelled since the last round."""
+        scores = []
+        for index, mask in labels.items():
+            if index in self._trained_on:
+                continue
+            probability = document.probability(index)
+            if probability is not None:
+                scores.append(_dice(probability >= document.proposal_threshold, mask))
+        return (float(np.mean(scores)) if scores else None), len(scores)
+
+    def adapt(self, document, *, seconds: float | None = 20.0, steps: int | None = None,
+              progress: Progress | None = None, cancel: Cancel | None = None, save: bool = True) -> AdaptResult:
+        """One round of the learning loop (see the module docstring). Bounded by `seconds` and/or `steps` of
+        training; the re-proposal then covers every frame no human touched."""
+        document.check_writable()
+        result = AdaptResult()
+        labels = {i: document.mask(i) for i in document.frames_with_status(FrameStatus.EDITED, FrameStatus.ACCEPTED)}
+        result.labelled_frames = len(labels)
+        if not labels:
+            return result
+        result.heldout_dice, result.heldout_frames = self._heldout(document, labels)
+        with self._lock:
+            self._bind(document)
+            trainer = self._trainer  # a copy: clicks keep using the serving model meanwhile
+        stats = trainer.adapt(labels, steps=steps, seconds=seconds, cancel=lambda: is_cancelled(cancel))
+        result.steps, result.train_seconds = stats["steps"], stats["seconds"]
+        if is_cancelled(cancel):
+            result.cancelled = True
+            return result
+        with self._lock:
+            self._serving.load_state_dict(trainer.model.state_dict())
+            self._trained_on |= set(labels)
+            self.rounds += 1
+            self._serving_sha = self._save(document, result) if save else f"adapted-{self.rounds}"
+        result.checkpoint_sha256 = self._serving_sha
+        started = time.perf_counter()
+        self._repropose(document, result, progress, cancel)
+        result.repropose_seconds = time.perf_counter() - started
+        return result
+
+    def _repropose(self, document, result: AdaptResult, progress: Progress | None, cancel: Cancel | None) -> None:
+        todo = [i for i in range(document.num_frames) if not document.status(i).human_reviewed]
+        with self._lock:
+            video = self._video
+            prompts = self._human_prompts(document)
+            sha = self.model_sha256
+            for done, (index, probability) in enumerate(
+                    video.predict_frames(todo, prompts, cancel=lambda: is_cancelled(cancel)), 1):
+                before = document.mask(index)
+                if document.set_proposal(index, probability, model=sha, durable=False):
+                    result.reproposed += 1
+                    if not np.array_equal(before, document.mask(index)):
+                        result.changed.append(index)
+                if progress is not None:
+                    progress(done, len(todo))
+        document.sync()
+        result.cancelled = is_cancelled(cancel)
+
+    def _save(self, document, result: AdaptResult) -> str:
+        """Store the serving model as the workspace's model; returns its SHA-256."""
+        if document.workspace is None:
+            return f"in-memory-adapted-{self.rounds:04d}"
+        provenance = {"kind": "adapted", "rounds": self.rounds, "labelled_frames": sorted(
+            document.frames_with_status(FrameStatus.EDITED, FrameStatus.ACCEPTED)),
+            "parent_sha256": self._serving_sha, "steps": self._trainer.adapted_steps,
+            "heldout_dice": result.heldout_dice, "heldout_frames": result.heldout_frames}
+        return document.save_workspace_model(self._serving, provenance)
