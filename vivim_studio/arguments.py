@@ -39,7 +39,9 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} export", description="Export a workspace's masks (read-only: the workspace is not changed). "
         "VTUS layout by default: OUT/<Split>/<video_id>/NNNN.jpg and OUT/<Split>_GT/<video_id>/NNNN.png, ready for "
-        "`vivim-core finetune --data OUT`. A manifest with provenance goes to OUT/manifests/.")
+        "`vivim-core finetune --data OUT`. Only the frames a human edited or accepted are exported unless "
+        "--include-unreviewed-proposals is given. A manifest with provenance (per frame: status, origin) goes to "
+        "OUT/manifests/. OUT must be apart from the video, its dataset and its workspace.")
     parser.add_argument("workspace", type=Path, metavar="WORKSPACE",
                         help="a workspace folder (<video>.vivim), or a video whose default workspace to export")
     parser.add_argument("--format", choices=("vtus", "png", "nifti"), default="vtus",
@@ -47,10 +49,17 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output root folder (created, or added to)")
     parser.add_argument("--split", default="Train", help="VTUS split folder name (default Train)")
     which = parser.add_mutually_exclusive_group()
+    which.add_argument("--only-reviewed", action="store_true",
+                       help="export the frames a human edited or accepted (the default: only those are ground truth)")
     which.add_argument("--only-accepted", action="store_true", help="export only frames a human accepted")
-    which.add_argument("--only-reviewed", action="store_true", help="export only frames a human edited or accepted")
+    which.add_argument("--include-unreviewed-proposals", action="store_true",
+                       help="export EVERY frame, including the model's proposals nobody reviewed (not ground truth: "
+                            "training on them teaches the model its own mistakes); the manifest lists which frames "
+                            "were reviewed")
     parser.add_argument("--size", type=parse_size, metavar="WxH", help="resize frames and masks (default: native size)")
-    parser.add_argument("--video-id", help="name of the video in the export (default: the video's name)")
+    parser.add_argument("--video-id", help="name of the video in the export, a plain folder name (default: the "
+                                           "video's name; with another video's export of that name in --out, the "
+                                           "name and a short hash of the video)")
     parser.add_argument("--source", type=Path, help="where the video is, if it moved since the workspace was made")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     return parser

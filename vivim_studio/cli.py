@@ -29,27 +29,43 @@ def run_export(args: argparse.Namespace) -> int:
         document = VideoDocument.open_workspace(args.workspace, args.source, read_only=True)
     else:
         document = VideoDocument.open(args.source or args.workspace, read_only=True)
-    selection = "accepted" if args.only_accepted else "reviewed" if args.only_reviewed else "all"
+    selection = "accepted" if args.only_accepted else "all" if args.include_unreviewed_proposals else "reviewed"
     options = ExportOptions(format=args.format, split=args.split, selection=selection, size=args.size,
                             video_id=args.video_id)
     from tqdm import tqdm
 
     with document, tqdm(total=0, desc=f"export {document.source.video_id}", unit="frame", leave=False) as bar:
+        for warning in document.warnings:
+            print(f"{PROG} export: note: {warning}", file=sys.stderr)
+
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
         result = export_document(document, args.out, options, progress=progress)
-    print(f"exported {len(result.frames)} frame(s) of {document.source.name} ({args.format}, {selection}) to "
-          + ", ".join(str(p) for p in result.outputs) + f"; manifest {result.manifest_path}")
+    unreviewed = result.manifest.get("unreviewed_frames", [])
+    if unreviewed:
+        print(f"{PROG} export: warning: {len(unreviewed)} exported frame(s) are unreviewed model proposals, not "
+              f"ground truth (listed in the manifest)", file=sys.stderr)
+    print(f"exported {len(result.frames)} frame(s) of {document.source.name} as {result.manifest['video_id']!r} "
+          f"({args.format}, {selection}) to " + ", ".join(str(p) for p in result.outputs)
+          + f"; manifest {result.manifest_path}")
     return 0
 
 
 def _workspace_for(source_path: Path, root: Path | None) -> Path | None:
+    """ROOT/<video id>.vivim for --workspace-root (None: the default workspace beside the video). A name with
+    nothing usable in it gets a short hash of the video's path."""
     if root is None:
         return None
-    from .document.export import safe_video_id
+    import hashlib
 
-    return root / f"{safe_video_id(source_path.stem if source_path.is_file() else source_path.name)}.vivim"
+    from vivim_core.file_safety import confined
+
+    from .document.export_targets import safe_video_id
+
+    path_hash = hashlib.sha256(str(source_path.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
+    name = safe_video_id(source_path.stem if source_path.is_file() else source_path.name, path_hash)
+    return confined(root, f"{name}.vivim")
 
 
 def run_propose(args: argparse.Namespace) -> int:
@@ -77,6 +93,8 @@ def run_propose(args: argparse.Namespace) -> int:
     for number, path in enumerate(inputs, 1):
         try:
             with VideoDocument.open(path, _workspace_for(path, args.workspace_root)) as document:
+                for warning in document.warnings:
+                    print(f"{PROG} propose: note: {warning}", file=sys.stderr)
                 if args.threshold is not None:
                     document.proposal_threshold = args.threshold
                 chosen = _service_for(service, document, args.replace_adapted_proposals)
@@ -131,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_gui(argv)
     from vivim_core.errors import VivimError
 
+    for stream in (sys.stdout, sys.stderr):  # a file name with undecodable bytes must not crash a print
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     if not getattr(args, "debug", False):  # FFmpeg's own log lines would bury our one-line error messages
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
     try:

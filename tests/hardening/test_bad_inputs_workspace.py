@@ -227,7 +227,7 @@ def test_full_disk_during_autosave_keeps_the_previous_state(video, workspace, mo
 
 def test_full_disk_during_export_keeps_the_previous_export(video, workspace, tmp_path, monkeypatch):
     with VideoDocument.open_workspace(workspace, read_only=True) as doc:
-        export_document(doc, tmp_path / "out", ExportOptions())
+        export_document(doc, tmp_path / "out", ExportOptions(selection="all"))
         before = snapshot(tmp_path / "out")
         from pathlib import Path
         real, calls = Path.write_bytes, {"n": 0}
@@ -240,5 +240,5 @@ def test_full_disk_during_export_keeps_the_previous_export(video, workspace, tmp
             return real(self, data)
         monkeypatch.setattr(Path, "write_bytes", write_bytes)
         with pytest.raises(ExportError, match="No space left on device.*nothing was left half-written"):
-            export_document(doc, tmp_path / "out", ExportOptions())
+            export_document(doc, tmp_path / "out", ExportOptions(selection="all"))
     assert snapshot(tmp_path / "out") == before

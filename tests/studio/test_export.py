@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from vivim_core.file_safety import UnsafePathError
 from vivim_studio.document import ExportError, FrameStatus, VideoDocument
 from vivim_studio.document.export import (JOURNAL_SUFFIX, ExportOptions, complete_interrupted_exports,
                                           export_document)
@@ -39,7 +40,7 @@ def test_vtus_export_reads_back_bit_exact_and_feeds_the_training_reader(reviewed
     from vivim_core.data.layouts import find_vtus_videos, validate_video
     from vivim_core.data.readers import read_frame, read_mask
 
-    result = export_document(reviewed, tmp_path / "out")
+    result = export_document(reviewed, tmp_path / "out", ExportOptions(selection="all"))
     videos = find_vtus_videos(tmp_path / "out", "Train")
     assert [v.video_id for v in videos] == ["frames"] and validate_video(videos[0]) == (48, 64)
     assert [p.name for p in videos[0].frame_paths][:2] == ["0001.jpg", "0002.jpg"] and len(videos[0]) == 12
@@ -60,7 +61,7 @@ def test_vtus_export_reads_back_bit_exact_and_feeds_the_training_reader(reviewed
 
 def test_only_accepted_resized_and_re_export_replaces(reviewed, tmp_path):
     out = tmp_path / "out"
-    export_document(reviewed, out)
+    export_document(reviewed, out, ExportOptions(selection="all"))
     result = export_document(reviewed, out, ExportOptions(selection="accepted", size=(24, 32)))
     masks = sorted(p.name for p in (out / "Train_GT" / "frames").iterdir())
     assert masks == ["0003.png", "0005.png"]  # replaced, not merged; names keep the source frame number
@@ -69,8 +70,10 @@ def test_only_accepted_resized_and_re_export_replaces(reviewed, tmp_path):
     assert back.shape == (24, 32) and np.array_equal(back, expected)
     assert cv2.imread(str(out / "Train" / "frames" / "0003.jpg")).shape == (24, 32, 3)
     assert result.manifest["resized"] and result.manifest["selection"] == "accepted"
-    export_document(reviewed, out, ExportOptions(split="Test", video_id="case 7/a"))  # another split beside
-    assert (out / "Test" / "case_7_a").is_dir() and (out / "Train" / "frames").is_dir()
+    export_document(reviewed, out, ExportOptions(split="Test", video_id="case 7"))  # another split beside
+    assert (out / "Test" / "case 7").is_dir() and (out / "Train" / "frames").is_dir()
+    with pytest.raises(UnsafePathError, match="--video-id 'case 7/a' is not a plain"):
+        export_document(reviewed, out, ExportOptions(split="Test", video_id="case 7/a"))
 
 
 def test_png_and_nifti_exports_read_back_bit_exact(reviewed, tmp_path):
@@ -81,7 +84,7 @@ def test_png_and_nifti_exports_read_back_bit_exact(reviewed, tmp_path):
     assert names == ["0003.png", "0005.png", "0008.png"] and png.frames == [2, 4, 7]
     for i, name in zip(png.frames, names):
         assert np.array_equal(read_png(tmp_path / "png" / "frames" / name) == 255, reviewed.mask(i))
-    nifti = export_document(reviewed, tmp_path / "nii", ExportOptions(format="nifti"))
+    nifti = export_document(reviewed, tmp_path / "nii", ExportOptions(format="nifti", selection="all"))
     volume = nib.load(nifti.outputs[0])
     data = np.asarray(volume.dataobj)
     assert volume.shape == (48, 64, 12) and data.dtype == np.uint8
@@ -91,7 +94,7 @@ def test_png_and_nifti_exports_read_back_bit_exact(reviewed, tmp_path):
 
 
 def test_export_errors_and_nothing_half_written(reviewed, tmp_path):
-    with pytest.raises(ExportError, match="no frame .* matches"):
+    with pytest.raises(ExportError, match="no frame .* was accepted by a human yet"):
         export_document(reviewed, tmp_path / "x", ExportOptions(selection="accepted", frames=range(5, 7)))
     calls = []
 
@@ -100,7 +103,7 @@ def test_export_errors_and_nothing_half_written(reviewed, tmp_path):
         return len(calls) > 3
     from vivim_studio.document.export import ExportCancelled
     with pytest.raises(ExportCancelled):
-        export_document(reviewed, tmp_path / "fresh", cancel=cancel_after_three)
+        export_document(reviewed, tmp_path / "fresh", ExportOptions(selection="all"), cancel=cancel_after_three)
     assert not (tmp_path / "fresh").exists() and not list(tmp_path.glob(".fresh*"))
     export_document(reviewed, tmp_path / "root")
     with pytest.raises(ExportCancelled):
@@ -113,7 +116,7 @@ def test_interrupted_commit_is_completed_by_the_next_export(reviewed, tmp_path):
     import subprocess
 
     out = tmp_path / "out"
-    export_document(reviewed, out)
+    export_document(reviewed, out, ExportOptions(selection="all"))
     # simulate a crash in the middle of a commit: staged video, journal written, one folder moved
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()  # its pid names a process that is no longer running

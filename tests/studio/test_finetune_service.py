@@ -3,6 +3,7 @@ layout and fine-tunes the checkpoint on them, reporting progress and honouring c
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -44,6 +45,8 @@ def test_finetune_exports_corrections_and_returns_a_loadable_checkpoint(correcte
                                      progress=lambda done, total: reports.append((done, total)), **TINY)
     assert result.frames_used == [1, 2] and not result.cancelled and result.steps == 1
     assert sorted(p.name for p in (result.data_dir / "Train_GT").rglob("*.png")) == ["0002.png", "0003.png"]
+    manifest = json.loads((result.data_dir / "manifests" / "Train" / "clip.json").read_text())
+    assert manifest["unreviewed_frames"] == [] and not manifest["includes_unreviewed_proposals"]
     assert result.checkpoint_path.is_file() and reports[-1] == (1, 1)
     vivim_core.load_model(result.checkpoint_path)
     assert document.status(4) == FrameStatus.PROPOSED  # the document is only read

@@ -152,7 +152,10 @@ def test_cli_propose_then_export(checkpoint, tmp_path, capsys):
     videos = find_vtus_videos(tmp_path / "out", "Train")
     assert [(v.video_id, len(v)) for v in videos] == [("a", 1)]
     assert main(["export", str(night / "b"), "--format", "nifti", "--out", str(tmp_path / "nii"),
-                 "--size", "32x16"]) == 0
+                 "--size", "32x16"]) == 2  # nothing reviewed: proposals are not ground truth
+    assert "--include-unreviewed-proposals" in capsys.readouterr().err
+    assert main(["export", str(night / "b"), "--format", "nifti", "--out", str(tmp_path / "nii"),
+                 "--size", "32x16", "--include-unreviewed-proposals"]) == 0
     assert (tmp_path / "nii" / "b.nii.gz").is_file()
 
 

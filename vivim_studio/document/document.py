@@ -175,6 +175,12 @@ class VideoDocument(EditingMixin, TimelineMixin):
     def fps(self) -> float | None:
         return self.source.fps
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should know about the video and its workspace (non-fatal findings, e.g. ground-truth
+        masks without a frame, files in the workspace that were ignored)."""
+        return [*self.source.warnings, *(self.workspace.warnings if self.workspace is not None else ())]
+
     def frame(self, index: int) -> np.ndarray:
         return self.source.frame(index)
 

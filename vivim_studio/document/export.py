@@ -3,8 +3,9 @@ NIfTI volume, each with a manifest JSON (`<root>/manifests/...`) recording prove
 
 Atomic: everything is written into a hidden staging folder inside ROOT, every file is read back and checked,
 then the finished folders are renamed into place. If ROOT did not exist the whole staging folder becomes ROOT
-in one rename. Otherwise (adding a video to an existing dataset) the renames are listed first in a journal;
-an interrupted commit is completed by the next export into the same ROOT. A reader never sees half a video.
+in one rename. Otherwise (adding a video to an existing dataset) the renames are listed first in a journal
+(`export_journal`); an interrupted commit is completed by the next export into the same ROOT, once its journal
+is checked. A reader never sees half a video.
 
 Privacy: the manifest holds the source's file name, identity hash, size and technical fields only; no DICOM
 patient, study or institution fields are ever read into the document.
@@ -13,9 +14,8 @@ patient, study or institution fields are ever read into the document.
 from __future__ import annotations
 
 import json
+import math
 import os
-import re
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,16 +25,23 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vivim_core.file_safety import UnsafePathError, safe_name
+
 from .atomic import atomic_write, fsync_dir
 from .exceptions import ExportError
+from .export_journal import (JOURNAL_SUFFIX, STAGING_PREFIX, apply_journal,  # noqa: F401 (re-exported)
+                             complete_interrupted_exports, remove_staging, write_journal)
+from .export_targets import (MANIFEST_FORMAT, check_apart_from_inputs, choose_video_id,  # noqa: F401
+                             output_paths, safe_video_id)
 from .export_writers import NiftiWriter, PngWriter, VtusWriter
 from .sources import MissingSource
 from .status import FrameStatus, now_utc
 
 FORMATS = ("vtus", "png", "nifti")
-SELECTIONS = {"all": None, "reviewed": (FrameStatus.EDITED, FrameStatus.ACCEPTED),
-              "accepted": (FrameStatus.ACCEPTED,)}
-STAGING_PREFIX, JOURNAL_SUFFIX = ".vivim-export-", ".journal.json"
+REVIEWED = (FrameStatus.EDITED, FrameStatus.ACCEPTED)
+SELECTIONS = {"reviewed": REVIEWED, "accepted": (FrameStatus.ACCEPTED,), "all": None}
+UNREVIEWED_FLAG = "--include-unreviewed-proposals"  # the command line's name for selection "all"
+MAX_SIZE = 16384
 
 
 class ExportCancelled(ExportError):
@@ -43,13 +50,17 @@ class ExportCancelled(ExportError):
 
 @dataclass
 class ExportOptions:
-    """format: vtus | png | nifti. selection: all | reviewed (edited or accepted) | accepted.
+    """format: vtus | png | nifti.
+    selection: reviewed (default: frames a human edited or accepted, the only ones that are ground truth) |
+    accepted | all (every frame, INCLUDING the model's unreviewed proposals: not ground truth; the manifest
+    says which frames were reviewed).
     size: (H, W) to resize to (frames INTER_AREA/LINEAR, masks nearest), None = native.
-    video_id: name of the video in the export (default: the source's name, sanitised)."""
+    video_id: name of the video in the export, a plain file name (default: the source's name made safe, see
+    `export_targets.safe_video_id`, unique in the output folder)."""
 
     format: str = "vtus"
     split: str = "Train"
-    selection: str = "all"
+    selection: str = "reviewed"
     size: tuple[int, int] | None = None
     video_id: str | None = None
     frames: range | None = None  # restrict to a frame range (0-based)
@@ -62,11 +73,6 @@ class ExportResult:
     manifest_path: Path
     frames: list[int] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
-
-
-def safe_video_id(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "video"
-    return cleaned
 
 
 def _resize(image: np.ndarray, size: tuple[int, int] | None, mask: bool) -> np.ndarray:
@@ -86,6 +92,32 @@ def select_frames(document, options: ExportOptions) -> list[int]:
     return [i for i in frames if 0 <= i < document.num_frames and (wanted is None or document.status(i) in wanted)]
 
 
+def _no_frames_message(document, options: ExportOptions) -> str:
+    counts = ", ".join(f"{n} {s.value}" for s, n in document.status_counts().items() if n) or "no frames"
+    where = f"{document.source.name}" + (f" (frames {options.frames.start + 1}-{options.frames.stop})"
+                                         if options.frames is not None and len(options.frames) else "")
+    if options.selection == "all":
+        return f"no frame of {where} to export ({counts})"
+    what = "accepted" if options.selection == "accepted" else "edited or accepted"
+    return (f"no frame of {where} was {what} by a human yet ({counts}): review frames first (correct them, or "
+            f"accept good proposals with A); a label export holds only reviewed frames. To export the model's "
+            f"proposals as they are (not ground truth), ask for it explicitly ({UNREVIEWED_FLAG}, or the export "
+            f"dialog's 'Include unreviewed proposals')")
+
+
+def _json_safe(value: Any) -> Any:
+    """`value` with anything JSON cannot hold faithfully (NaN, infinities, other types) turned into text."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return str(value)
+
+
 def _manifest(document, options: ExportOptions, video_id: str, frames: list[int], names: list[str],
               files: dict[str, str]) -> dict[str, Any]:
     from .. import __version__
@@ -93,44 +125,82 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
     source, records = document.source, [document.record(i) for i in frames]
     frame_files = getattr(source, "frame_paths", None)  # frame folders: the file each exported frame came from
     identity = document.workspace.identity if document.workspace is not None else source.identity
+    reviewed = [r.status in REVIEWED for r in records]
     return {
-        "format": "vivim-studio-export", "format_version": 1, "export_format": options.format,
+        "format": MANIFEST_FORMAT, "format_version": 1, "export_format": options.format,
         "created": now_utc(), "app_version": __version__, "video_id": video_id,
         "split": options.split if options.format == "vtus" else None,
         "source": {"kind": identity.kind, "name": source.name, "identity": identity.digest,
-                   "num_frames": identity.num_frames, "frame_size": [identity.height, identity.width],
-                   "fps": source.fps, "metadata": source.metadata},
-        "selection": options.selection, "size": list(options.size or document.frame_size),
+                   "identity_version": identity.version, "num_frames": identity.num_frames,
+                   "frame_size": [identity.height, identity.width], "fps": source.fps,
+                   "metadata": _json_safe(source.metadata)},
+        "selection": options.selection, "includes_unreviewed_proposals": not all(reviewed),
+        "size": list(options.size or document.frame_size),
         "resized": options.size is not None and tuple(options.size) != tuple(document.frame_size),
         "frame_range": [frames[0], frames[-1]] if frames else None, "files": files,
-        "frames": [{"index": i, "name": n, "status": r.status.value, "mask_origin": r.mask_origin, "model": r.model,
-                    **({"source_file": frame_files[i].name} if frame_files else {})}
-                   for i, n, r in zip(frames, names, records)],
+        "frames": [{"index": i, "name": n, "status": r.status.value, "reviewed": ok, "mask_origin": r.mask_origin,
+                    "model": r.model, **({"source_file": frame_files[i].name} if frame_files else {})}
+                   for i, n, r, ok in zip(frames, names, records, reviewed)],
+        "reviewed_frames": [i for i, ok in zip(frames, reviewed) if ok],
+        "unreviewed_frames": [i for i, ok in zip(frames, reviewed) if not ok],
         "human_edited_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.EDITED],
         "accepted_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.ACCEPTED],
         "models": sorted({r.model for r in records if r.model}),
-        "checkpoint": document.checkpoint,
+        "checkpoint": _json_safe(document.checkpoint),
     }
+
+
+def _check_path_text(text: str, what: str) -> None:
+    """UnsafePathError for text no file system can take as a path (a NUL, or characters without an encoding)."""
+    try:
+        if "\x00" in text:
+            raise ValueError("a NUL character")
+        os.fsencode(text)
+    except (ValueError, UnicodeError) as exc:
+        raise UnsafePathError(f"{what} {text!r} cannot be a path ({exc}); choose another") from None
+
+
+def _check_options(options: ExportOptions) -> None:
+    if options.format not in FORMATS:
+        raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    if options.format == "vtus":
+        safe_name(options.split, "--split")
+        safe_name(f"{options.split}_GT", "--split")
+        _check_path_text(options.split, "--split")
+    if options.video_id is not None:
+        safe_name(options.video_id, "--video-id")
+        _check_path_text(options.video_id, "--video-id")
+    if options.size is not None:
+        size = tuple(options.size)
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIZE
+                                     for v in size):
+            raise ExportError(f"size {options.size!r}: give (height, width), each 1..{MAX_SIZE} pixels")
 
 
 def export_document(document, root: Path | str, options: ExportOptions | None = None,
                     progress: Callable[[int, int], None] | None = None,
                     cancel: Callable[[], bool] | None = None) -> ExportResult:
-    """Export `document` into `root` (see the module docstring). Raises ExportError (ExportCancelled)."""
+    """Export `document` into `root` (see the module docstring). Raises ExportError (ExportCancelled), or
+    UnsafePathError for a name or folder that would write outside `root` or onto the video's own files."""
     options = options or ExportOptions()
-    if options.format not in FORMATS:
-        raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    _check_options(options)
+    _check_path_text(str(root), "the export folder")
     root = Path(root)
-    video_id = safe_video_id(options.video_id or document.source.video_id)
     frames = select_frames(document, options)
     if not frames:
-        raise ExportError(f"no frame of {document.source.name} matches the selection {options.selection!r} "
-                          f"(status counts: { {k.value: v for k, v in document.status_counts().items()} })")
+        raise ExportError(_no_frames_message(document, options))
     if options.format == "vtus" and isinstance(document.source, MissingSource):
         raise ExportError(f"the VTUS export needs the video's frames, but {document.source.path} is not available; "
                           f"give the video's location (--source PATH), or export masks only (--format png/nifti)")
-    complete_interrupted_exports(root)
-    fresh = not root.exists()
+    check_apart_from_inputs(document, root)
+    try:
+        complete_interrupted_exports(root)
+        video_id = choose_video_id(document, root, options.format, options.split if options.format == "vtus"
+                                   else None, options.video_id)
+        fresh = not os.path.lexists(root)
+    except OSError as exc:
+        raise ExportError(f"{root}: the export folder cannot be used ({exc.strerror or exc}); choose another "
+                          f"folder") from None
     tag = f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging = root.parent / f".{root.name}{tag}" if fresh else root / tag
     try:
@@ -141,13 +211,13 @@ def export_document(document, root: Path | str, options: ExportOptions | None = 
             os.replace(staging, root)
             fsync_dir(root.parent)
         else:
-            _commit(root, staging, [p.relative_to(staging) for p in result])
+            apply_journal(write_journal(root, staging, [p.relative_to(staging) for p in result]))
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
         raise ExportError(f"{root}: the export could not be written ({exc.strerror or exc}); nothing was left "
                           f"half-written. Free disk space or choose another --out folder") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_staging(staging)
         raise
     manifest_path = outputs[-1]
     return ExportResult(root, outputs[:-1], manifest_path, frames, json.loads(manifest_path.read_text()))
@@ -189,84 +259,10 @@ def _write_staged(document, staging: Path, options: ExportOptions, video_id: str
         raise ExportError(f"{document.source.path}: only {len(names)} of {len(frames)} frames could be read")
     files = {k: str(p.relative_to(staging)) for k, p in
              zip(("frames", "masks") if options.format == "vtus" else ("masks",), writer.outputs)}
-    manifest_rel = (Path("manifests") / options.split / f"{video_id}.json" if options.format == "vtus"
-                    else Path("manifests") / f"{video_id}.json")
+    manifest_rel = Path(output_paths(options.format, options.split, video_id)[-1])
     manifest = _manifest(document, options, video_id, frames, names, files)
     (staging / manifest_rel).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(staging / manifest_rel, (json.dumps(manifest, indent=1) + "\n").encode())
     if json.loads((staging / manifest_rel).read_text()) != json.loads(json.dumps(manifest)):
         raise ExportError(f"{staging / manifest_rel}: the manifest read back differs from what was written")
     return [*writer.outputs, staging / manifest_rel]
-
-
-def _commit(root: Path, staging: Path, relative: list[Path]) -> None:
-    """Move staged outputs into `root` (replacing older exports of the same video), journaled."""
-    journal = root / f"{staging.name}{JOURNAL_SUFFIX}"
-    atomic_write(journal, json.dumps({"staging": staging.name, "paths": [str(p) for p in relative]}).encode())
-    _apply_journal(root, journal)
-
-
-def _apply_journal(root: Path, journal: Path) -> None:
-    """Idempotent: finish the moves a journal lists, then delete the staging folder and the journal."""
-    data = json.loads(journal.read_text())
-    staging = root / data["staging"]
-    trash = staging / ".replaced"
-    for rel in data["paths"]:
-        source, target = staging / rel, root / rel
-        if not source.exists():
-            continue  # moved before the interruption
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            (trash / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, trash / rel)
-        os.replace(source, target)
-        fsync_dir(target.parent)
-        if not target.exists():  # pragma: no cover - a file system that lies about renames
-            raise ExportError(f"{target}: missing right after it was moved into place")
-    shutil.rmtree(staging, ignore_errors=True)
-    journal.unlink(missing_ok=True)
-    fsync_dir(root)
-
-
-def _abandoned(staging: Path) -> bool:
-    """A staging folder whose writer process is gone (a crash); another process's live export is kept."""
-    match = re.search(re.escape(STAGING_PREFIX) + r"(\d+)-", staging.name)
-    if match is None:
-        return False
-    pid = int(match.group(1))
-    if pid == os.getpid():
-        return False
-    if os.name == "nt":  # no cheap liveness test without extra packages: keep anything younger than a day
-        import time
-        try:
-            return time.time() - staging.stat().st_mtime > 86400
-        except OSError:
-            return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
-def complete_interrupted_exports(root: Path) -> None:
-    """Finish commits a crash interrupted, and drop staging folders whose export process died before its
-    commit."""
-    if not root.is_dir():
-        for stale in root.parent.glob(f".{root.name}{STAGING_PREFIX}*") if root.parent.is_dir() else ():
-            if _abandoned(stale):
-                shutil.rmtree(stale, ignore_errors=True)
-        return
-    for journal in root.glob(f"{STAGING_PREFIX}*{JOURNAL_SUFFIX}"):
-        if not _abandoned(root / journal.name[:-len(JOURNAL_SUFFIX)]):
-            continue  # a live export is committing it right now
-        try:
-            _apply_journal(root, journal)
-        except (OSError, ValueError, KeyError) as exc:
-            raise ExportError(f"{journal}: an interrupted export could not be completed ({exc}); remove "
-                              f"{journal} and the folder it names, then export again") from None
-    for stale in root.glob(f"{STAGING_PREFIX}*"):
-        if stale.is_dir() and not (root / f"{stale.name}{JOURNAL_SUFFIX}").exists() and _abandoned(stale):
-            shutil.rmtree(stale, ignore_errors=True)

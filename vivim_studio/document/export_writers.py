@@ -9,6 +9,8 @@ NNNN is the source frame number (1-based, at least 4 digits), so a frame keeps i
 from __future__ import annotations
 
 import gzip
+import logging
+import math
 from pathlib import Path
 
 import cv2
@@ -17,6 +19,7 @@ import numpy as np
 from .exceptions import ExportError
 
 JPEG_QUALITY = 95
+log = logging.getLogger(__name__)
 
 
 def frame_name(index: int) -> str:
@@ -90,6 +93,22 @@ class PngWriter:
         pass
 
 
+def valid_spacing(spacing_mm, path: Path) -> tuple[float, float] | None:
+    """(row, column) spacing in mm when `spacing_mm` is two positive finite numbers; otherwise None, with a
+    logged note (the volume is then written without physical units)."""
+    if spacing_mm is None:
+        return None
+    try:
+        values = tuple(float(v) for v in spacing_mm)
+    except (TypeError, ValueError):
+        values = ()
+    if len(values) == 2 and all(math.isfinite(v) and v > 0 for v in values):
+        return values
+    log.warning("%s: the pixel spacing %r is not two positive numbers of mm; it is ignored and the volume is "
+                "written without physical units", path, spacing_mm)
+    return None
+
+
 class NiftiWriter:
     """Streams a uint8 (H, W, T) NIfTI-1 volume: header, then each frame in the file's Fortran order (the
     first axis varies fastest), so no more than one frame is in memory. Verified by re-reading the header
@@ -107,6 +126,7 @@ class NiftiWriter:
         header = nib.Nifti1Header()
         header.set_data_shape(self.shape)
         header.set_data_dtype(np.uint8)
+        spacing_mm = valid_spacing(spacing_mm, self.path)
         zooms = (*(spacing_mm or (1.0, 1.0)), 1.0)  # (row, column) pixel spacing in mm when known; frames: 1
         affine = np.diag([*zooms, 1.0])
         header.set_qform(affine, code=0)  # no patient coordinate system: a video is not a scanner volume

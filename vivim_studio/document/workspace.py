@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from . import codec
-from .atomic import FolderLock, atomic_write, fsync_dir, fsync_file, is_temp_file
+from .atomic import FolderLock, LockFileError, atomic_write, fsync_dir, fsync_file, is_temp_file
 from .exceptions import WorkspaceError
-from .sources import MissingSource, VideoSource, open_source
+from .sources import MissingSource, SourceIdentity, VideoSource, open_source
 from .status import FrameRecord
 from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MASKS_DIR, MODEL_NAME, MODELS_DIR,
                                PROBS_DIR, RECORD_NAME, STATE_FILE, WORKSPACE_FILE, StoredFrame, blob_name,
@@ -27,14 +27,26 @@ from .workspace_format import (BLOB_NAME, FORMAT, FORMAT_VERSION, FRAMES_DIR, MA
 KEEP = object()  # save_frame(probability=KEEP): the probability file on disk stays as it is
 
 
-def _source_description(source: VideoSource, folder: Path) -> dict[str, Any]:
+def _source_description(source: VideoSource, folder: Path, previous_identities: set[str] = frozenset()
+                        ) -> dict[str, Any]:
     path = source.path.resolve()
     try:
         relative = os.path.relpath(path, folder.resolve())
     except ValueError:  # another drive on Windows
         relative = None
-    return {"identity": source.identity.to_json(), "path": str(path), "relative_path": relative,
-            "name": source.name, "video_id": source.video_id, "fps": source.fps, "metadata": source.metadata}
+    description = {"identity": source.identity.to_json(), "path": str(path), "relative_path": relative,
+                   "name": source.name, "video_id": source.video_id, "fps": source.fps, "metadata": source.metadata}
+    if previous_identities:
+        description["previous_identities"] = sorted(previous_identities)
+    return description
+
+
+def identity_matches(recorded: SourceIdentity, source: VideoSource) -> bool:
+    """Whether `source` is the video a workspace recorded: the same digest, or for a workspace of identity
+    version 1 (sampled content) the same version-1 digest."""
+    if recorded.version == 1:
+        return recorded.digest == source.legacy_digest()
+    return recorded.digest == source.identity.digest
 
 
 class Workspace:
@@ -46,13 +58,16 @@ class Workspace:
 
     def __init__(self, folder: Path, info: dict[str, Any], read_only: bool):
         self.folder = Path(folder)
-        self.identity = info["identity"]
+        self.identity: SourceIdentity = info["identity"]
+        self.identity_aliases: set[str] = set(info.get("previous_identities", ()))  # digests of earlier versions
         self.source_info: dict[str, Any] = info["source"]
         self.read_only = read_only
         self.read_only_reason: str | None = None  # why a workspace asked for writing was opened read-only
         self._files: dict[int, tuple[str | None, str | None]] = {}  # frame -> (mask file, probability file)
         self._lock: FolderLock | None = None
         self._unsynced: set[Path] = set()  # files written with durable=False, flushed by sync()
+        self.ignored_files: list[Path] = []  # files named almost like frame records or masks: left alone
+        self.warnings: list[str] = []  # what the user should know about this workspace (shown on open)
 
     # opening ------------------------------------------------------------------------------------------
     @classmethod
@@ -64,27 +79,59 @@ class Workspace:
             if read_only or not create:
                 raise WorkspaceError(f"{folder}: no workspace here (no {WORKSPACE_FILE})")
             cls._create(folder, source)
-        workspace = cls.open_existing(folder, read_only=read_only, _identity=source.identity)
+        workspace = cls.open_existing(folder, read_only=read_only, _source=source)
         if not workspace.read_only and workspace.source_info.get("path") != str(source.path.resolve()):
-            workspace._rewrite_source(source)  # same video, moved: remember where it is now
+            try:
+                workspace._rewrite_source(source)  # same video, moved: remember where it is now
+            except BaseException:
+                workspace.close()
+                raise
         return workspace
 
     @classmethod
-    def open_existing(cls, folder: Path | str, read_only: bool = False, _identity=None) -> "Workspace":
+    def open_existing(cls, folder: Path | str, read_only: bool = False, _source: VideoSource | None = None
+                      ) -> "Workspace":
         folder = Path(folder)
         if not (folder / WORKSPACE_FILE).is_file():
             raise WorkspaceError(f"{folder}: not a Vivim Studio workspace (no {WORKSPACE_FILE} inside)")
         info = parse_workspace_file(folder)
-        if _identity is not None and info["identity"].digest != _identity.digest:
+        if _source is not None and not identity_matches(info["identity"], _source):
             recorded = info["source"].get("name") or "another video"
             raise WorkspaceError(
                 f"{folder}: this workspace belongs to another video ({recorded}: {info['identity'].describe()}); "
-                f"the video opened is {_identity.describe()}. Open the workspace's own video, or choose another "
-                f"workspace folder for this one (e.g. --workspace NEW_FOLDER). Nothing was changed.")
+                f"the video opened is {_source.identity.describe()}. Open the workspace's own video, or choose "
+                f"another workspace folder for this one (e.g. --workspace NEW_FOLDER). Nothing was changed.")
         workspace = cls(folder, info, read_only)
         if not read_only:
+            workspace._check_own_folders()
             workspace._acquire_lock()
+        if _source is not None:
+            try:
+                workspace._adopt_identity(_source)
+            except BaseException:
+                workspace.close()
+                raise
         return workspace
+
+    def _check_own_folders(self) -> None:
+        """Refuse to write through a sub-folder that is a link: saves and clean-ups would land elsewhere."""
+        for sub in (FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR):
+            path = self.folder / sub
+            if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
+                what = f"a symbolic link to {os.readlink(path)}" if path.is_symlink() else "not a folder"
+                raise WorkspaceError(f"{path}: is {what}; a workspace keeps its files in its own folders, so it was "
+                                     f"not opened for editing (saves would be written there). Replace it by a real "
+                                     f"folder (e.g. a copy of what it points to), or open the workspace read-only")
+
+    def _adopt_identity(self, source: VideoSource) -> None:
+        """After `identity_matches`: a version-1 identity is replaced by the source's current one (in memory;
+        in workspace.json too when writable), the old digest kept as an alias (older exports name it)."""
+        if self.identity.version == source.identity.version:
+            return
+        self.identity_aliases.add(self.identity.digest)
+        self.identity = source.identity
+        if not self.read_only:
+            self._rewrite_source(source)
 
     @staticmethod
     def _create(folder: Path, source: VideoSource) -> None:
@@ -114,6 +161,11 @@ class Workspace:
         lock = FolderLock(self.folder)
         try:
             acquired = lock.acquire()
+        except LockFileError as exc:
+            raise WorkspaceError(f"{lock.path}: the workspace's lock file {exc.strerror}; writing into it could "
+                                 f"change another file, so the workspace was not opened for editing. Delete "
+                                 f"{lock.path} (it holds nothing but a process id) and open it again, or open the "
+                                 f"workspace read-only") from None
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
                 self._open_read_only(exc.strerror or str(exc))
@@ -134,7 +186,8 @@ class Workspace:
 
     def _rewrite_source(self, source: VideoSource) -> None:
         data = parse_workspace_file(self.folder)["raw"]
-        data["source"] = _source_description(source, self.folder)
+        data["source"] = _source_description(source, self.folder, self.identity_aliases)
+        data["format_version"] = FORMAT_VERSION
         self._write(self.folder / WORKSPACE_FILE, dump_json(data), True)
         self.source_info = data["source"]
 
@@ -163,26 +216,45 @@ class Workspace:
             source.video_id = self.source_info.get("video_id") or source.video_id
             return source
         source = open_source(existing, cache_bytes=cache_bytes)
-        if source.identity.digest != self.identity.digest:
+        try:
+            if not identity_matches(self.identity, source):
+                raise WorkspaceError(f"{self.folder}: {existing} is not this workspace's video (it is "
+                                     f"{source.identity.describe()}; the workspace's is {self.identity.describe()}); "
+                                     f"give the right one with --source")
+            self._adopt_identity(source)
+        except BaseException:
             source.close()
-            raise WorkspaceError(f"{self.folder}: {existing} is not this workspace's video (it is "
-                                 f"{source.identity.describe()}; the workspace's is {self.identity.describe()}); "
-                                 f"give the right one with --source")
+            raise
         return source
 
     # reading ------------------------------------------------------------------------------------------
     def load_frames(self) -> dict[int, StoredFrame]:
-        """Every frame record, validated (WorkspaceError naming the first bad file)."""
+        """Every frame record, validated (WorkspaceError naming the first bad file). Only the canonical name of
+        a frame's record (`record_name`) is read: a file that merely looks like one (`0000005.json` beside
+        `000005.json`) is left alone and listed in `ignored_files` and `warnings`."""
         frames_dir = self.folder / FRAMES_DIR
         frames: dict[int, StoredFrame] = {}
+        ignored = []
         if frames_dir.is_dir():
-            for entry in os.scandir(frames_dir):
+            for entry in sorted(os.scandir(frames_dir), key=lambda e: e.name):
                 match = RECORD_NAME.match(entry.name)
-                if match:
-                    index = int(match.group(1))
-                    frames[index] = parse_frame_record(Path(entry.path), index, self.identity.num_frames,
-                                                       (self.identity.height, self.identity.width))
+                if not match:
+                    continue
+                index = int(match.group(1))
+                if entry.name != record_name(index):
+                    ignored.append(Path(entry.path))
+                    continue
+                frames[index] = parse_frame_record(Path(entry.path), index, self.identity.num_frames,
+                                                   (self.identity.height, self.identity.width))
         self._files = {i: (f.mask_file, f.probability_file) for i, f in frames.items()}
+        self.ignored_files = ignored
+        if ignored:
+            names = ", ".join(p.name for p in ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5
+                                                              else "")
+            self.warnings.append(f"{frames_dir}: {len(ignored)} file(s) named like frame records but not as this "
+                                 f"workspace names them were ignored and left as they are ({names}); each frame's "
+                                 f"record is frames/NNNNNN.json. Move them out of the workspace if they are not "
+                                 f"needed")
         return frames
 
     def load_state(self) -> dict[str, Any]:
@@ -211,16 +283,21 @@ class Workspace:
 
     def remove_leftovers(self) -> None:
         """Delete temp files and mask/probability files no record names (what a crash can leave behind).
-        Call after `load_frames` validated the workspace; files not named like ours are never touched."""
+        Call after `load_frames` validated the workspace. Only files named exactly as this workspace names its
+        own are touched; while files that look like frame records were ignored (`ignored_files`), no mask or
+        probability file is deleted at all (one of them may name it)."""
         named = {sub: {files[k] for files in self._files.values() if files[k]}
                  for k, sub in enumerate((MASKS_DIR, PROBS_DIR))}
         for sub in (".", FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR):
             folder = self.folder / sub
-            if not folder.is_dir():
+            if not folder.is_dir() or folder.is_symlink():
                 continue
             for entry in os.scandir(folder):
-                orphan = sub in named and BLOB_NAME.match(entry.name) and entry.name not in named[sub]
-                if is_temp_file(entry.name) or orphan:
+                blob = BLOB_NAME.match(entry.name)
+                orphan = (sub in named and not self.ignored_files and blob is not None
+                          and entry.name == blob_name(int(blob.group(1)), blob.group(2))
+                          and entry.name not in named[sub])
+                if (is_temp_file(entry.name) or orphan) and entry.is_file(follow_symlinks=False):
                     try:
                         os.unlink(entry.path)
                     except OSError:

@@ -1,7 +1,8 @@
 """The workspace's on-disk format: names, JSON schemas and their validation (no writing here).
 
     <workspace>/
-      workspace.json                       format, version, source identity and location (written at creation)
+      workspace.json                       format, version, source identity and location (written at creation;
+                                           rewritten when the video moved or its identity was upgraded)
       state.json                           current frame, proposal threshold, last checkpoint (small, rewritten)
       frames/NNNNNN.json                   one record per frame that has any content (0-based index, 6+ digits)
       masks/NNNNNN-<sha16>.png             the frame's mask, 1-bit PNG, named by content hash
@@ -30,7 +31,8 @@ from .sources import SourceIdentity
 from .status import FrameRecord
 
 FORMAT = "vivim-studio-workspace"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the source identity hashes the whole content (version 1 workspaces are upgraded on open)
+READABLE_VERSIONS = (1, 2)
 WORKSPACE_FILE, STATE_FILE = "workspace.json", "state.json"
 FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR = "frames", "masks", "probabilities", "models"
 MODEL_NAME = re.compile(r"^adapted-(\d{4,9})\.safetensors$")
@@ -89,10 +91,11 @@ def parse_workspace_file(folder: Path) -> dict[str, Any]:
         raise WorkspaceError(f"{path}: not a Vivim Studio workspace file (its \"format\" is not {FORMAT!r}); "
                              f"choose another workspace folder")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         newer = isinstance(version, int) and version > FORMAT_VERSION
-        raise WorkspaceError(f"{path}: workspace format version {version!r}; this Vivim Studio reads version "
-                             f"{FORMAT_VERSION}" + ("; update Vivim Studio to open it" if newer else ""))
+        raise WorkspaceError(f"{path}: workspace format version {version!r}; this Vivim Studio reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}"
+                             + ("; update Vivim Studio to open it" if newer else ""))
     source = data.get("source")
     try:
         if not isinstance(source, dict):
@@ -104,10 +107,14 @@ def parse_workspace_file(folder: Path) -> dict[str, Any]:
         for key in ("path", "relative_path", "name"):
             if source.get(key) is not None and not isinstance(source.get(key), str):
                 raise TypeError(f"source {key} must be a string")
+        previous = source.get("previous_identities", [])
+        if not isinstance(previous, list) or not all(isinstance(d, str) and re.fullmatch(r"[0-9a-f]{64}", d)
+                                                     for d in previous):
+            raise ValueError("previous_identities must be a list of 64-digit SHA-256 digests")
     except (KeyError, TypeError, ValueError) as exc:
         raise WorkspaceError(f"{path}: the source description is invalid ({exc}); this file identifies the "
                              f"video, restore it from a backup or open the video with a new workspace") from None
-    return {"identity": identity, "source": source, "raw": data}
+    return {"identity": identity, "source": source, "previous_identities": set(previous), "raw": data}
 
 
 def parse_state(folder: Path, num_frames: int) -> dict[str, Any]:
@@ -147,7 +154,7 @@ def _blob_reference(path: Path, data: dict, key: str, index: int, folder: Path, 
     if not isinstance(name, str):
         raise WorkspaceError(f"{path}: \"{key}\" must be a file name or null, found {name!r}; {FIX_HINT}")
     match = BLOB_NAME.match(name)
-    if not match or int(match.group(1)) != index:
+    if not match or name != blob_name(index, match.group(2)):
         raise WorkspaceError(f"{path}: \"{key}\" {name!r} is not a {kind} file name of frame {index} "
                              f"({blob_name(index, '0' * 16)} with its content hash); {FIX_HINT}")
     if not (folder / name).is_file():

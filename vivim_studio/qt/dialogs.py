@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QVBoxLayout, QWidget)
 
 from ..document import FrameStatus, VideoDocument
-from ..document.export import ExportOptions, safe_video_id
+from ..document.export import ExportOptions
+from ..document.export_targets import safe_video_id
 from ..services.finetune import FinetuneLimits, default_limits
 from .shortcuts import cheat_sheet_html
 
@@ -27,12 +28,16 @@ def _buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
 
 
 class ExportDialog(QDialog):
-    """Format (VTUS by default), which frames, split, size, output folder."""
+    """Format (VTUS by default), which frames (the reviewed ones by default; unreviewed proposals only when
+    asked for explicitly), split, video id, size, output folder."""
 
     FORMATS = (("VTUS layout: frames + masks (for vivim-core finetune)", "vtus"),
                ("PNG masks only", "png"), ("NIfTI volume (.nii.gz)", "nifti"))
-    SELECTIONS = (("All frames", "all"), ("Frames I edited or accepted", "reviewed"), ("Accepted frames only",
-                                                                                       "accepted"))
+    SELECTIONS = (("Frames I edited or accepted", "reviewed"), ("Accepted frames only", "accepted"))
+    UNREVIEWED_TEXT = "Include unreviewed proposals (every frame)"
+    UNREVIEWED_HELP = ("Also export the frames nobody reviewed, with the model's masks as they are. They are not "
+                       "ground truth: fine-tuning on them teaches the model its own mistakes. The manifest lists "
+                       "which frames were reviewed.")
 
     def __init__(self, document: VideoDocument, default_folder: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -45,10 +50,20 @@ class ExportDialog(QDialog):
         self.selection_box = QComboBox()
         for text, value in self.SELECTIONS:
             self.selection_box.addItem(text, value)
-        if counts[FrameStatus.ACCEPTED]:
-            self.selection_box.setCurrentIndex(1)  # default to the frames a human vouched for
+        self.unreviewed_check = QCheckBox(self.UNREVIEWED_TEXT)
+        self.unreviewed_check.setToolTip(self.UNREVIEWED_HELP)
+        self.unreviewed_note = QLabel(self.UNREVIEWED_HELP)
+        self.unreviewed_note.setWordWrap(True)
+        self.unreviewed_note.setStyleSheet("color: #e0a040")
+        self.unreviewed_note.setVisible(False)
+        self.unreviewed_check.toggled.connect(self.unreviewed_note.setVisible)
+        self.unreviewed_check.toggled.connect(lambda on: self.selection_box.setEnabled(not on))
         self.split_edit = QLineEdit("Train")
-        self.video_id_edit = QLineEdit(safe_video_id(document.source.video_id))
+        identity = document.workspace.identity.digest if document.workspace is not None else None  # (no hashing here)
+        self.suggested_video_id = safe_video_id(document.source.video_id, identity)
+        self.video_id_edit = QLineEdit(self.suggested_video_id)
+        self.video_id_edit.setToolTip("The video's folder name in the export. Left as suggested, a video whose name "
+                                      "another video's export already uses gets a short hash appended.")
         self.resize_check = QCheckBox("Resize to")
         self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
         for spin, value in ((self.width_spin, document.frame_size[1]), (self.height_spin, document.frame_size[0])):
@@ -68,6 +83,8 @@ class ExportDialog(QDialog):
         folder_row.addWidget(browse)
         form.addRow("Format", self.format_box)
         form.addRow("Frames", self.selection_box)
+        form.addRow("", self.unreviewed_check)
+        form.addRow("", self.unreviewed_note)
         form.addRow("Split (VTUS)", self.split_edit)
         form.addRow("Video id", self.video_id_edit)
         form.addRow("Size", size_row)
@@ -86,9 +103,11 @@ class ExportDialog(QDialog):
 
     def result_options(self) -> tuple[Path, ExportOptions]:
         size = (self.height_spin.value(), self.width_spin.value()) if self.resize_check.isChecked() else None
+        selection = "all" if self.unreviewed_check.isChecked() else self.selection_box.currentData()
+        video_id = self.video_id_edit.text().strip()
         options = ExportOptions(format=self.format_box.currentData(), split=self.split_edit.text().strip() or "Train",
-                                selection=self.selection_box.currentData(), size=size,
-                                video_id=self.video_id_edit.text().strip() or None)
+                                selection=selection, size=size,
+                                video_id=None if video_id in ("", self.suggested_video_id) else video_id)
         return Path(self.folder_edit.text()).expanduser(), options
 
 

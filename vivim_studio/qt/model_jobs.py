@@ -13,6 +13,7 @@ from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from ..document.export import export_document
+from ..document.export_targets import default_export_folder, safe_video_id
 from ..services import (ENV_VARIABLE, CheckpointNotFound, InferenceService, checkpoint_summary,
                         find_default_checkpoint, is_vivim_checkpoint)
 from .dialogs import ExportDialog, FinetuneDialog
@@ -184,8 +185,8 @@ class ModelJobs:
     def export_dialog(self) -> None:
         if self.document is None:
             return
-        default = Path(self.recent.settings.value("export_folder", "") or
-                       self.document.source.path.parent / "vivim-export")
+        remembered = self.recent.settings.value("export_folder", "")
+        default = default_export_folder(self.document, Path(remembered) if remembered else None)
         dialog = ExportDialog(self.document, default, self)
         if dialog.exec():
             folder, options = dialog.result_options()
@@ -219,7 +220,7 @@ class ModelJobs:
         base = self.options.runs_dir or Path(QStandardPaths.writableLocation(
             QStandardPaths.StandardLocation.AppLocalDataLocation) or Path.home() / ".vivim-studio") / "finetune-runs"
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return Path(base) / f"{self.document.source.video_id}-{stamp}"
+        return Path(base) / f"{safe_video_id(self.document.source.video_id)}-{stamp}"
 
     def start_finetune(self, **overrides) -> bool:
         """Fine-tune the current checkpoint on the edited/accepted frames (worker thread), then offer to load the

@@ -63,7 +63,7 @@ class OpeningCommands:
         self.set_document(document)
         self.recent.add(path)
         self.rebuild_recent_menu()
-        for warning in document.source.warnings:
+        for warning in document.warnings:
             self.tell(warning)
         self.document_opened.emit()
 

@@ -180,7 +180,8 @@ class Driver:
         from vivim_studio.document.export import _resize
 
         window, root = self.window, self.out / "export"
-        options = ExportOptions(format="vtus", size=EXPORT_SIZE)  # upscaled: an export lasts long enough to be hit
+        # every frame (the fingerprints cover them all), upscaled: an export lasts long enough to be hit
+        options = ExportOptions(format="vtus", size=EXPORT_SIZE, selection="all")
         for j in range(10_000):
             document = window.document
             masks = [(i, _resize(document.mask(i), EXPORT_SIZE, mask=True)) for i in range(document.num_frames)]

@@ -88,3 +88,6 @@ class MissingSource(VideoSource):
 
     def _identity_parts(self, digest) -> None:  # pragma: no cover - identity is given
         raise AssertionError("MissingSource has a fixed identity")
+
+    def _legacy_identity_parts(self, digest) -> None:  # pragma: no cover - nothing to read
+        raise AssertionError("MissingSource has no content")

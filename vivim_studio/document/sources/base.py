@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
@@ -15,16 +16,21 @@ import numpy as np
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES, FrameCache
 
-SAMPLE_BYTES = 64 * 1024
+SAMPLE_BYTES = 64 * 1024  # the previous identity (version 1) sampled this much of a file, three times
+IDENTITY_VERSION = 2
+CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
 class SourceIdentity:
     """What identifies a video independently of where it lies and of its modification time.
 
-    digest: SHA-256 of the kind, frame count, size, byte size and content samples (first, middle and last
-    64 KB of the file, or of the first, middle and last frame files plus every file's name and size).
-    Two sources match when their digests are equal.
+    digest (version 2): SHA-256 of the kind, frame count, frame size and the whole content: every byte of the
+    video file, or of every frame file with its name and size. A frame changed in any way (even to a file of
+    the same size) gives another digest. Two sources match when their digests are equal.
+    Version 1 (workspaces of earlier Vivim Studio versions) sampled 3 x 64 KB of the content instead, which a
+    same-size change could slip through; such workspaces are recognised by `VideoSource.legacy_digest` once
+    and upgraded (see `workspace`).
     """
 
     kind: str
@@ -32,6 +38,7 @@ class SourceIdentity:
     num_frames: int
     height: int
     width: int
+    version: int = IDENTITY_VERSION
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,14 +53,31 @@ class SourceIdentity:
         sizes = [data["num_frames"], data["height"], data["width"]]
         if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in sizes):
             raise ValueError(f"num_frames, height and width must be positive integers, found {sizes}")
-        return cls(kind, digest, *sizes)
+        version = data.get("version", 1)  # absent: written before versions existed
+        if version not in (1, IDENTITY_VERSION) or isinstance(version, bool):
+            raise ValueError(f"identity version {version!r} is unknown (this Vivim Studio knows 1 and "
+                             f"{IDENTITY_VERSION})")
+        return cls(kind, digest, *sizes, version=version)
 
     def describe(self) -> str:
         return f"{self.kind}, {self.num_frames} frames of {self.width}x{self.height}, identity {self.digest[:12]}"
 
 
+def hash_file(path: Path, digest: "hashlib._Hash") -> None:
+    """Feed the size and every byte of a file to `digest`, 1 MB at a time."""
+    with open(path, "rb") as f:
+        digest.update(f"{os.fstat(f.fileno()).st_size}:".encode())
+        buffer = bytearray(CHUNK_BYTES)
+        view = memoryview(buffer)
+        while True:
+            count = f.readinto(buffer)
+            if not count:
+                break
+            digest.update(view[:count])
+
+
 def sample_file(path: Path, digest: "hashlib._Hash") -> None:
-    """Feed the size and the first, middle and last SAMPLE_BYTES of a file to `digest` (cheap for any size)."""
+    """Feed the size and the first, middle and last SAMPLE_BYTES of a file to `digest` (identity version 1)."""
     size = path.stat().st_size
     digest.update(f"{size}:".encode())
     with open(path, "rb") as f:
@@ -136,11 +160,26 @@ class VideoSource(ABC):
 
     @property
     def identity(self) -> SourceIdentity:
+        """The video's identity (version 2: the whole content is hashed, once per source object)."""
         if self._identity is None:
-            digest = hashlib.sha256(f"{self.kind}:{self.num_frames}:{self.frame_size}:".encode())
-            self._identity_parts(digest)
+            digest = hashlib.sha256(f"{self.kind}:v{IDENTITY_VERSION}:{self.num_frames}:{self.frame_size}:".encode())
+            try:
+                self._identity_parts(digest)
+            except OSError as exc:
+                raise SourceError(f"{self.path}: cannot be read to the end ({exc.strerror or exc}); check the file "
+                                  f"(or copy it again)") from None
             self._identity = SourceIdentity(self.kind, digest.hexdigest(), self.num_frames, *self.frame_size)
         return self._identity
+
+    def legacy_digest(self) -> str:
+        """The digest version 1 gave this video (content samples only): recognises workspaces and exports
+        made by earlier Vivim Studio versions."""
+        digest = hashlib.sha256(f"{self.kind}:{self._legacy_frame_count()}:{self.frame_size}:".encode())
+        try:
+            self._legacy_identity_parts(digest)
+        except OSError as exc:
+            raise SourceError(f"{self.path}: cannot be read ({exc.strerror or exc})") from None
+        return digest.hexdigest()
 
     def initial_masks(self) -> Iterable[tuple[int, np.ndarray]]:
         """(index, bool (H, W) mask) pairs that come with the source (VTUS ground truth); none by default."""
@@ -161,13 +200,20 @@ class VideoSource(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _legacy_frame_count(self) -> int:
+        return self.num_frames
+
     @abstractmethod
     def _decode(self, index: int) -> np.ndarray:
         """Decode frame `index` -> uint8 (H, W, 3) RGB. Called under `self._lock`."""
 
     @abstractmethod
     def _identity_parts(self, digest: "hashlib._Hash") -> None:
-        """Feed the content-derived parts of the identity to `digest`."""
+        """Feed the whole content to `digest` (identity version 2)."""
+
+    @abstractmethod
+    def _legacy_identity_parts(self, digest: "hashlib._Hash") -> None:
+        """Feed what identity version 1 sampled to `digest`."""
 
 
 class SourceFrames:

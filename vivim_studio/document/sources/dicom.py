@@ -8,28 +8,40 @@ Only technical header fields are kept in `metadata`: no patient, study or instit
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 from pathlib import Path
 
 import numpy as np
 
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
-from .base import VideoSource, sample_file
+from .base import VideoSource, hash_file, sample_file
+from .limits import check_frame_pixels
+
+log = logging.getLogger(__name__)
 
 SUPPORTED_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422")
 
 
-def _pixel_spacing_mm(ds) -> list[float] | None:
-    """(row, column) spacing in mm: PixelSpacing, else the first ultrasound region's physical deltas (cm)."""
+def _pixel_spacing_mm(ds) -> tuple[list[float] | None, str | None]:
+    """(row, column) spacing in mm: PixelSpacing, else the first ultrasound region's physical deltas (cm).
+    Returns (spacing or None, a note when the file gives a spacing that is not two positive finite numbers)."""
     try:
         if "PixelSpacing" in ds:
-            return [float(v) for v in ds.PixelSpacing][:2]
-        region = ds.SequenceOfUltrasoundRegions[0]
-        if int(region.PhysicalUnitsXDirection) == 3 and int(region.PhysicalUnitsYDirection) == 3:  # 3 = cm
-            return [abs(float(region.PhysicalDeltaY)) * 10, abs(float(region.PhysicalDeltaX)) * 10]
+            spacing, where = [float(v) for v in ds.PixelSpacing][:2], "PixelSpacing"
+        else:
+            region = ds.SequenceOfUltrasoundRegions[0]
+            if int(region.PhysicalUnitsXDirection) != 3 or int(region.PhysicalUnitsYDirection) != 3:  # 3 = cm
+                return None, None
+            spacing = [abs(float(region.PhysicalDeltaY)) * 10, abs(float(region.PhysicalDeltaX)) * 10]
+            where = "the ultrasound region's PhysicalDeltaX/Y"
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-        pass
-    return None
+        return None, None
+    if len(spacing) == 2 and all(math.isfinite(v) and v > 0 for v in spacing):
+        return spacing, None
+    return None, (f"{where} {spacing} is not a pixel spacing (two positive numbers of mm); it is ignored: no "
+                  f"physical size is shown or written for this file")
 
 
 def _fps(ds) -> float | None:
@@ -72,15 +84,25 @@ class DicomCineSource(VideoSource):
                               f"{', '.join(SUPPORTED_PHOTOMETRIC)}); convert the file to RGB or grayscale")
         syntax = ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian)
         self._check_decoder(path, syntax)
+        if frames < 1:
+            raise SourceError(f"{path}: NumberOfFrames is {frames}; the file is damaged")
+        check_frame_pixels(path, rows, columns)
+        notes = []
+        if not syntax.is_compressed:
+            frames = self._frames_in_pixel_data(path, ds, rows, columns, frames, notes)
         super().__init__(path, frames, (rows, columns), _fps(ds), cache_bytes)
+        self.announced_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
         self.photometric = photometric
         self._bits_stored = int(getattr(ds, "BitsStored", getattr(ds, "BitsAllocated", 8)))
         self._signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
         self.metadata = {"modality": str(getattr(ds, "Modality", "")), "transfer_syntax": str(syntax.name),
                          "photometric": photometric, "bits_stored": self._bits_stored}
-        spacing = _pixel_spacing_mm(ds)
+        spacing, spacing_note = _pixel_spacing_mm(ds)
         if spacing is not None:
             self.metadata["pixel_spacing_mm"] = spacing
+        for note in [*notes, *([f"{path}: {spacing_note}"] if spacing_note else [])]:
+            log.warning(note)
+            self.warnings.append(note)
         self._file = open(path, "rb")
         try:
             first = self._decode(0)  # fail now, with the file named, rather than on the first view
@@ -88,6 +110,35 @@ class DicomCineSource(VideoSource):
             self._file.close()
             raise
         self.cache.put(0, self._checked(first, 0))
+
+    @staticmethod
+    def _frames_in_pixel_data(path: Path, ds, rows: int, columns: int, frames: int, notes: list[str]) -> int:
+        """The frames an uncompressed file's pixel data really holds, checked against its header: fewer whole
+        frames than announced are repaired to what is there (noted); none at all is a SourceError."""
+        try:
+            length = ds.get_item(0x7FE00010, keep_deferred=True).length
+            samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+            bits = int(getattr(ds, "BitsAllocated", 8) or 8)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return frames  # the decoder says what is wrong, naming the frame
+        if bits % 8 or not 0 < length < 0xFFFFFFFF:
+            return frames
+        frame_bytes = rows * columns * samples * bits // 8
+        whole = length // frame_bytes
+        if whole < 1:
+            raise SourceError(f"{path}: the pixel data holds {length:,} bytes, less than one frame of {columns}x{rows} "
+                              f"({samples} sample(s) of {bits} bits: {frame_bytes:,} bytes); the file is truncated or "
+                              f"its header (Rows, Columns, BitsAllocated) is wrong")
+        if whole < frames:
+            notes.append(f"{path}: the header announces {frames} frames of {columns}x{rows} but the pixel data holds "
+                         f"{whole} ({length:,} bytes; the file is truncated or its header is wrong); it is opened "
+                         f"with those {whole} frames")
+            return whole
+        if length > frames * frame_bytes + 1:  # DICOM pads odd lengths with one byte
+            notes.append(f"{path}: the pixel data holds {length:,} bytes, more than the {frames * frame_bytes:,} of "
+                         f"the {frames} frames of {columns}x{rows} its header announces; only those frames are shown "
+                         f"(if they look garbled, the header's Rows, Columns or NumberOfFrames are wrong)")
+        return frames
 
     @staticmethod
     def _check_decoder(path: Path, syntax) -> None:
@@ -111,7 +162,7 @@ class DicomCineSource(VideoSource):
 
         try:
             self._file.seek(0)
-            array = pixel_array(self._file, index=index if self.num_frames > 1 else None)
+            array = pixel_array(self._file, index=index if self.announced_frames > 1 else None)
         except Exception as exc:  # decoders raise anything from ValueError to RuntimeError on bad data
             raise SourceError(f"{self.path}: frame {index + 1} of {self.num_frames} cannot be decoded "
                               f"({type(exc).__name__}: {exc}); the file may be damaged or use an unusual "
@@ -130,7 +181,13 @@ class DicomCineSource(VideoSource):
             array = np.repeat(array[:, :, None], 3, axis=2)
         return np.ascontiguousarray(array)
 
+    def _legacy_frame_count(self) -> int:
+        return self.announced_frames  # identity version 1 took the header's word
+
     def _identity_parts(self, digest: "hashlib._Hash") -> None:
+        hash_file(self.path, digest)
+
+    def _legacy_identity_parts(self, digest: "hashlib._Hash") -> None:
         sample_file(self.path, digest)
 
     def close(self) -> None:

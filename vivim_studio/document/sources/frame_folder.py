@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vivim_core.data.readers import DataError, image_size, list_images, read_frame, read_mask
+from vivim_core.data.readers import DataError, list_images, read_frame, read_mask
 
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
-from .base import VideoSource, sample_file
+from .base import VideoSource, hash_file, sample_file
+from .limits import frame_header_size
 
 
 def find_ground_truth_folder(folder: Path) -> tuple[Path, str] | None:
@@ -54,10 +55,7 @@ class FrameFolderSource(VideoSource):
         self.frame_paths = list_images(folder)
         if not self.frame_paths:
             raise SourceError(f"{folder}: no frame images (.jpg, .png, .bmp, .tif) in this folder")
-        try:
-            size = image_size(self.frame_paths[0])
-        except DataError as exc:
-            raise SourceError(str(exc)) from None
+        size = frame_header_size(self.frame_paths[0])
         super().__init__(folder, len(self.frame_paths), size, None, cache_bytes)
         layout = "masks"
         if mask_folder is None and load_ground_truth:
@@ -92,16 +90,22 @@ class FrameFolderSource(VideoSource):
         return self.mask_folder is not None and self.initial_mask_origin != "import:masks"
 
     def _decode(self, index: int) -> np.ndarray:
+        path = self.frame_paths[index]
+        if index:  # the header first: a frame of another size (or a crafted one) is never decoded
+            self._check_size(frame_header_size(path), index)
         try:
-            return read_frame(self.frame_paths[index])
+            return read_frame(path)
         except DataError as exc:
             raise SourceError(str(exc)) from None
 
-    def _checked(self, frame: np.ndarray, index: int) -> np.ndarray:
-        if frame.shape[:2] != self.frame_size:
-            raise SourceError(f"{self.frame_paths[index]}: frame is {frame.shape[1]}x{frame.shape[0]} but "
+    def _check_size(self, size: tuple[int, int], index: int) -> None:
+        if tuple(size) != self.frame_size:
+            raise SourceError(f"{self.frame_paths[index]}: frame is {size[1]}x{size[0]} but "
                               f"{self.frame_paths[0].name} is {self.frame_size[1]}x{self.frame_size[0]}; every "
                               f"frame of {self.path} must have one size")
+
+    def _checked(self, frame: np.ndarray, index: int) -> np.ndarray:
+        self._check_size(frame.shape[:2], index)
         return super()._checked(frame, index)
 
     def _decode_uncached(self, index: int) -> np.ndarray:
@@ -109,6 +113,11 @@ class FrameFolderSource(VideoSource):
 
     def initial_masks(self) -> Iterator[tuple[int, np.ndarray]]:
         for index, path in sorted(self._mask_paths.items()):
+            size = frame_header_size(path)
+            if size != self.frame_size:
+                raise SourceError(f"{path}: mask is {size[1]}x{size[0]} but its frame "
+                                  f"{self.frame_paths[index].name} is {self.frame_size[1]}x{self.frame_size[0]}; "
+                                  f"masks must have their frame's size")
             try:
                 mask = read_mask(path)
             except DataError as exc:
@@ -120,7 +129,12 @@ class FrameFolderSource(VideoSource):
             yield index, mask
 
     def _identity_parts(self, digest: "hashlib._Hash") -> None:
-        for path in self.frame_paths:  # names and sizes of every frame: cheap (stat only)
+        for path in self.frame_paths:  # every frame file, whole: a frame changed in any way changes the identity
+            digest.update(f"{path.name}:".encode())
+            hash_file(path, digest)
+
+    def _legacy_identity_parts(self, digest: "hashlib._Hash") -> None:
+        for path in self.frame_paths:
             digest.update(f"{path.name}:{path.stat().st_size};".encode())
         for index in sorted({0, len(self.frame_paths) // 2, len(self.frame_paths) - 1}):
             sample_file(self.frame_paths[index], digest)
