@@ -206,7 +206,9 @@ def test_kill_while_finetuning(setup):
         corrections = run / "corrections"
         if corrections.exists():  # written whole or not at all (a fresh folder appears in one rename)
             _, count = read_vtus_export(corrections)
-            assert count >= 8  # the accepted frames, and those the user corrected meanwhile
+            # the accepted frames but every 4th (held out to measure the model, never exported), and those
+            # the user corrected meanwhile
+            assert count >= 6
         for saved in run.rglob("*.safetensors"):  # model checkpoints, and the optimizer state beside the last
             assert saved.name.endswith(".optim.safetensors") or is_vivim_checkpoint(saved), saved
             with safe_open(str(saved), framework="numpy") as f:
