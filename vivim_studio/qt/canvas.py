@@ -198,7 +198,7 @@ class Canvas(QWidget):
                  for x, y, positive in clicks]
         if spots:
             self.marks_item.setData(spots)
-        else:
+        elif len(self.marks_item.data):  # most frames have no clicks: leave an empty item alone
             self.marks_item.clear()
 
     @staticmethod
