@@ -366,7 +366,8 @@ class VideoDocument(EditingMixin, TimelineMixin):
 
     # undo / redo -----------------------------------------------------------------------------------------
     def undo(self, index: int | None = None) -> str | None:
-        """Undo the last step of frame `index` (default: current); returns its label, None if nothing."""
+        """Undo the last step of frame `index` (default: current); returns its label, None if nothing. A step of
+        an action on several frames (propagation) is undone on all of them (see `history`)."""
         return self._undo_redo(index, undo=True)
 
     def redo(self, index: int | None = None) -> str | None:
@@ -380,19 +381,23 @@ class VideoDocument(EditingMixin, TimelineMixin):
         if undo and stroke is not None and stroke.frame == index:
             stroke.cancel()
             return stroke.label
-        with self._lock:
-            current = self._state(index)
-            step = (self.history.undo if undo else self.history.redo)(index, current)
-            if step is None:
-                return None
-            self.masks.set_mask_bytes(index, step.state.mask)
-            self._records[index] = step.state.record
-            self._unsaved.add(index)
+        with self._lock:  # a grouped step (propagation) moves on every frame of its group at once
+            label = self.history.undo_label(index) if undo else self.history.redo_label(index)
+            befores = {}
+            for frame in self.history.frames_to_move(index, undo):
+                befores[frame] = self._state(frame)
+                step = (self.history.undo if undo else self.history.redo)(frame, befores[frame])
+                self.masks.set_mask_bytes(frame, step.state.mask)
+                self._records[frame] = step.state.record
+                self._unsaved.add(frame)
+        if not befores:
+            return None
         try:
             self._save_after_edit()
         finally:
-            self._notify(index, current, False, True)
-        return step.label
+            for frame, before in befores.items():
+                self._notify(frame, before, False, True)
+        return label
 
     def can_undo(self, index: int | None = None) -> bool:
         return self.history.can_undo(self._current if index is None else index)

@@ -1,5 +1,5 @@
-"""The editing operations of `VideoDocument`: each call is one undoable step on one frame (propagation: one
-step on each frame it writes), saved before it returns. Operations return True when they changed something.
+"""The editing operations of `VideoDocument`: each call is one undoable step (propagation: one step for all the
+frames it writes), saved before it returns. Operations return True when they changed something.
 
 Human edits make the frame "edited" with origin "human"; `accept` makes it "accepted".
 """
@@ -13,6 +13,7 @@ import numpy as np
 
 from . import codec, flow, mask_ops
 from .exceptions import EditError
+from .history import StepGroup
 from .status import HUMAN, Click, FrameStatus, flow_origin, model_origin, prompt_origin
 
 Points = Sequence[Sequence[float]] | np.ndarray
@@ -194,11 +195,14 @@ class EditingMixin:
                   cancel: Callable[[], bool] | None = None) -> list[int]:
         """Carry frame `index`'s mask to the next `count` frames (default: to the end) by optical flow, each
         from the one before. Stops before a frame a human edited or accepted (unless `stop_at_reviewed` is
-        False). Written frames become "proposed" with origin "flow:<index>", one undo step each. Returns them."""
+        False). Written frames become "proposed" with origin "flow:<index>" and no model confidence (the flow
+        has none); together they are ONE undo step, "propagate from frame <index + 1> (<K> frames)", undone or
+        redone from any of them. Each frame is saved and shown as it is written. Returns them."""
         self.check_writable()
         index = self.source.check_index(index)
         last = self.num_frames - 1 if count is None else min(index + int(count), self.num_frames - 1)
         total, written = last - index, []
+        group = StepGroup(f"propagate from frame {index + 1}")
         mask, previous = self.masks.mask(index), self.frame(index)
         for target in range(index + 1, last + 1):
             if (cancel is not None and cancel()) or (stop_at_reviewed and self.status(target).human_reviewed):
@@ -209,9 +213,10 @@ class EditingMixin:
                 if stop_at_reviewed and self.status(target).human_reviewed:
                     break
                 record = self.record(target).with_changes(status=FrameStatus.PROPOSED, threshold=None,
-                                                          mask_origin=flow_origin(index),
+                                                          mask_origin=flow_origin(index), confidence=None,
                                                           area=int(np.count_nonzero(mask)))
-                before = self._apply_state(target, mask, record, f"propagate from frame {index}")
+                before = self._apply_state(target, mask, record, None)
+                self.history.record(target, group.label, before, group)
             self._finish(target, before, False, True)
             written.append(target)
             previous = current

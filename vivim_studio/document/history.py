@@ -3,6 +3,16 @@
 A step stores the frame's whole state before (undo) or after (redo) the edit: the encoded mask (a few KB) and
 the record. Memory is bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the
 least recently edited frames are forgotten first.
+
+One action may write many frames (propagation): its steps share a `StepGroup`, and undoing (or redoing) it on
+any of those frames moves the group's step of every frame where that step is still the one to undo (redo):
+
+    group = StepGroup("propagate from frame 3")
+    history.record(4, group.label, before4, group); history.record(5, group.label, before5, group)
+    history.frames_to_move(5, undo=True)      # [4, 5]; then undo(4, ...) and undo(5, ...)
+
+A frame edited after the group was recorded keeps its own later steps: the group's step there is no longer on
+top, so undoing the group leaves that frame alone (and undoing on that frame undoes its own edit first).
 """
 
 from __future__ import annotations
@@ -28,10 +38,20 @@ class FrameState:
         return (len(self.mask) if self.mask else 0) + 200
 
 
+class StepGroup:
+    """The steps of one action on several frames (compared by identity). `label` names the action; the frames
+    it was recorded on are `frames`."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.frames: set[int] = set()
+
+
 @dataclass(frozen=True)
 class Step:
     label: str  # what the user did, e.g. "brush stroke"; shown as "Undo brush stroke"
     state: FrameState
+    group: StepGroup | None = None
 
 
 class _FrameStacks:
@@ -61,11 +81,13 @@ class UndoHistory:
         self._frames.move_to_end(frame)
         return stacks
 
-    def record(self, frame: int, label: str, before: FrameState) -> None:
+    def record(self, frame: int, label: str, before: FrameState, group: StepGroup | None = None) -> None:
         stacks = self._stacks(frame)
         self._bytes -= stacks.nbytes
         stacks.redo.clear()
-        stacks.undo.append(Step(label, before))
+        stacks.undo.append(Step(label, before, group))
+        if group is not None:
+            group.frames.add(frame)
         self._bytes += stacks.nbytes
         self._enforce_budget()
 
@@ -82,10 +104,35 @@ class UndoHistory:
             return None
         self._bytes -= stacks.nbytes
         step = source.pop()
-        (stacks.redo if undo else stacks.undo).append(Step(step.label, current))
+        (stacks.redo if undo else stacks.undo).append(Step(step.label, current, step.group))
         self._bytes += stacks.nbytes
         self._frames.move_to_end(frame)
         return step
+
+    def _top(self, frame: int, undo: bool) -> Step | None:
+        stacks = self._frames.get(frame)
+        source = None if stacks is None else (stacks.undo if undo else stacks.redo)
+        return source[-1] if source else None
+
+    def frames_to_move(self, frame: int, undo: bool) -> list[int]:
+        """The frames an undo (redo) on `frame` changes, ascending: [frame] for a step of its own, every frame
+        whose next step to undo (redo) belongs to the same group for a grouped one, [] when there is nothing."""
+        step = self._top(frame, undo)
+        if step is None:
+            return []
+        if step.group is None:
+            return [frame]
+        return sorted(f for f in step.group.frames if (top := self._top(f, undo)) is not None
+                      and top.group is step.group)
+
+    def _label(self, frame: int, undo: bool) -> str | None:
+        step = self._top(frame, undo)
+        if step is None:
+            return None
+        if step.group is None:
+            return step.label
+        count = len(self.frames_to_move(frame, undo))
+        return f"{step.group.label} ({count} frame{'s' if count != 1 else ''})"
 
     def can_undo(self, frame: int) -> bool:
         stacks = self._frames.get(frame)
@@ -96,12 +143,11 @@ class UndoHistory:
         return bool(stacks and stacks.redo)
 
     def undo_label(self, frame: int) -> str | None:
-        stacks = self._frames.get(frame)
-        return stacks.undo[-1].label if stacks and stacks.undo else None
+        """What undo on `frame` would undo, e.g. "brush stroke" or "propagate from frame 3 (12 frames)"."""
+        return self._label(frame, undo=True)
 
     def redo_label(self, frame: int) -> str | None:
-        stacks = self._frames.get(frame)
-        return stacks.redo[-1].label if stacks and stacks.redo else None
+        return self._label(frame, undo=False)
 
     def clear(self, frame: int | None = None) -> None:
         if frame is None:
