@@ -6,6 +6,8 @@ Everything that turns a user's choice or a name found in a file into a path goes
     target = confined(out, split, name, "0001.png")        # stays inside `out`, symlinks resolved
     check_output_apart(out, inputs=[video, dataset_root])  # an output never lands on or inside an input
     path = regular_file(checkpoint, "checkpoint")          # refuses FIFOs, devices, folders
+    with open_regular(checkpoint, "checkpoint") as f: ...  # the same, and opening it can never block
+    name = sanitised_name("My scan: 1/2")                  # "My scan_ 1_2": any text made into a safe name
 
 Paths are compared after resolving symlinks (`os.path.realpath`), so a symlink inside the chosen folder that
 points elsewhere counts as elsewhere.
@@ -18,6 +20,7 @@ import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import VivimError
 
@@ -40,6 +43,16 @@ def safe_name(text: str, what: str) -> str:
         raise UnsafePathError(f"{what} {text!r} is not a plain folder or file name: use letters, digits, '-', '_' "
                               f"and '.', without '/', '\\\\' or '..' (at most {MAX_NAME_LENGTH} characters)")
     return text
+
+
+def sanitised_name(text: str) -> str:
+    """`text` made into a name that `safe_name` accepts: forbidden characters become '_', leading and trailing
+    spaces and trailing dots go, device names and names of dots only get a '_' prefix, long names are cut.
+    Different texts can give the same name: callers that name several outputs must check for collisions."""
+    name = _FORBIDDEN.sub("_", str(text)).strip().rstrip(". ")[:MAX_NAME_LENGTH].rstrip(". ")
+    if not name or name.split(".")[0].lower() in _WINDOWS_DEVICES:
+        name = f"_{name}"[:MAX_NAME_LENGTH]
+    return safe_name(name, "name")
 
 
 def real(path: Path | str) -> Path:
@@ -96,3 +109,20 @@ def regular_file(path: Path | str, what: str, max_bytes: int | None = None) -> P
     if max_bytes is not None and info.st_size > max_bytes:
         raise UnsafePathError(f"{what} {path}: {info.st_size:,} bytes, more than the {max_bytes:,} accepted")
     return path
+
+
+def open_regular(path: Path | str, what: str, max_bytes: int | None = None) -> BinaryIO:
+    """`path` opened for binary reading, refused (UnsafePathError) unless it is a regular file no larger than
+    `max_bytes`. Opened without blocking and checked again once open, so a FIFO swapped in after the first
+    check cannot hang the reader."""
+    path = regular_file(path, what, max_bytes)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise UnsafePathError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafePathError(f"{what} {path}: is not a regular file (it changed while being opened); give a file")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
