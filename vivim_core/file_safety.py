@@ -8,6 +8,9 @@ Everything that turns a user's choice or a name found in a file into a path goes
     path = regular_file(checkpoint, "checkpoint")          # refuses FIFOs, devices, folders
     with open_regular(checkpoint, "checkpoint") as f: ...  # the same, and opening it can never block
     name = sanitised_name("My scan: 1/2")                  # "My scan_ 1_2": any text made into a safe name
+    check_outputs_separate({"--out": out, "--prob-out": prob})  # no output inside another
+    check_output_folder(out, "--out", ours=("predictions.json",))  # new, empty, or written by us before
+    check_replaceable(json_path, "--json", is_ours)         # a new file, or one we wrote before
 
 Paths are compared after resolving symlinks (`os.path.realpath`), so a symlink inside the chosen folder that
 points elsewhere counts as elsewhere.
@@ -18,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -88,6 +91,48 @@ def check_output_apart(output: Path | str, inputs: Iterable[Path | str], what: s
         if is_within(source, out) or (source.is_dir() and is_within(out, source)):
             raise UnsafePathError(f"{what} {output}: overlaps the input {item} (the output would land on, inside "
                                   f"or around it and could overwrite it); choose a separate output folder")
+
+
+def check_outputs_separate(outputs: dict[str, Path | str | None]) -> None:
+    """Refuse two outputs (option name -> path; None = not given) where one is, or lies inside, the other: their
+    files would mix or overwrite each other."""
+    given = [(name, path) for name, path in outputs.items() if path is not None]
+    for i, (first, first_path) in enumerate(given):
+        for second, second_path in given[i + 1:]:
+            if is_within(first_path, second_path) or is_within(second_path, first_path):
+                raise UnsafePathError(f"{first} {first_path} and {second} {second_path} overlap (one is, or lies "
+                                      f"inside, the other) and their files would overwrite each other; choose "
+                                      f"separate folders")
+
+
+def check_output_folder(folder: Path | str, what: str, ours: Iterable[str]) -> None:
+    """An output folder must be new, empty, or hold one of the file names in `ours` (the mark of an earlier run
+    of the same command): a folder of someone else's files (a ground-truth folder, a dataset) is refused, since
+    writing there could overwrite them."""
+    folder = Path(folder)
+    if not os.path.lexists(folder):
+        return
+    if not folder.is_dir():
+        raise UnsafePathError(f"{what} {folder}: exists and is not a folder; give a folder")
+    if any(os.path.lexists(folder / name) for name in ours):
+        return
+    present = sorted(p.name for p in folder.iterdir())
+    if present:
+        shown = ", ".join(present[:3]) + (f" and {len(present) - 3} more" if len(present) > 3 else "")
+        raise UnsafePathError(f"{what} {folder}: this folder already holds files that vivim-core did not write "
+                              f"({shown}); writing there could overwrite them. Choose a new or empty folder")
+
+
+def check_replaceable(path: Path | str, what: str, is_ours: Callable[[Path], bool]) -> None:
+    """An output file may be new or replace a file that `is_ours` recognises (an earlier output of the same
+    command); anything else (an image, a mask, someone's notes, a folder, a FIFO) is refused."""
+    path = Path(path)
+    if not os.path.lexists(path):
+        return
+    regular_file(path, what)
+    if not is_ours(path):
+        raise UnsafePathError(f"{what} {path}: this file already exists and vivim-core did not write it; choose "
+                              f"another name (nothing was overwritten)")
 
 
 def regular_file(path: Path | str, what: str, max_bytes: int | None = None) -> Path:

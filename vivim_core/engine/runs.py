@@ -44,12 +44,22 @@ class RunFolder:
     last_path = property(lambda self: self.path / "last.safetensors")
     optimizer_path = property(lambda self: self.path / "last.optim.safetensors")
 
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return (self.config_path, self.split_path, self.metrics_path, self.best_path, self.last_path,
+                self.optimizer_path)
+
     def check_new(self) -> None:
-        """A fresh run must not overwrite an earlier one."""
-        if self.path.is_file():
-            raise RunFolderError(f"--out {self.path} is a file; give a folder for the run")
+        """A fresh run must not overwrite an earlier one, nor any file that happens to have a run file's name."""
+        if os.path.lexists(self.path) and not self.path.is_dir():
+            raise RunFolderError(f"--out {self.path} exists and is not a folder; give a folder for the run")
         if self.config_path.exists() or self.last_path.exists():
             raise RunFolderError(f"{self.path} already holds a run; continue it with --resume, or choose another --out")
+        present = [p.name for p in self.files if os.path.lexists(p)]
+        if present:
+            raise RunFolderError(f"--out {self.path} already holds {', '.join(present)}, which a new run would "
+                                 f"overwrite, but no run (no config.json or last.safetensors); move them away or "
+                                 f"choose another --out")
 
     def check_resumable(self) -> None:
         missing = [p.name for p in (self.config_path, self.last_path, self.optimizer_path) if not p.is_file()]

@@ -24,7 +24,8 @@ import torch
 
 from .. import __version__
 from ..config import ABLATIONS
-from ..losses import LossWeights, VivimLoss, load_affine_prior, read_affine_prior_info
+from ..file_safety import check_output_apart
+from ..losses import DEFAULT_PRIOR_PATH, LossWeights, VivimLoss, load_affine_prior, read_affine_prior_info
 from ..model import build_model
 from .checkpoint import checkpoint_sha256, load_model, read_checkpoint_info
 from .distributed import DistributedContext, setup_distributed
@@ -137,6 +138,8 @@ def _run(kind: str, data: Path, out: Path, config: TrainConfig, checkpoint: Path
 
 
 def _run_in_context(kind, data, out, config, checkpoint, resume, progress, cancel, context) -> TrainResult:
+    inputs = [data, checkpoint, config.init_segformer, config.affine_prior or DEFAULT_PRIOR_PATH]
+    check_output_apart(out, [path for path in inputs if path is not None])
     run = RunFolder(out)
     if resume:
         run.check_resumable()
