@@ -88,6 +88,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _infinity(name: str) -> float:
+    if name == "NaN":
+        raise ValueError("NaN is not a JSON value")
+    return float(name)
+
+
 def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
     """Nesting depth of decoded JSON (a scalar 0, [] 1, [[]] 2), counted without recursion; stops counting
     once past `limit`."""
@@ -103,15 +109,16 @@ def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
 
 
 def loads_json(text: str | bytes, what: str, max_depth: int = MAX_JSON_DEPTH,
-               error: type[VivimError] = CheckpointError) -> Any:
-    """Decode JSON found in a file: `error` (naming `what`) for invalid UTF-8 or JSON, NaN / Infinity, integers
-    of thousands of digits, or nesting deeper than `max_depth`."""
+               error: type[VivimError] = CheckpointError, allow_infinity: bool = False) -> Any:
+    """Decode JSON found in a file: `error` (naming `what`) for invalid UTF-8 or JSON, NaN / Infinity (unless
+    `allow_infinity`: then +-Infinity, never NaN), integers of thousands of digits, or nesting deeper than
+    `max_depth`."""
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
         if not isinstance(text, str):
             raise ValueError(f"{type(text).__name__} instead of text")
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_infinity if allow_infinity else _refuse_constant)
     except RecursionError:
         raise error(f"{what} is nested more than {max_depth} levels deep; it was altered or is not ours") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits

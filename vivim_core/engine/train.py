@@ -88,7 +88,7 @@ def finetune_defaults(checkpoint: str | os.PathLike, **overrides: Any) -> TrainC
 
 
 def _check_resume_config(run: RunFolder, config: TrainConfig) -> None:
-    stored = TrainConfig.from_dict(run.read_config()["train_config"])
+    stored = run.stored_train_config()
     different = [name for name, value in config.to_dict().items()
                  if name not in RESUMABLE_OVERRIDES and stored.to_dict()[name] != value]
     if different:
@@ -154,6 +154,7 @@ def _run_in_context(kind, data, out, config, checkpoint, resume, progress, cance
     notes: dict[str, Any] = {}
     if resume:
         model = load_model(run.last_path, device=context.device).train()
+        freeze_encoder_stages(model, config.freeze_stages)  # as the run did: the optimizer holds the rest only
         notes = {k: v for k, v in run.read_config().items() if k in ("start_checkpoint", "init_segformer")}
     else:
         model = _build_model(kind, config, checkpoint, context, notes)
