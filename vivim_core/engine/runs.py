@@ -215,8 +215,7 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, path: str | os.PathLi
                     for key in ("param_groups", "scalars", "loop_state")}
         tensors = read_tensors(header, "optimizer state", RunFolderError)
     except RunFolderError as exc:
-        raise RunFolderError(f"{exc}; resume is impossible, start a new run (optionally with finetune "
-                             f"--checkpoint from last.safetensors)") from None
+        raise damaged(f"unreadable optimizer state ({exc})") from None
     fresh = optimizer.state_dict()
     groups, scalars, loop_state = metadata["param_groups"], metadata["scalars"], metadata["loop_state"]
     problem = _param_groups_problem(groups, fresh["param_groups"])
