@@ -150,7 +150,7 @@ class ModelConfig:
         parameters = estimated_parameters(self)
         if parameters > MAX_PARAMETERS:
             raise ConfigError(f"this model would have {parameters:,} parameters, more than the {MAX_PARAMETERS:,} "
-                              f"accepted (vivim-b3 has about 50 million): a config this large is a mistake or an "
+                              f"accepted (vivim-b3 has about 60 million): a config this large is a mistake or an "
                               f"altered file")
         activation = activation_bytes_per_frame(self)
         if activation > MAX_ACTIVATION_BYTES_PER_FRAME:

@@ -148,7 +148,8 @@ def test_predict_says_when_a_video_held_more_frames_than_announced(avi, tmp_path
     captured = capsys.readouterr()
     assert "warning" in captured.out and "holds more than the 5 frames" in captured.out
     assert len(list((out / "long").glob("*.png"))) == 5
-    assert "holds more than the 5 frames" in json.loads((out / "predictions.json").read_text())["videos"]["long"]["warning"]
+    manifest = json.loads((out / "predictions.json").read_text())
+    assert "holds more than the 5 frames" in manifest["videos"]["long"]["warning"]
 
 
 class _FakeCapture:
