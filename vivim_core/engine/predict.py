@@ -181,6 +181,7 @@ class _FrameReader:
                 if self.native is None:
                     self.native = tuple(np.asarray(frame).shape[:2])
                 self._put(_check_and_resize(frame, index, size, self.native))
+            next(iterator, None)  # lets a file reader finish, and notice frames beyond the announced count
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(exc)
 
@@ -203,6 +204,16 @@ class _FrameReader:
             if isinstance(item, BaseException):
                 raise item
             return item
+
+    def finish(self) -> None:
+        """Wait for the thread once every frame was used: it only lets the source finish (one more read)."""
+        self._thread.join()
+        try:
+            item = self._queue.get_nowait()  # every frame was used: anything left is an error of the source
+        except queue.Empty:
+            return
+        if isinstance(item, BaseException):
+            raise item
 
     def close(self) -> None:
         self._stop.set()
@@ -327,6 +338,7 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
                     del host
             if progress is not None:
                 progress(emitted, total)
+        reader.finish()
     finally:
         reader.close()
 
