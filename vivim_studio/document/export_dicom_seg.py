@@ -30,6 +30,7 @@ file here, for this file, and nowhere else: never into the document, the workspa
 from __future__ import annotations
 
 import datetime as _dt
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +85,10 @@ class SourceHeader:
 
 
 def tracking_uid(identity: str, lesion: int) -> str:
-    """The lesion's Tracking UID: the same for one lesion of one video in every export (a 2.25 UUID-derived UID)."""
-    from pydicom.uid import generate_uid
-
-    return str(generate_uid(prefix=None, entropy_srcs=["vivim-studio lesion", identity, str(lesion)]))
+    """The lesion's Tracking UID: the same for one lesion of one video in every export. A UID under 2.25 (PS3.5
+    B.2) from a name-based UUID (RFC 4122, version 5) of the video's identity and the lesion's number."""
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "vivim-studio/lesion")
+    return f"2.25.{uuid.uuid5(namespace, f'{identity}:{lesion}').int}"
 
 
 def _code(value: str, scheme: str, meaning: str):
