@@ -104,9 +104,9 @@ def _short_axis(contours: list[np.ndarray], origin: np.ndarray, along: np.ndarra
     positions = np.union1d(np.arange(0.0, length + step, step), np.clip(s0, 0.0, length))
     lo, hi = np.minimum(s0, s1), np.maximum(s0, s1)
     crosses = (lo[None, :] <= positions[:, None]) & (positions[:, None] < hi[None, :])  # (P, E), half-open
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # edges along the lines never cross them
         fraction = (positions[:, None] - s0[None, :]) / (s1 - s0)[None, :]
-    crossings = np.sort(np.where(crosses, u0 + fraction * (u1 - u0), np.inf), axis=1)
+        crossings = np.sort(np.where(crosses, u0 + fraction * (u1 - u0), np.inf), axis=1)
     if crossings.shape[1] % 2:
         crossings = np.concatenate([crossings, np.full((len(positions), 1), np.inf)], axis=1)
     # even-odd rule: the line is inside between crossings 0-1, 2-3, ...
