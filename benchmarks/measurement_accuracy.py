@@ -89,8 +89,11 @@ def main() -> int:
     print("shape     quantity    mean(px)  p95|e|   max|e|  outside 2 % and 1 px")
     print("\n".join(rows))
     print(", ".join(f"{kind}: {results[kind]['ms_per_measurement']:.1f} ms per measurement" for kind in results))
-    report = {"machine": f"{platform.node() and platform.processor() or platform.machine()}, "
-                         f"{platform.system()} {platform.release()}",
+    import os
+
+    report = {"machine": {"platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+                          "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                          "numpy": np.__version__},
               "date": dt.date.today().isoformat(), "command": " ".join(["python", *sys.argv]),
               "shapes_per_kind": args.shapes, "rectangle_min_aspect": args.min_aspect, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
