@@ -164,6 +164,7 @@ def test_non_square_pixels_are_measured_in_physical_space(tmp_path):
     with doc:
         result = write_report(doc, tmp_path / "report")
     m = result.lesions[0].key.physical
+    assert not result.lesions[0].key.touches_edge
     assert within(m.long_axis_mm, float(np.hypot(16, 20)), pixel=0.2)
     assert within(m.short_axis_mm, 16 * np.hypot(16, 20) / 20, pixel=0.2)  # h D / w in physical units
     assert m.area_mm2 == pytest.approx(80 * 200 * 0.02)
@@ -231,3 +232,14 @@ def test_the_report_verb(tmp_path, capsys):
         pass
     assert studio(["report", str(uncalibrated), "--out", str(tmp_path / "r3")]) == 0
     assert "px" in (out := capsys.readouterr().out) and "uncalibrated" in out and " mm" not in out
+
+
+def test_a_lesion_cut_off_by_the_image_edge_says_so(tmp_path):
+    labels = np.zeros((H, W), np.uint8)
+    labels[50:90, 0:40] = 1  # reaches the left border
+    with painted(cine(tmp_path, pixel_spacing=[0.1, 0.1]), tmp_path / "ws", {0: labels}) as doc:
+        result = write_report(doc, tmp_path / "report")
+    (row,) = read_csv(tmp_path / "report" / "measurements.csv")
+    assert row["touches_image_edge"] == "yes" and result.lesions[0].key.touches_edge
+    key = json.loads((tmp_path / "report" / "summary.json").read_text())["lesions"][0]["key_frame"]
+    assert key["touches_image_edge"] and "may extend beyond the image" in key["note"]

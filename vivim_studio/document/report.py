@@ -7,8 +7,8 @@ its long axis is largest. Information for the clinician, not a diagnosis.
 
 Writes into the chosen folder (created; apart from the video, its dataset and its workspace):
     measurements.csv   frame (numbered from 1), lesion, status, area_mm2, long_axis_mm, short_axis_mm,
-                       spacing_source, area_px, long_axis_px, short_axis_px: the mm columns are empty and
-                       spacing_source says "uncalibrated" where no calibration backs a millimetre
+                       spacing_source, area_px, long_axis_px, short_axis_px, touches_image_edge: the mm columns
+                       are empty and spacing_source says "uncalibrated" where no calibration backs a millimetre
     summary.json       the video (name, identity; never a patient field), the calibrations, each lesion's key
                        frame with its numbers and calipers, and the size thresholds of the task (thyroid: ACR
                        TI-RADS; polyp: size categories), as information
@@ -43,7 +43,8 @@ from .status import FrameStatus, now_utc
 REPORT_FORMAT = "vivim-studio-report"
 CSV_NAME, SUMMARY_NAME, FIGURE_NAME = "measurements.csv", "summary.json", "report.png"
 CSV_COLUMNS = ("frame", "lesion", "status", "area_mm2", "long_axis_mm", "short_axis_mm", "spacing_source",
-               "area_px", "long_axis_px", "short_axis_px")
+               "area_px", "long_axis_px", "short_axis_px", "touches_image_edge")
+EDGE_NOTE = "the lesion touches the image's edge: it may extend beyond the image, and measure larger"
 UNCALIBRATED = "uncalibrated"
 SELECTIONS = {"reviewed": (FrameStatus.EDITED, FrameStatus.ACCEPTED), "accepted": (FrameStatus.ACCEPTED,),
               "all": None}
@@ -67,6 +68,7 @@ class LesionFrame:
     pixels: LesionMeasurement  # lengths in pixels
     physical: LesionMeasurement | None  # lengths in mm; None: uncalibrated
     calibration: Calibration | None
+    touches_edge: bool = False  # the mask reaches the image's border: the lesion may be cut off
 
     @property
     def spacing_source(self) -> str:
@@ -82,7 +84,7 @@ class LesionFrame:
                                                      _number(physical.short_axis_mm)]
         return [str(self.frame + 1), str(self.lesion), self.status.value, *mm, self.spacing_source,
                 str(self.pixels.area_px), _number(_length(self.pixels.long_axis)),
-                _number(_length(self.pixels.short_axis))]
+                _number(_length(self.pixels.short_axis)), "yes" if self.touches_edge else "no"]
 
     def to_json(self) -> dict[str, Any]:
         physical = self.physical
@@ -95,7 +97,8 @@ class LesionFrame:
                 "spacing_mm": list(self.calibration.spacing) if self.calibration is not None else None,
                 "area_px": self.pixels.area_px, "long_axis_px": _rounded(_length(self.pixels.long_axis)),
                 "short_axis_px": _rounded(_length(self.pixels.short_axis)),
-                "calipers_px": _calipers(physical or self.pixels)}
+                "calipers_px": _calipers(physical or self.pixels),
+                "touches_image_edge": self.touches_edge, **({"note": EDGE_NOTE} if self.touches_edge else {})}
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,8 @@ def measure_lesion_frame(document, frame: int, lesion: int, mask: np.ndarray,
     if calibration is not None:
         row_mm, column_mm = calibration.spacing
         physical = _scaled(pixels, row_mm) if row_mm == column_mm else measure_lesion(mask, calibration.spacing)
-    return LesionFrame(frame, lesion, document.status(frame), pixels, physical, calibration)
+    edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    return LesionFrame(frame, lesion, document.status(frame), pixels, physical, calibration, edge)
 
 
 def select_frames(document, options: ReportOptions) -> list[int]:
@@ -337,5 +341,7 @@ def describe(summary: LesionSummary) -> str:
     uncalibrated = len(summary.rows) - summary.calibrated_frames
     if key.physical is not None and uncalibrated:
         text += f"; {uncalibrated} frame(s) of it uncalibrated"
+    if key.touches_edge:
+        text += f"; note: {EDGE_NOTE}"
     return text
 

@@ -17,7 +17,7 @@ import numpy as np
 WIDTH = 1000
 CHART_HEIGHT = 210
 THUMB_WIDTH = 480
-TEXT_BAND = 78
+TEXT_BAND = 84
 BACKGROUND, INK, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
 LESION_COLOURS = ((40, 110, 230), (40, 170, 60), (200, 80, 40), (160, 60, 170), (20, 160, 200), (90, 90, 90))  # BGR
 LONG_AXIS, SHORT_AXIS = (0, 215, 255), (255, 200, 0)  # BGR: yellow, cyan
@@ -136,6 +136,8 @@ def _key_frame(summary, frame: np.ndarray | None, mask: np.ndarray | None, frame
         _text(band, f"long {m.long_axis.length:.1f} px   short {m.short_axis.length:.1f} px   area {m.area_px} px",
               (4, 40), 0.5)
         _text(band, "UNCALIBRATED: lengths in pixels, no millimetres", (4, 60), 0.45, (20, 20, 200))
+    if key.touches_edge:
+        _text(band, "touches the image edge: may be larger", (4, 76), 0.42, (20, 20, 200))
     return np.vstack([picture, band])
 
 
