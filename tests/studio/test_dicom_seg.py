@@ -160,3 +160,22 @@ def test_a_seg_needs_a_lesion(tmp_path):
         with pytest.raises(ExportError, match="no lesion is painted"):
             export_document(doc, tmp_path / "out", ExportOptions(format="dicom-seg"))
     assert not (tmp_path / "out").exists()
+
+
+def test_frames_whose_bits_do_not_fill_whole_bytes(tmp_path):
+    """45 x 61 = 2745 pixels: SEG frames follow each other without padding, mid-byte (PS3.5 8.1.1)."""
+    import highdicom as hd
+
+    h, w = 45, 61
+    path = write_us_cine(tmp_path / "odd.dcm", np.zeros((4, h, w), np.uint8))
+    masks = {t: ellipse((h, w), (20.2 + 3 * t, 22.7), (9.1, 5.3), 30 * t) for t in range(4)}
+    with VideoDocument.open(path, tmp_path / "ws") as doc:
+        for t, mask in masks.items():
+            doc.set_mask(t, mask)
+        result = export_document(doc, tmp_path / "out", ExportOptions(format="dicom-seg"))
+    seg = pydicom.dcmread(result.outputs[0])
+    assert len(seg.PixelData) == (4 * h * w + 7) // 8 + ((4 * h * w + 7) // 8) % 2
+    assert all(np.array_equal(seg.pixel_array[t] > 0, masks[t]) for t in range(4))
+    uid = pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID
+    back = hd.seg.segread(result.outputs[0]).get_pixels_by_source_frame(uid, [1, 2, 3, 4], dtype=bool)
+    assert all(np.array_equal(back[t, :, :, 0], masks[t]) for t in range(4))

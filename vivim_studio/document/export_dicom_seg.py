@@ -118,23 +118,55 @@ def segment_descriptions(lesions: list[int], identity: str, automatic: dict[int,
         tracking_id=f"Lesion {k}", tracking_uid=tracking_uid(identity, k)) for k in lesions]
 
 
-def _pack_planes(planes: list[np.ndarray]) -> bytes:
-    """Concatenated 1-bit pixels of `planes` (bool (H, W) each), little-endian bit order, frames not padded
-    (PS3.5 8.1.1 for Bits Allocated 1); the whole padded to an even length."""
-    if not planes:
-        return b""
-    size = planes[0].size
-    group = 1 if size % 8 == 0 else 8  # 8 frames hold a whole number of bytes whatever their size
-    chunks = [np.packbits(np.concatenate([p.ravel() for p in planes[i:i + group]]), bitorder="little").tobytes()
-              for i in range(0, len(planes), group)]
-    data = b"".join(chunks)
-    return data + b"\0" if len(data) % 2 else data
+class PackedMasks:
+    """The exported frames' lesion masks, kept at one bit per pixel (a long cine's masks fit in memory)."""
+
+    def __init__(self, frame_size: tuple[int, int]):
+        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+        self.frames: list[int] = []  # 0-based source frames, in export order
+        self.overlap = False  # some pixel belongs to two lesions
+        self._bits: dict[tuple[int, int], np.ndarray] = {}
+
+    def add(self, frame: int, masks: dict[int, np.ndarray]) -> None:
+        """The lesions of `frame` ({lesion: bool (H, W)}); empty masks are not kept."""
+        self.frames.append(frame)
+        if len(masks) > 1:
+            self.overlap |= bool((sum(m.astype(np.uint8) for m in masks.values()) > 1).any())
+        for lesion, mask in masks.items():
+            if mask.any():
+                self._bits[(frame, lesion)] = np.packbits(np.asarray(mask, bool).ravel(), bitorder="little")
+
+    def lesions(self) -> list[int]:
+        return sorted({lesion for _, lesion in self._bits})
+
+    def planes(self) -> list[tuple[int, int]]:
+        """(lesion, frame) of every SEG frame: lesion by lesion, in frame order."""
+        return sorted((k, t) for t, k in self._bits)
+
+    def mask(self, frame: int, lesion: int) -> np.ndarray:
+        """bool (H, W); all False where the lesion is absent."""
+        bits = self._bits.get((frame, lesion))
+        size = self.frame_size[0] * self.frame_size[1]
+        if bits is None:
+            return np.zeros(self.frame_size, bool)
+        return np.unpackbits(bits, count=size, bitorder="little").astype(bool).reshape(self.frame_size)
+
+    def pixel_data(self) -> bytes:
+        """The SEG's Pixel Data: the planes' bits concatenated, little-endian bit order, frames not padded (PS3.5
+        8.1.1 for Bits Allocated 1), the whole padded to an even length."""
+        planes = self.planes()
+        if (self.frame_size[0] * self.frame_size[1]) % 8 == 0:  # each frame is a whole number of bytes
+            data = b"".join(self._bits[(t, k)].tobytes() for k, t in planes)
+        else:  # eight frames always are
+            data = b"".join(
+                np.packbits(np.concatenate([self.mask(t, k).ravel() for k, t in planes[i:i + 8]]),
+                            bitorder="little").tobytes() for i in range(0, len(planes), 8))
+        return data + b"\0" if len(data) % 2 else data
 
 
-def segmentation_dataset(source: SourceHeader, frames: dict[int, dict[int, np.ndarray]], identity: str,
-                         automatic: dict[int, bool], frame_size: tuple[int, int]):
-    """The SEG dataset (pydicom FileDataset-ready) of `frames` ({0-based source frame: {lesion: bool (H, W)}}):
-    one SEG frame per lesion and source frame where the lesion is present, segment by segment in frame order."""
+def segmentation_dataset(source: SourceHeader, masks: PackedMasks, identity: str, automatic: dict[int, bool]):
+    """The SEG dataset of `masks`: one SEG frame per lesion and source frame where the lesion is present, lesion
+    by lesion in frame order."""
     import highdicom as hd
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -142,8 +174,7 @@ def segmentation_dataset(source: SourceHeader, frames: dict[int, dict[int, np.nd
 
     from .. import __version__
 
-    lesions = sorted({k for masks in frames.values() for k in masks})
-    planes = [(k, t, frames[t][k]) for k in lesions for t in sorted(frames) if k in frames[t] and frames[t][k].any()]
+    lesions, planes = masks.lesions(), masks.planes()
     if not planes:
         raise ExportError("no lesion is painted on the exported frames: a DICOM-SEG holds lesions only")
     now = _dt.datetime.now()
@@ -178,9 +209,8 @@ def segmentation_dataset(source: SourceHeader, frames: dict[int, dict[int, np.nd
     ds.ContentDate, ds.ContentTime = ds.InstanceCreationDate, ds.InstanceCreationTime
     ds.SegmentationType = "BINARY"
     ds.SegmentSequence = Sequence(segment_descriptions(lesions, identity, automatic))
-    overlap = any(sum(m.astype(np.uint8) for m in masks.values()).max() > 1 for masks in frames.values() if masks)
-    ds.SegmentsOverlap = "YES" if overlap else "NO"
-    ds.Rows, ds.Columns = frame_size
+    ds.SegmentsOverlap = "YES" if masks.overlap else "NO"
+    ds.Rows, ds.Columns = masks.frame_size
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated = ds.BitsStored = 1
     ds.HighBit, ds.PixelRepresentation = 0, 0
@@ -199,7 +229,7 @@ def segmentation_dataset(source: SourceHeader, frames: dict[int, dict[int, np.nd
     ds.DimensionIndexSequence = dimensions
     # Multi-frame Functional Groups: per frame, the source frame it matches pixel for pixel
     ds.SharedFunctionalGroupsSequence = [Dataset()]
-    ds.PerFrameFunctionalGroupsSequence = [_frame_item(source, k, t) for k, t, _ in planes]
+    ds.PerFrameFunctionalGroupsSequence = [_frame_item(source, k, t) for k, t in planes]
     ds.NumberOfFrames = len(planes)
     # Common Instance Reference
     instance = Dataset()
@@ -207,9 +237,9 @@ def segmentation_dataset(source: SourceHeader, frames: dict[int, dict[int, np.nd
     series = Dataset()
     series.SeriesInstanceUID, series.ReferencedInstanceSequence = source.series_instance_uid, [instance]
     ds.ReferencedSeriesSequence = [series]
-    ds.PixelData = _pack_planes([m for _, _, m in planes])
+    ds.PixelData = masks.pixel_data()
     ds["PixelData"].VR = "OB"
-    return ds, [(k, t) for k, t, _ in planes]
+    return ds
 
 
 def _frame_item(source: SourceHeader, lesion: int, frame: int):
@@ -237,31 +267,38 @@ def _frame_item(source: SourceHeader, lesion: int, frame: int):
     return item
 
 
-def read_back(path: Path, source_uid: str, frames: list[int]) -> dict[int, dict[int, np.ndarray]]:
-    """{0-based source frame: {lesion: bool (H, W)}} of a SEG as highdicom reads it (an omitted frame is empty),
-    after pydicom's own decoding agreed with it. ExportError when the file does not read back."""
+def check_read_back(path: Path, source_uid: str, masks: PackedMasks, chunk: int = 32) -> None:
+    """Read the SEG at `path` back with pydicom (each frame's references and pixels) and with highdicom (the
+    masks of each exported source frame, an omitted frame read as empty) and compare both with `masks`, a few
+    frames at a time. ExportError when the file does not read back or differs."""
     import highdicom as hd
     import pydicom
+    from pydicom.pixels import iter_pixels
 
     try:
-        dataset = pydicom.dcmread(path)
-        stored = dataset.pixel_array.reshape(int(dataset.NumberOfFrames), dataset.Rows, dataset.Columns)
-        seg = hd.seg.Segmentation.from_dataset(dataset, copy=False)
+        dataset = pydicom.dcmread(path, stop_before_pixels=True)
+        for item, stored in zip(dataset.PerFrameFunctionalGroupsSequence, iter_pixels(path)):
+            lesion = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+            reference = item.DerivationImageSequence[0].SourceImageSequence[0]
+            frame = int(reference.ReferencedFrameNumber) - 1
+            if reference.ReferencedSOPInstanceUID != source_uid or not np.array_equal(stored > 0,
+                                                                                    masks.mask(frame, lesion)):
+                raise ExportError(f"{path}: SEG frame of lesion {lesion} on frame {frame + 1} differs from its mask")
+        seg = hd.seg.segread(path)
         numbers = [int(n) for n in seg.segment_numbers]
-        pixels = seg.get_pixels_by_source_frame(source_uid, [t + 1 for t in frames], segment_numbers=numbers,
-                                                assert_missing_frames_are_empty=True, dtype=bool)
+        for start in range(0, len(masks.frames), chunk):
+            frames = masks.frames[start:start + chunk]
+            pixels = seg.get_pixels_by_source_frame(source_uid, [t + 1 for t in frames], segment_numbers=numbers,
+                                                    assert_missing_frames_are_empty=True, dtype=bool)
+            for i, t in enumerate(frames):
+                for j, k in enumerate(numbers):
+                    if not np.array_equal(pixels[i, :, :, j], masks.mask(t, k)):
+                        raise ExportError(f"{path}: lesion {k} on frame {t + 1} reads back differently")
+    except ExportError as exc:
+        raise ExportError(f"{exc}; nothing was exported") from None
     except Exception as exc:  # pydicom and highdicom raise anything from ValueError to KeyError on a bad file
         raise ExportError(f"{path}: the DICOM-SEG written does not read back ({type(exc).__name__}: {exc}); "
                           f"nothing was exported") from None
-    for index, item in enumerate(dataset.PerFrameFunctionalGroupsSequence):  # pydicom's view, frame by frame
-        lesion = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        frame = int(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber) - 1
-        position = frames.index(frame)
-        if not np.array_equal(stored[index] > 0, pixels[position, :, :, numbers.index(lesion)]):
-            raise ExportError(f"{path}: pydicom and highdicom read SEG frame {index + 1} differently; nothing was "
-                              f"exported")
-    return {t: {k: pixels[i, :, :, j] for j, k in enumerate(numbers) if pixels[i, :, :, j].any()}
-            for i, t in enumerate(frames)}
 
 
 def require_dicom_source(document) -> None:
@@ -289,11 +326,16 @@ class DicomSegWriter:
         self.source = SourceHeader(document.source.path, document.frame_size)
         self.path = root / f"{video_id}{SEG_SUFFIX}"
         self.outputs = [self.path]
-        self.frames: dict[int, dict[int, np.ndarray]] = {}
+        self.masks = PackedMasks(document.frame_size)
+        self.automatic: dict[int, bool] = {}
         self.info: dict[str, Any] = {}
 
     def add(self, index: int, frame, mask, original=None) -> str:
-        self.frames[index] = lesion_masks(self.document, index)
+        lesions = lesion_masks(self.document, index)
+        self.masks.add(index, lesions)
+        from_model = (self.document.record(index).mask_origin or HUMAN) != HUMAN
+        for lesion in lesions:
+            self.automatic[lesion] = self.automatic.get(lesion, False) or from_model
         return f"{index + 1:04d}"
 
     def close(self) -> None:
@@ -303,24 +345,13 @@ class DicomSegWriter:
         """Write the SEG and verify it: every exported frame's lesions, read back, equal the document's."""
         identity = (self.document.workspace.identity if self.document.workspace is not None
                     else self.document.source.identity).digest
-        automatic: dict[int, bool] = {}
-        for t, masks in self.frames.items():
-            for k in masks:
-                automatic[k] = automatic.get(k, False) or (self.document.record(t).mask_origin or HUMAN) != HUMAN
-        dataset, planes = segmentation_dataset(self.source, self.frames, identity, automatic,
-                                               self.document.frame_size)
+        dataset = segmentation_dataset(self.source, self.masks, identity, self.automatic)
         dataset.save_as(self.path, enforce_file_format=True)
-        order = sorted(self.frames)
-        back = read_back(self.path, self.source.sop_instance_uid, order)
-        for t in order:
-            expected = {k: m for k, m in self.frames[t].items() if m.any()}
-            if back[t].keys() != expected.keys() or any(not np.array_equal(back[t][k], expected[k]) for k in expected):
-                raise ExportError(f"{self.path}: frame {t + 1}'s lesions read back differ from the masks; nothing "
-                                  f"was exported")
+        check_read_back(self.path, self.source.sop_instance_uid, self.masks)
         self.info = {"sop_instance_uid": str(dataset.SOPInstanceUID),
                      "series_instance_uid": str(dataset.SeriesInstanceUID),
                      "frame_of_reference": self.source.frame_of_reference_uid is not None,
                      "segments": [{"segment_number": int(s.SegmentNumber), "label": str(s.SegmentLabel),
                                    "tracking_uid": str(s.TrackingUID), "algorithm_type": str(s.SegmentAlgorithmType)}
                                   for s in dataset.SegmentSequence],
-                     "seg_frames": len(planes), "carries_patient_and_study_identifiers": True}
+                     "seg_frames": int(dataset.NumberOfFrames), "carries_patient_and_study_identifiers": True}
