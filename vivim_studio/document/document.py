@@ -10,7 +10,8 @@ Every change is saved before the call returns (see `workspace`), so a crash lose
 progress; an interactive editor may move these saves to a background thread (`save_in_background`, see
 `background_save`), where at most the latest edit is still being written. Methods are thread-safe (one lock):
 the proposal job writes proposals from a worker thread while the user edits. Editing operations live in
-`editing.EditingMixin`.
+`editing.EditingMixin`, calibrations (`calibrations`, `set_user_calibration`) in
+`document_calibration.CalibrationMixin`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .background_save import BackgroundSaver
+from .document_calibration import CalibrationMixin
 from .editing import EditingMixin
 from .exceptions import EditError
 from .events import DocumentEvents
@@ -39,7 +41,7 @@ from .workspace import KEEP, Workspace
 STATE_SAVE_INTERVAL_S = 1.0  # the current frame is saved at most this often while scrubbing (and on close)
 
 
-class VideoDocument(EditingMixin, TimelineMixin):
+class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
     """A video under review. `workspace=None`: in memory only (nothing saved).
 
     Frames: `frame(i)` uint8 (H, W, 3) RGB. Masks: `mask(i)` bool (H, W), read-only. Probability:
@@ -124,6 +126,7 @@ class VideoDocument(EditingMixin, TimelineMixin):
         self.proposal_threshold = state["proposal_threshold"]
         self.checkpoint = state["checkpoint"]
         self.model = state["model"]
+        self._load_calibration(workspace)
         if not workspace.read_only:
             workspace.remove_leftovers()  # only now that everything validated
         if not frames and import_initial_masks and not workspace.read_only:

@@ -61,6 +61,7 @@ class DocumentEvents:
     history_changed(frame: int)              undo/redo availability of the frame changed
     save_failed(message: str)                a background save failed (`save_in_background`); the change
                                              stays in memory and is saved with the next one
+    calibration_changed()                    the user's calibration line was set or cleared
     """
 
     def __init__(self) -> None:
@@ -70,3 +71,4 @@ class DocumentEvents:
         self.current_frame_changed = Signal("current_frame_changed", "(frame)")
         self.history_changed = Signal("history_changed", "(frame)")
         self.save_failed = Signal("save_failed", "(message)")
+        self.calibration_changed = Signal("calibration_changed", "()")
