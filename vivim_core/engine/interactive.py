@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from ..losses.segmentation import structure_loss
 from ..model.vivim import PROMPT_ENTRY_STAGES
 from ..prompts import FramePrompt, render_prompt
-from .predict import PredictionError, _check_and_resize, clip_schedule, clip_weights
+from .predict import _check_and_resize, clip_schedule, clip_weights
 from .prompt_simulation import PromptSimulator
 
 DEFAULT_CACHE_BYTES = 1 << 30
@@ -75,9 +75,6 @@ class InteractiveVideo:
                  native_size: tuple[int, int], size: tuple[int, int] = (256, 256), clip_length: int = 5,
                  overlap: int = 2, device: str | torch.device = "cpu", cache_bytes: int = DEFAULT_CACHE_BYTES,
                  seed: int = 0, cache: FeatureCache | None = None):
-        if not getattr(model.config, "prompt_channels", 0):
-            raise PredictionError("this checkpoint has no prompt inputs; interactive prompts need a prompt-capable "
-                                  "checkpoint (the bundled ones are; `vivim-core finetune --prompts` adds them)")
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.read_frame = read_frame
@@ -131,8 +128,13 @@ class InteractiveVideo:
             self.cache.put(clip, features)
         return features
 
+    @property
+    def takes_prompts(self) -> bool:
+        """Whether the model has prompt inputs; without them prompts are ignored (images only)."""
+        return bool(getattr(self.model.config, "prompt_channels", 0))
+
     def _clip_prompts(self, clip: int, prompts: Mapping[int, FramePrompt | None]) -> torch.Tensor | None:
-        if not any(prompts.get(i) is not None for i in self.schedule[clip]):
+        if not self.takes_prompts or not any(prompts.get(i) is not None for i in self.schedule[clip]):
             return None
         maps = np.stack([render_prompt(prompts.get(i), self.native_size, self.size) for i in self.schedule[clip]])
         return torch.from_numpy(maps).to(self.device)[None]

@@ -78,26 +78,28 @@ class AssistCommands:
         self.refresh_assist()
 
     def prompt_problem(self) -> str | None:
-        """Why clicks and boxes cannot work now (no prompt inputs, read-only...), or None when they can."""
+        """Why clicks and boxes cannot work now (no model, read-only...), or None when they can."""
         if self.document is None:
             return None
         service = self.document_service()
         if service is None:
             return "The Prompt tool needs a model: no Vivim checkpoint is configured (Model > Choose checkpoint...)."
-        if not has_prompt_inputs(service.checkpoint_path):
-            return (f"The Prompt tool is unavailable: the model {service.checkpoint_path.name} has no prompt inputs, "
-                    f"so clicks and boxes cannot steer it, and it cannot learn from your corrections as you work. "
-                    f"Choose a prompt-capable checkpoint (Model > Choose checkpoint...); the brush, eraser and "
-                    f"lasso work as usual.")
         if not self.document.writable:
             return "The Prompt tool cannot change this workspace: it is open read-only."
         return None
+
+    def _prompt_fallback_note(self) -> str:
+        service = self.document_service() if self.document is not None else None
+        if service is None or has_prompt_inputs(service.checkpoint_path):
+            return ""
+        return (f". The model {service.checkpoint_path.name} has no prompt inputs: clicks and boxes use GrabCut "
+                f"on the image instead (a prompt-capable checkpoint follows clicks better)")
 
     def refresh_assist(self) -> None:
         """Follow a new document or model: the Prompt tool's tooltip, the learning toggle, the model's name."""
         problem = self.prompt_problem()
         prompt = self.actions_by_id["tool_prompt"]
-        prompt.setToolTip(problem or f"{prompt.statusTip()} (Q)")
+        prompt.setToolTip(problem or f"{prompt.statusTip()} (Q){self._prompt_fallback_note()}")
         learn = self.actions_by_id["learn"]
         learn.setEnabled(self.document is not None and problem is None)
         learn.setToolTip(problem or learn.statusTip())

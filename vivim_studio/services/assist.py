@@ -10,6 +10,8 @@ How a click works: the frame's clicks so far plus the new one, with the frame's 
 mask, go through the prompt-capable model (`vivim_core.engine.interactive`) on the clip that centres the frame;
 the human frames of that clip come along as rough masks, so the model sees what the expert settled nearby.
 The result is a human edit (status "edited", origin "prompt:<model>", one undo step, the clicks recorded).
+A checkpoint without prompt inputs cannot be steered: its clicks and boxes go to GrabCut seeded by them
+(`vivim_core.prompt_fallback`, origin "prompt:grabcut"), and the loop still learns (images only).
 
 How the loop learns (`adapt`): the model trains on every frame a human edited or accepted for a bounded time,
 starting from where the last round stopped, then re-proposes only the frames no human touched, with the human
@@ -37,7 +39,10 @@ from .jobs import Cancel, Progress, is_cancelled
 
 
 class AssistError(VivimError, ValueError):
-    """A click or an adaptation that cannot run (no prompt-capable model, a read-only workspace...)."""
+    """A click or an adaptation that cannot run (a click outside the frame, a read-only workspace...)."""
+
+
+GRABCUT = "grabcut"  # the model name of masks made by the classical fallback
 
 
 @dataclass
@@ -96,10 +101,6 @@ class AssistService:
 
         self.inference = self.base_inference.for_document(document)
         model = self.inference.load()
-        if not getattr(model.config, "prompt_channels", 0):
-            raise AssistError(f"{self.inference.checkpoint_path.name} has no prompt inputs, so clicks and boxes "
-                              f"cannot steer it; choose a prompt-capable checkpoint (the bundled ones are), or add "
-                              f"prompt inputs with `vivim-core finetune --prompts`")
         options = self.inference.options
         self._serving = copy.deepcopy(model)
         self._serving_sha = self.inference.checkpoint_sha256
@@ -131,15 +132,32 @@ class AssistService:
         return FramePrompt(tuple((x, y) for x, y, p in clicks if p), tuple((x, y) for x, y, p in clicks if not p),
                            rough, box)
 
+    @property
+    def steers_model(self) -> bool | None:
+        """Whether clicks steer the model (it has prompt inputs) rather than GrabCut; None before first use."""
+        return None if self._video is None else self._video.takes_prompts
+
     def _apply(self, document, frame: int, prompt, clicks, label: str) -> bool:
         document.check_writable()
         with self._lock:
             video = self._bind(document)
+            if not video.takes_prompts:
+                return self._apply_grabcut(document, frame, prompt, clicks, label)
             prompts = self._human_prompts(document, exclude=frame)
             prompts[frame] = prompt
             probability = video.predict_frame(frame, prompts)
             sha = self.model_sha256
         return document.apply_prompt(frame, probability >= document.proposal_threshold, clicks, sha, label)
+
+    def _apply_grabcut(self, document, frame: int, prompt, clicks, label: str) -> bool:
+        """The classical answer for a model without prompt inputs: GrabCut seeded by the prompt, with the
+        frame's proposal as the prior when the frame has no mask yet."""
+        from vivim_core.prompt_fallback import grabcut_prompt
+
+        probability = document.probability(frame)
+        prior = None if probability is None else probability >= document.proposal_threshold
+        mask = grabcut_prompt(document.frame(frame), prompt, prior)
+        return document.apply_prompt(frame, mask, clicks, GRABCUT, label)
 
     def click(self, document, frame: int, x: float, y: float, positive: bool = True) -> bool:
         """Add a click at (x, y) on `frame` (positive: lesion here; negative: not lesion here) and let the model

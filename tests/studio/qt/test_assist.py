@@ -98,15 +98,16 @@ def test_clicks_made_while_the_model_computes_are_queued_in_order(make_window, p
     assert labels == ["click (lesion)", "click (background)", "click (lesion)"] and document.record(0).clicks == ()
 
 
-def test_a_checkpoint_without_prompt_inputs_says_why_the_prompt_tool_is_unavailable(make_window, tiny_checkpoint,
-                                                                                    small_video, qtbot):
+def test_a_checkpoint_without_prompt_inputs_answers_clicks_with_grabcut(make_window, tiny_checkpoint, small_video,
+                                                                          qtbot):
     window = make_window(checkpoint=tiny_checkpoint)
-    open_video(qtbot, window, small_video)
+    document = open_video(qtbot, window, small_video)
     qtbot.keyClick(window, Qt.Key.Key_Q)
-    assert window.canvas.tool is Tool.BRUSH and window.actions_by_id["tool_brush"].isChecked()
-    assert "has no prompt inputs" in window.messages[-1] and "Choose a prompt-capable checkpoint" in window.messages[-1]
-    assert "has no prompt inputs" in window.actions_by_id["tool_prompt"].toolTip()
-    assert not window.actions_by_id["learn"].isEnabled()
+    assert window.canvas.tool is Tool.PROMPT
+    assert "no prompt inputs: clicks and boxes use GrabCut" in window.actions_by_id["tool_prompt"].toolTip()
+    assert window.actions_by_id["learn"].isEnabled()  # the loop still learns, from images only
+    window.assist_service().click(document, 0, 20, 20, positive=True)
+    assert document.mask(0)[20, 20] and document.record(0).mask_origin == "prompt:grabcut"
 
 
 def test_learning_starts_after_an_accept_coalesces_and_never_overwrites_human_frames(make_window, prompt_checkpoint,
