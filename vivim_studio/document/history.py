@@ -1,7 +1,8 @@
 """Undo/redo per frame: each frame has its own stacks, kept while the user moves between frames.
 
 A step stores the frame's whole state before (undo) or after (redo) the edit: the encoded mask (a few KB) and
-the record. Memory is bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the
+the record. An operation over several frames (merging a lesion into another through the clip) marks its steps
+with one group number, so that undoing it on any of its frames undoes it on all (`group_frames`). Memory is bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the
 least recently edited frames are forgotten first.
 """
 
@@ -32,6 +33,7 @@ class FrameState:
 class Step:
     label: str  # what the user did, e.g. "brush stroke"; shown as "Undo brush stroke"
     state: FrameState
+    group: int | None = None  # the operation over several frames this step belongs to
 
 
 class _FrameStacks:
@@ -53,6 +55,8 @@ class UndoHistory:
         self.budget_bytes = budget_bytes
         self._frames: OrderedDict[int, _FrameStacks] = OrderedDict()  # least recently edited first
         self._bytes = 0
+        self._groups: dict[int, list[int]] = {}  # group -> its frames
+        self._next_group = 1
 
     def _stacks(self, frame: int) -> _FrameStacks:
         stacks = self._frames.get(frame)
@@ -61,11 +65,32 @@ class UndoHistory:
         self._frames.move_to_end(frame)
         return stacks
 
-    def record(self, frame: int, label: str, before: FrameState) -> None:
+    def new_group(self) -> int:
+        """A group number for the steps of one operation over several frames."""
+        group, self._next_group = self._next_group, self._next_group + 1
+        self._groups[group] = []
+        return group
+
+    def group_frames(self, frame: int, undo: bool = True) -> list[int]:
+        """The frames whose next undo (redo) step belongs to the same group as `frame`'s: undone together.
+        [frame] for a step of its own (or none)."""
+        group = self._top_group(frame, undo)
+        if group is None:
+            return [frame]
+        return [f for f in self._groups.get(group, [frame]) if self._top_group(f, undo) == group]
+
+    def _top_group(self, frame: int, undo: bool) -> int | None:
+        stacks = self._frames.get(frame)
+        source = None if stacks is None else (stacks.undo if undo else stacks.redo)
+        return source[-1].group if source else None
+
+    def record(self, frame: int, label: str, before: FrameState, group: int | None = None) -> None:
         stacks = self._stacks(frame)
         self._bytes -= stacks.nbytes
         stacks.redo.clear()
-        stacks.undo.append(Step(label, before))
+        stacks.undo.append(Step(label, before, group))
+        if group is not None:
+            self._groups.setdefault(group, []).append(frame)
         self._bytes += stacks.nbytes
         self._enforce_budget()
 
@@ -82,7 +107,7 @@ class UndoHistory:
             return None
         self._bytes -= stacks.nbytes
         step = source.pop()
-        (stacks.redo if undo else stacks.undo).append(Step(step.label, current))
+        (stacks.redo if undo else stacks.undo).append(Step(step.label, current, step.group))
         self._bytes += stacks.nbytes
         self._frames.move_to_end(frame)
         return step
@@ -106,6 +131,7 @@ class UndoHistory:
     def clear(self, frame: int | None = None) -> None:
         if frame is None:
             self._frames.clear()
+            self._groups.clear()
             self._bytes = 0
         elif frame in self._frames:
             self._bytes -= self._frames.pop(frame).nbytes
