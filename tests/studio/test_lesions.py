@@ -148,7 +148,8 @@ def test_per_lesion_status_and_accepting_a_frame_accepts_its_lesions(mem_doc):
     doc.active_lesion = 2
     doc.paint_stroke(5, [(56, 36)], 8)  # a human corrects lesion 2
     assert doc.status(5) == FrameStatus.EDITED
-    assert doc.lesion_record(5, 1).status == FrameStatus.PROPOSED and doc.lesion_record(5, 2).status == FrameStatus.EDITED
+    assert doc.lesion_record(5, 1).status == FrameStatus.PROPOSED
+    assert doc.lesion_record(5, 2).status == FrameStatus.EDITED
     assert doc.lesion_record(5, 1).origin == "model:" + "b" * 16 and doc.lesion_record(5, 2).origin == "human"
     assert not doc.set_proposal(5, two_blobs(1), model="c" * 64)  # a human frame: the proposal never writes
     assert doc.lesion_record(5, 2).status == FrameStatus.EDITED

@@ -16,8 +16,8 @@ from .workspace import Workspace
 
 __all__ = ["VideoDocument", "Stroke", "FrameStatus", "FrameRecord", "LesionRecord", "DocumentEvents", "Signal",
            "Workspace", "ImportMasksError", "open_source", "VideoSource", "VideoFileSource", "FrameFolderSource",
-           "DicomCineSource", "MissingSource", "SourceFrames", "SourceIdentity", "SourceError", "WorkspaceError", "ExportError",
-           "EditError", "export_document", "ExportOptions", "ExportResult", "ExportCancelled"]
+           "DicomCineSource", "MissingSource", "SourceFrames", "SourceIdentity", "SourceError", "WorkspaceError",
+           "ExportError", "EditError", "export_document", "ExportOptions", "ExportResult", "ExportCancelled"]
 
 
 def __getattr__(name: str):

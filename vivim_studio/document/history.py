@@ -2,8 +2,9 @@
 
 A step stores the frame's whole state before (undo) or after (redo) the edit: the encoded mask (a few KB) and
 the record. An operation over several frames (merging a lesion into another through the clip) marks its steps
-with one group number, so that undoing it on any of its frames undoes it on all (`group_frames`). Memory is bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the
-least recently edited frames are forgotten first.
+with one group number, so that undoing it on any of its frames undoes it on all (`group_frames`). Memory is
+bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the least recently edited
+frames are forgotten first.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ class _DecodedLRU:
 
 
 class MaskStore:
-    """Masks: label maps uint8 (H, W) per frame (absent = empty), also read as their bool union. Probabilities: quantised uint8 (H, W) (see `codec`).
+    """Masks: label maps uint8 (H, W) per frame (absent = empty), also read as their bool union. Probabilities:
+    quantised uint8 (H, W) (see `codec`).
 
     prob_loader(index) -> bytes reads a probability map the workspace has written (`mark_probability_saved`).
     locate(index, "mask" | "probability") -> the workspace file of that map (or None), to name it in errors:

@@ -7,8 +7,9 @@ worker.
     result = assist.adapt(document, seconds=20)          # learn the human frames, re-propose the others
 
 How a click works: the clicks so far of the lesion being drawn (the document's active lesion) plus the new
-one, with that lesion's current mask as the rough mask, go through the prompt-capable model (`vivim_core.engine.interactive`) on the clip that centres the frame;
-the human frames of that clip come along as rough masks, so the model sees what the expert settled nearby.
+one, with that lesion's current mask as the rough mask, go through the prompt-capable model
+(`vivim_core.engine.interactive`) on the clip that centres the frame; the human frames of that clip come along
+as rough masks, so the model sees what the expert settled nearby.
 The result is a human edit of that lesion (status "edited", origin "prompt:<model>", one undo step, the clicks
 recorded); other lesions on the frame keep their pixels.
 
