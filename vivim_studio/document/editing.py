@@ -236,8 +236,17 @@ class EditingMixin:
         return True
 
     def set_mask(self, index: int, mask: np.ndarray, label: str = "set mask", lesion: int | None = None) -> bool:
-        """Replace a lesion (default: the active one) by a bool (H, W) mask computed elsewhere (a human edit);
-        other lesions' pixels stay theirs."""
+        """Replace the frame's whole mask by a bool (H, W) mask computed elsewhere (a human edit): it becomes
+        lesion `lesion` (default: the active one), and no other lesion stays on the frame."""
+        index, lesion = self.source.check_index(index), self._lesion(lesion)
+        if np.shape(mask) != self.frame_size:
+            raise EditError(f"mask of shape {np.shape(mask)} for frames of size {self.frame_size}")
+        return self._human_edit(index, lesions.from_mask(mask, lesion), label)
+
+    def set_lesion_mask(self, index: int, mask: np.ndarray, label: str = "set lesion mask",
+                        lesion: int | None = None) -> bool:
+        """Replace one lesion (default: the active one) by a bool (H, W) mask (a human edit); other lesions'
+        pixels stay theirs."""
         index, lesion = self.source.check_index(index), self._lesion(lesion)
         if np.shape(mask) != self.frame_size:
             raise EditError(f"mask of shape {np.shape(mask)} for frames of size {self.frame_size}")
