@@ -198,8 +198,8 @@ class _Volume:
         if shape[2] != t:
             raise ImportMasksError(f"{path}: {shape[2]} slices, but the video has {t} frames; the volume needs one "
                                    f"slice per frame, in order")
-        slope, inter = self.image.header.get_slope_inter()
-        if (slope not in (None, 1.0) and not np.isnan(slope)) or (inter not in (None, 0.0) and not np.isnan(inter)):
+        slope, inter = getattr(self.image.dataobj, "slope", 1.0), getattr(self.image.dataobj, "inter", 0.0)
+        if slope != 1.0 or inter != 0.0:
             raise ImportMasksError(f"{path}: the volume's values are scaled (slope {slope}, intercept {inter}); a "
                                    f"label volume stores the lesion ids as they are")
         self.dtype = self.image.get_data_dtype()
