@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 
-VERBS = ("export", "propose", "import")
+VERBS = ("export", "propose", "import", "report")
 PROG = "vivim-studio"
 
 
@@ -35,6 +35,24 @@ def parse_threshold(text: str) -> float:
     return value
 
 
+def parse_pixel_spacing(text: str) -> float:
+    """A square pixel's size in mm, as the calibration module accepts it."""
+    from .document.calibration import MAX_MM, MIN_MM
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not MIN_MM <= value <= MAX_MM:
+        raise argparse.ArgumentTypeError(f"a pixel's size in mm between {MIN_MM:g} and {MAX_MM:g}, e.g. 0.08; got "
+                                         f"{text!r}")
+    return value
+
+
+PIXEL_SPACING_HELP = ("the size of a (square) pixel in mm, for a video whose file states none (or to replace what it "
+                      "states); without any calibration lengths are in pixels, marked uncalibrated")
+
+
 def build_export_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"{PROG} export", description="Export a workspace's masks (read-only: the workspace is not changed). "
@@ -44,8 +62,10 @@ def build_export_parser() -> argparse.ArgumentParser:
         "OUT/manifests/. OUT must be apart from the video, its dataset and its workspace.")
     parser.add_argument("workspace", type=Path, metavar="WORKSPACE",
                         help="a workspace folder (<video>.vivim), or a video whose default workspace to export")
-    parser.add_argument("--format", choices=("vtus", "png", "nifti"), default="vtus",
-                        help="vtus: frames + masks (default); png: masks only; nifti: one H x W x T volume .nii.gz")
+    parser.add_argument("--format", choices=("vtus", "png", "nifti", "dicom-seg"), default="vtus",
+                        help="vtus: frames + masks (default); png: masks only; nifti: one H x W x T volume .nii.gz; "
+                             "dicom-seg: a DICOM Segmentation of a DICOM cine, one segment per lesion (it carries the "
+                             "source's patient and study identifiers, so that viewers link it to its images)")
     parser.add_argument("--lesions", choices=("union", "labels", "separate"),
                         help="how lesions are written: union (every lesion 255: the vtus default, what training "
                              "reads), labels (each pixel's lesion id: the png and nifti default) or separate (the "
@@ -64,6 +84,34 @@ def build_export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--video-id", help="name of the video in the export, a plain folder name (default: the "
                                            "video's name; with another video's export of that name in --out, the "
                                            "name and a short hash of the video)")
+    parser.add_argument("--source", type=Path, help="where the video is, if it moved since the workspace was made")
+    parser.add_argument("--pixel-spacing", type=parse_pixel_spacing, metavar="MM",
+                        help="NIfTI only: " + PIXEL_SPACING_HELP)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    return parser
+
+
+def build_report_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} report", description="Measure every lesion on every reviewed frame (area, long axis = maximum "
+        "Feret diameter, short axis = longest chord perpendicular to it) and write OUT/measurements.csv, "
+        "OUT/summary.json (per lesion, the frame with the largest long axis) and OUT/report.png. Millimetres only "
+        "where a calibration backs them (the DICOM file's Pixel Spacing or ultrasound regions, a line drawn in the "
+        "Studio, or --pixel-spacing); otherwise pixels, marked uncalibrated. Information, not a diagnosis. The "
+        "workspace is not changed; OUT must be apart from the video, its dataset and its workspace.")
+    parser.add_argument("workspace", type=Path, metavar="VIDEO_OR_WORKSPACE",
+                        help="a workspace folder (<video>.vivim), or a video whose default workspace to measure")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the report (created; an earlier report "
+                                                                "of the same video in it is replaced)")
+    parser.add_argument("--pixel-spacing", type=parse_pixel_spacing, metavar="MM", help=PIXEL_SPACING_HELP)
+    parser.add_argument("--task", choices=("thyroid", "polyp"),
+                        help="show the size thresholds of the task beside each lesion, as information: thyroid: ACR "
+                             "TI-RADS (FNA and follow-up sizes of each level); polyp: size category")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--only-accepted", action="store_true", help="measure only frames a human accepted")
+    which.add_argument("--include-unreviewed-proposals", action="store_true",
+                       help="measure EVERY frame, including the model's proposals nobody reviewed (their status is "
+                            "in the table)")
     parser.add_argument("--source", type=Path, help="where the video is, if it moved since the workspace was made")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     return parser
@@ -122,7 +170,8 @@ def build_import_parser() -> argparse.ArgumentParser:
 def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Vivim Studio: review and correct Vivim's mask proposals for medical videos. "
-        f"Headless commands: {PROG} export --help, {PROG} propose --help, {PROG} import --help.")
+        f"Headless commands: {PROG} export --help, {PROG} propose --help, {PROG} import --help, "
+        f"{PROG} report --help.")
     parser.add_argument("video", nargs="?", type=Path, metavar="VIDEO",
                         help="video file, frame folder, VTUS case folder or DICOM cine file to open")
     parser.add_argument("--demo", action="store_true", help="open the demo video")

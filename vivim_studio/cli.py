@@ -4,6 +4,7 @@
     vivim-studio export WORKSPACE --format vtus --out DIR   write the corrected masks for training
     vivim-studio propose INPUT... [--checkpoint CKPT]       pre-annotate videos overnight
     vivim-studio import VIDEO_OR_WORKSPACE --masks PATH     bring in masks a site already has
+    vivim-studio report WORKSPACE --out DIR                 lesion sizes: measurements.csv, summary.json, PNG
 
 Only argparse is imported at module level; the document model, torch and Qt load after parsing, so `--help`
 is instant. Errors meant for the user (VivimError) print as one line and exit 2.
@@ -16,7 +17,8 @@ import os
 import sys
 from pathlib import Path
 
-from .arguments import PROG, VERBS, build_export_parser, build_import_parser, build_propose_parser
+from .arguments import PROG, VERBS, build_export_parser, build_import_parser, build_propose_parser, \
+    build_report_parser
 
 
 def _looks_like_workspace(path: Path) -> bool:
@@ -27,17 +29,23 @@ def _looks_like_workspace(path: Path) -> bool:
                                                                     or (path / "masks").is_dir()))
 
 
-def run_export(args: argparse.Namespace) -> int:
+def _open_read_only(path: Path, source: Path | None):
+    """The document of a workspace folder, or of a video's default workspace, opened read-only."""
     from .document import VideoDocument
-    from .document.export import ExportOptions, export_document
 
-    if _looks_like_workspace(args.workspace):
-        document = VideoDocument.open_workspace(args.workspace, args.source, read_only=True)
-    else:
-        document = VideoDocument.open(args.source or args.workspace, read_only=True)
+    if _looks_like_workspace(path):
+        return VideoDocument.open_workspace(path, source, read_only=True)
+    return VideoDocument.open(source or path, read_only=True)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .document.export import ExportOptions, export_document
+    from .document.export_dicom_seg import PRIVACY_NOTE
+
+    document = _open_read_only(args.workspace, args.source)
     selection = "accepted" if args.only_accepted else "all" if args.include_unreviewed_proposals else "reviewed"
     options = ExportOptions(format=args.format, split=args.split, selection=selection, size=args.size,
-                            video_id=args.video_id, lesions=args.lesions)
+                            video_id=args.video_id, lesions=args.lesions, pixel_spacing_mm=args.pixel_spacing)
     from tqdm import tqdm
 
     with document, tqdm(total=0, desc=f"export {document.source.video_id}", unit="frame", leave=False) as bar:
@@ -52,6 +60,8 @@ def run_export(args: argparse.Namespace) -> int:
     if unreviewed:
         print(f"{PROG} export: warning: {len(unreviewed)} exported frame(s) are unreviewed model proposals, not "
               f"ground truth (listed in the manifest)", file=sys.stderr)
+    if args.format == "dicom-seg":
+        print(f"{PROG} export: note: {PRIVACY_NOTE}", file=sys.stderr)
     print(f"exported {len(result.frames)} frame(s) of {document.source.name} as {result.manifest['video_id']!r} "
           f"({args.format}, {selection}) to " + ", ".join(str(p) for p in result.outputs)
           + f"; manifest {result.manifest_path}")
@@ -90,6 +100,34 @@ def _frame_list(frames: list[int], limit: int = 8) -> str:
     """1-based frame numbers, the first few."""
     shown = ", ".join(str(i + 1) for i in frames[:limit])
     return shown + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .document.report import ReportOptions, describe, write_report
+
+    document = _open_read_only(args.workspace, args.source)
+    selection = "accepted" if args.only_accepted else "all" if args.include_unreviewed_proposals else "reviewed"
+    options = ReportOptions(selection=selection, pixel_spacing_mm=args.pixel_spacing, task=args.task)
+    from tqdm import tqdm
+
+    with document, tqdm(total=0, desc=f"measure {document.source.video_id}", unit="frame", leave=False) as bar:
+        for warning in document.warnings:
+            print(f"{PROG} report: note: {warning}", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        result = write_report(document, args.out, options, progress=progress)
+    frames = result.summary["frames_measured"]
+    print(f"measured {len(result.lesions)} lesion(s) on {len(frames)} frame(s) of {document.source.name} "
+          f"({selection}); information, not a diagnosis")
+    for lesion in result.lesions:
+        print(f"  {describe(lesion)}")
+    if result.summary["includes_unreviewed_proposals"]:
+        print(f"{PROG} report: warning: unreviewed model proposals were measured (their status is in the table)",
+              file=sys.stderr)
+    print("wrote " + ", ".join(str(p) for p in result.files))
+    return 0
 
 
 def _workspace_for(source_path: Path, root: Path | None) -> Path | None:
@@ -181,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in VERBS:
         verb = argv[0]
         parser, runner = {"export": (build_export_parser, run_export), "propose": (build_propose_parser, run_propose),
-                          "import": (build_import_parser, run_import)}[verb]
+                          "import": (build_import_parser, run_import),
+                          "report": (build_report_parser, run_report)}[verb]
         args = parser().parse_args(argv[1:])
     else:  # the GUI parses its own arguments (`arguments.build_gui_parser`) before it imports Qt
         from .qt.app import run_gui

@@ -155,7 +155,7 @@ def png_header_claiming(path, width, height):
 def test_a_frame_whose_header_claims_an_enormous_size_is_never_decoded(tmp_path, width, height, capsys):
     folder = write_images(tmp_path / "video", make_frames(4)[0])
     png_header_claiming(folder / "0003.png", width, height)  # a later frame: refused when it is reached
-    refusal = rf"0003\.png: (the header claims an image of {width}x{height}|the image header claims an enormous)"
+    refusal = r"0003\.png: the image has .*pixels.*decompression bomb"
     with VideoDocument.open(folder, tmp_path / "ws") as doc:
         with pytest.raises(SourceError, match=refusal):
             doc.frame(2)
@@ -167,7 +167,7 @@ def test_a_frame_whose_header_claims_an_enormous_size_is_never_decoded(tmp_path,
     alone.mkdir()
     png_header_claiming(alone / "0001.png", width, height)  # the first frame
     code, _, err = run_cli(studio, ["export", alone, "--out", tmp_path / "out2"], capsys)
-    assert_user_error(code, err, "0001.png", "not decoded")
+    assert_user_error(code, err, "0001.png", "decompression bomb")
     assert not (tmp_path / "bomb.vivim").exists()
 
 
@@ -177,6 +177,6 @@ def test_a_ground_truth_mask_claiming_an_enormous_size_is_refused(tmp_path):
     root = write_vtus_dataset(tmp_path / "vtus", num_videos=1, frames_per_video=3, size=(32, 32))
     mask = next((root / "Train_GT").rglob("0002.png"))
     png_header_claiming(mask, 40000, 40000)
-    with pytest.raises(SourceError, match=r"0002\.png: (mask is 40000x40000|the image header claims)"):
+    with pytest.raises(SourceError, match=r"0002\.png: the image has .*pixels.*decompression bomb"):
         VideoDocument.open(mask.parent.parent.parent / "Train" / mask.parent.name, tmp_path / "ws")
     assert not (tmp_path / "ws").exists()

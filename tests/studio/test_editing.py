@@ -197,8 +197,30 @@ def test_propagate_by_optical_flow_stops_at_reviewed_frames(mem_doc, frames_and_
         iou = (doc.mask(i) & truth[i]).sum() / (doc.mask(i) | truth[i]).sum()
         assert iou > 0.75, (i, iou)
         assert doc.status(i) == FrameStatus.PROPOSED and doc.record(i).mask_origin == "flow:2"
-    assert doc.undo(5) == "propagate from frame 2" and not doc.mask(5).any()
+        assert doc.record(i).confidence is None  # the flow has no model confidence
+    assert doc.undo(5) == "propagate from frame 3 (5 frames)"  # one step for all of them, from any of them
+    assert not any(doc.mask(i).any() for i in written)
+    assert all(doc.status(i) == FrameStatus.UNREVIEWED for i in written)
+    assert doc.history.redo_label(7) == "propagate from frame 3 (5 frames)"
+    assert doc.redo(3) == "propagate from frame 3 (5 frames)"
+    assert all(doc.record(i).mask_origin == "flow:2" for i in written)
     assert doc.propagate(2, count=2, cancel=lambda: True) == []
+
+
+def test_undoing_a_propagation_keeps_a_frame_edited_after_it(mem_doc, frames_and_masks):
+    doc, (_, truth) = mem_doc, frames_and_masks
+    doc.set_mask(2, truth[2])
+    written = doc.propagate(2, count=3)
+    assert written == [3, 4, 5]
+    doc.paint_stroke(4, [(1, 1)], 2)  # the expert corrects one propagated frame
+    corrected = doc.mask(4).copy()
+    assert doc.history.undo_label(3) == "propagate from frame 3 (2 frames)"
+    assert doc.undo(3) == "propagate from frame 3 (2 frames)"
+    assert not doc.mask(3).any() and not doc.mask(5).any()
+    assert np.array_equal(doc.mask(4), corrected) and doc.status(4) == FrameStatus.EDITED
+    assert doc.undo(4) == "brush stroke" and doc.record(4).mask_origin == "flow:2"
+    assert doc.undo(4) == "propagate from frame 3 (1 frame)" and not doc.mask(4).any()
+    assert doc.undo(4) is None
 
 
 def test_accept_frames_and_counts(mem_doc):

@@ -49,7 +49,10 @@ def test_finetune_exports_corrections_and_returns_a_loadable_checkpoint(correcte
     assert manifest["unreviewed_frames"] == [] and not manifest["includes_unreviewed_proposals"]
     assert result.checkpoint_path.is_file() and reports[-1] == (1, 1)
     vivim_core.load_model(result.checkpoint_path)
-    assert document.status(4) == FrameStatus.PROPOSED  # the document is only read
+    assert document.status(4) == FrameStatus.PROPOSED  # the masks are only read
+    # too few corrections to hold some out: all train, and the quality is not made up
+    assert result.trained_frames == [1, 2] and result.heldout_frames == [] and result.heldout_dice is None
+    assert "cannot be measured yet" in result.quality
 
 
 def test_finetune_refuses_without_corrections_and_stops_when_cancelled(corrected_document, tmp_path):
@@ -77,3 +80,50 @@ def test_a_bad_checkpoint_is_refused_before_anything_is_written(corrected_docume
     with pytest.raises(VivimError, match="notes.safetensors"):
         finetune_on_corrections(document, not_a_checkpoint, tmp_path / "run", device="cpu", **TINY)
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_quality_is_measured_on_held_out_frames_and_the_model_becomes_the_workspaces(corrected_document, tmp_path):
+    from vivim_core.engine.checkpoint import checkpoint_sha256
+    from vivim_studio.services.checkpoint_header import read_metadata
+    from vivim_studio.services.finetune import measure_heldout
+
+    document, masks, checkpoint = corrected_document
+    for index in range(5):
+        document.set_mask(index, masks[index])
+    result = finetune_on_corrections(document, checkpoint, tmp_path / "run", device="cpu", **TINY)
+    assert result.trained_frames == [0, 1, 2, 4] and result.heldout_frames == [3]  # every 4th is held out
+    exported = sorted(p.name for p in (result.data_dir / "Train_GT").rglob("*.png"))
+    assert exported == ["0001.png", "0002.png", "0003.png", "0005.png"]  # the held-out frame was never trained on
+    assert 0.0 <= result.heldout_dice <= 1.0 and "on 1 corrected frame(s) it did not train on" in result.quality
+    import vivim_core
+
+    best = vivim_core.load_model(result.checkpoint_path)
+    assert result.heldout_dice == measure_heldout(best, result.checkpoint_path, document, [3])
+    # the best checkpoint is now the workspace's model, with its lineage and held-out quality
+    assert document.model["sha256"] == result.workspace_model_sha256
+    provenance = read_metadata(document.workspace_model_path())["provenance"]
+    assert provenance["kind"] == "finetuned" and provenance["parent_sha256"] == checkpoint_sha256(checkpoint)
+    assert result.start_checkpoint_sha256 == provenance["parent_sha256"]
+    assert provenance["heldout_frames"] == [3] and provenance["heldout_dice"] == result.heldout_dice
+
+
+def test_measure_heldout_scores_the_proposal_of_each_frame_against_its_human_mask(corrected_document):
+    """A model whose every output is "lesion" (its classifier a constant +10) scores, on each frame, the Dice of a
+    full mask with the human one."""
+    import torch
+    import vivim_core
+
+    from vivim_studio.document.mask_ops import dice
+    from vivim_studio.services.finetune import measure_heldout
+
+    document, masks, checkpoint = corrected_document
+    for index in (1, 4):
+        document.set_mask(index, masks[index])
+    model = vivim_core.load_model(checkpoint)
+    with torch.no_grad():
+        model.decoder.classifier.weight.zero_()
+        model.decoder.classifier.bias.fill_(10.0)
+    full = np.ones(document.frame_size, bool)
+    expected = (dice(full, masks[1]) + dice(full, masks[4])) / 2
+    assert measure_heldout(model, checkpoint, document, [1, 4]) == pytest.approx(expected)
+

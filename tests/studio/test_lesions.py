@@ -230,9 +230,9 @@ def test_merge_split_relabel_are_undoable_as_one_operation(mem_doc):
     before = [doc.labels(t).copy() for t in range(4)]
     assert doc.merge_lesions(2, 1) == [0, 1, 2, 3]
     assert all(doc.lesions(t) == [1] and np.array_equal(doc.labels(t) > 0, before[t] > 0) for t in range(4))
-    assert doc.undo(2) == "merge lesion 2 into 1"  # on any of its frames: undone on all
+    assert doc.undo(2) == "merge lesion 2 into 1 (4 frames)"  # on any of its frames: undone on all
     assert all(np.array_equal(doc.labels(t), before[t]) for t in range(4))
-    assert doc.redo(0) == "merge lesion 2 into 1" and all(doc.lesions(t) == [1] for t in range(4))
+    assert doc.redo(0) == "merge lesion 2 into 1 (4 frames)" and all(doc.lesions(t) == [1] for t in range(4))
     doc.undo(0)
 
     assert doc.labels(1)[12, 8] == 2 and doc.labels(1)[36, 56] == 1  # left: 2, right: 1 (the larger)

@@ -48,7 +48,7 @@ def test_a_folder_of_binary_masks_named_by_frame_number(document, tmp_path):
         assert record.status == FrameStatus.EDITED and record.mask_origin == f"imported:{index + 1:04d}.png"
         assert document.lesion_record(index, 1).origin == record.mask_origin
     assert document.status(0) == FrameStatus.UNREVIEWED
-    assert document.undo(2) == "import masks" and not document.mask(1).any()  # undone together
+    assert document.undo(2) == "import masks (3 frames)" and not document.mask(1).any()  # undone together
 
 
 def test_label_maps_and_the_status_asked_for(document, tmp_path):

@@ -19,6 +19,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "benchmarks: scan kernels, model frames/s, clip-length scaling, whole-video proposal"
 SUITES = ("scan", "model", "scaling", "video")
@@ -63,13 +64,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, metavar="JSON", help="write the report here")
 
 
+def _is_report(path: Path) -> bool:
+    """Whether `path` holds a report an earlier `benchmark --out` wrote (which --out may replace)."""
+    from ..checkpoint_header import loads_json
+    from ..errors import VivimError
+    from ..file_safety import open_regular
+
+    try:
+        with open_regular(path, "--out", max_bytes=256 * 2**20) as f:
+            data = loads_json(f.read(), str(path), max_depth=64)
+    except VivimError:
+        return False
+    return isinstance(data, dict) and {"environment", "results"} <= set(data)
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..bench.common import environment, print_table, write_report
     from ..engine.distributed import resolve_device
     from ..errors import VivimError
+    from ..file_safety import check_replaceable
 
+    if args.out:
+        check_replaceable(Path(args.out), "--out", _is_report)
     device = resolve_device(args.device)
     suites = SUITES if args.suite == "all" else tuple(s.strip() for s in args.suite.split(","))
     unknown = [s for s in suites if s not in SUITES]

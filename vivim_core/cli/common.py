@@ -135,18 +135,15 @@ def config_overrides(args: argparse.Namespace, extra: tuple[str, ...] = ()) -> d
 
 def resolve_config(args: argparse.Namespace, base) -> Any:
     """The TrainConfig of this command: the stored one when resuming, else `base`, with the given flags applied."""
-    import json
-    from pathlib import Path
-
-    from ..engine.train_config import TrainConfig
+    from ..engine.runs import RunFolder
     from ..errors import VivimError
 
     overrides = config_overrides(args)
     if args.resume:
-        config_path = Path(args.out) / "config.json"
-        if not config_path.is_file():
-            raise VivimError(f"--resume: {config_path} not found; is --out the folder of an earlier run?")
-        base = TrainConfig.from_dict(json.loads(config_path.read_text())["train_config"])
+        run = RunFolder(args.out)
+        if not run.config_path.is_file():
+            raise VivimError(f"--resume: {run.config_path} not found; is --out the folder of an earlier run?")
+        base = run.stored_train_config()
     return base.replace(**overrides)
 
 

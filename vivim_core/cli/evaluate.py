@@ -12,6 +12,8 @@ folders: --pred and --gt each hold one folder of PNGs per video (DIR/<video_id>/
 (ROOT/<dataset>/GT). Predictions are 8-bit masks {0, 255} or probability maps 0..255. Frames are matched by
 name; a missing or extra video or frame, a size mismatch or a non-binary ground truth is an error.
 
+--json must lie outside --pred and --gt, and may replace only scores an earlier `evaluate --json` wrote.
+
 examples:
   vivim-core evaluate --pred runs/pred --gt data/vtus/Test_GT
   vivim-core evaluate --pred runs/prob --gt data/polyp/SUN-SEG/GT --protocol vps --json scores.json
@@ -63,10 +65,39 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _is_our_json(path: Path) -> bool:
+    """Whether `path` holds scores an earlier `evaluate --json` wrote (a JSON object with its keys)."""
+    from ..checkpoint_header import loads_json
+    from ..errors import VivimError
+    from ..file_safety import open_regular
+
+    try:
+        with open_regular(path, "--json", max_bytes=256 * 2**20) as f:
+            data = loads_json(f.read(), str(path), max_depth=64)
+    except VivimError:
+        return False
+    return isinstance(data, dict) and {"protocol", "overall", "videos"} <= set(data)
+
+
+def check_json_target(path: Path, pred: Path, gt: Path) -> None:
+    """--json may be a new file or replace scores written before, never a file inside --gt or --pred (a mask,
+    a frame) nor anything else that exists."""
+    from ..file_safety import UnsafePathError, check_replaceable, is_within
+
+    for option, folder in (("--gt", gt), ("--pred", pred)):
+        if is_within(path, folder):
+            raise UnsafePathError(f"--json {path}: lies inside {option} {folder}; write the scores outside the "
+                                  f"mask folders, so that no mask is ever overwritten")
+    check_replaceable(path, "--json", _is_our_json)
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..metrics.evaluate import evaluate_folders
+
+    if args.json:
+        check_json_target(args.json, args.pred, args.gt)
 
     bar = None
 
@@ -91,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in result.get("warnings", []):
         print(f"warning: {warning}")
     if args.json:
+        check_json_target(args.json, args.pred, args.gt)  # again: the folders could have changed meanwhile
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")

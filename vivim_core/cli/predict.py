@@ -6,6 +6,11 @@ DIR/<video_id>/<frame>.png, 8-bit {0, 255}; <frame> is the frame file's own name
 1-based, 4-digit frame number (0001, 0002, ...) for video files. DIR/predictions.json records the checkpoint
 (path, SHA-256), the settings and the videos.
 
+DIR must be a new or empty folder, or one an earlier `predict` wrote (it holds .vivim-predict or
+predictions.json), and apart from INPUT and CKPT: a folder of other files (e.g. ROOT/Test_GT) is refused, so
+that no expert mask is ever overwritten. Names that are not safe file names on every system are made safe
+(characters such as : \\ * ? become _); two inputs that would share an output name are refused.
+
 Each video is cut into clips of --clip-length frames sharing --overlap frames; frames covered twice get the
 weighted mean of their probabilities. Frames are resized to --size for the model and the probability map
 back to the frame's own size. Videos of any length stream through in bounded memory. --protocol official
@@ -55,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
+MARKER = ".vivim-predict"  # written first into an output folder: marks it as ours, for later runs
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -66,20 +74,29 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.distributed import resolve_device
     from ..engine.predict import iter_predict, settings_for_checkpoint
     from ..errors import VivimError
+    from ..file_safety import check_output_apart, check_output_folder, check_outputs_separate, confined
 
     if not 0 <= args.threshold <= 1:
         raise VivimError(f"--threshold {args.threshold}: give a probability between 0 and 1")
     inputs = find_prediction_inputs(args.input)  # fails early, before the model loads
+    outputs = {"--out": args.out, "--prob-out": args.prob_out}
+    check_outputs_separate(outputs)
+    for option, folder in outputs.items():
+        if folder is not None:
+            check_output_apart(folder, [args.input, args.checkpoint], option)
+            check_output_folder(folder, option, ours=(MARKER, "predictions.json"))
     device = resolve_device(args.device)
     settings = settings_for_checkpoint(read_checkpoint_info(args.checkpoint)["provenance"], args.size,
                                        args.clip_length, args.overlap)
     size, clip_length, overlap = settings["size"], settings["clip_length"], settings["overlap"]
     model = load_model(args.checkpoint, device=device)
-    args.out.mkdir(parents=True, exist_ok=True)
+    for folder in (args.out, args.prob_out):
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            confined(folder, MARKER).write_text(json.dumps({"written_by": "vivim-core predict"}) + "\n")
     written = {}
     for number, video in enumerate(inputs, start=1):
-        names = ([p.stem for p in video.frame_paths] if video.frame_paths
-                 else [f"{i + 1:04d}" for i in range(video.num_frames)])
+        names = video.frame_names
         bar = None if args.no_progress else tqdm(total=video.num_frames, unit="frame", leave=False,
                                                  desc=f"[{number}/{len(inputs)}] {video.video_id}")
         frames = _SizedFrames(video)
@@ -90,20 +107,24 @@ def run(args: argparse.Namespace) -> int:
                                             progress=(lambda done, total: bar.update(done - bar.n)) if bar else None):
                 probability = np.rint(prob * 255).astype(np.uint8)
                 mask = np.where(prob >= args.threshold, 255, 0).astype(np.uint8)
-                _write_png(args.out / video.video_id / f"{names[index]}.png", probability if args.save_prob else mask)
+                _write_png(confined(args.out, video.video_id, f"{names[index]}.png"),
+                           probability if args.save_prob else mask)
                 if args.prob_out:
-                    _write_png(args.prob_out / video.video_id / f"{names[index]}.png", probability)
+                    _write_png(confined(args.prob_out, video.video_id, f"{names[index]}.png"), probability)
         finally:
             if bar is not None:
                 bar.close()
         written[video.video_id] = {"source": str(video.source), "frames": video.num_frames}
         print(f"{video.video_id}: {video.num_frames} frames -> {args.out / video.video_id}")
+        if video.unread_warning:
+            written[video.video_id]["warning"] = video.unread_warning
+            print(f"warning: {video.unread_warning}")
     manifest = {"checkpoint": str(args.checkpoint.resolve()), "checkpoint_sha256": checkpoint_sha256(args.checkpoint),
                 "output": "probability maps (round(255 p))" if args.save_prob else f"masks {{0, 255}}, p >= "
                           f"{args.threshold}", "size": list(size), "clip_length": clip_length,
                 "overlap": overlap if args.protocol == "vivim" else None, "protocol": args.protocol,
                 "device": str(device), "videos": written}
-    (args.out / "predictions.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    confined(args.out, "predictions.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 
 
@@ -121,11 +142,12 @@ class _SizedFrames:
 
 
 def _write_png(path: Path, image) -> None:
+    """Write `image` as PNG at `path` (already confined to the output folder)."""
     import cv2
 
     from ..data.readers import DataError
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(exist_ok=True)
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise DataError(f"{path}: could not encode the PNG")

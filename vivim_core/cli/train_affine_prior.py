@@ -35,11 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
 
 
+def _is_prior(path: Path) -> bool:
+    """Whether `path` is an affine prior (an earlier output of this command, which --out may replace)."""
+    from ..errors import VivimError
+    from ..losses.affine_prior import read_affine_prior_info
+
+    try:
+        read_affine_prior_info(path)
+    except VivimError:
+        return False
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
     from ..errors import VivimError
+    from ..file_safety import check_replaceable
     from ..losses.affine_prior import save_affine_prior
     from ..losses.affine_training import PriorTrainConfig, train_affine_prior
 
@@ -47,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise VivimError("--steps and --batch-size must be >= 1 and --patch-size >= 4")
     if args.out.suffix != ".safetensors":
         raise VivimError(f"--out {args.out}: the prior is written as safetensors; give a path ending in .safetensors")
+    check_replaceable(args.out, "--out", _is_prior)
     if args.threads:
         torch.set_num_threads(args.threads)
     config = PriorTrainConfig(patch_size=args.patch_size, steps=args.steps, batch_size=args.batch_size,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..file_safety import sanitised_name
 from .readers import (IMAGE_SUFFIXES, VIDEO_SUFFIXES, DataError, VideoFileReader, image_size, list_images,
                       natural_key, read_frame, read_mask)
 
@@ -143,8 +144,9 @@ def validate_video(video: VideoRecord) -> tuple[int, int]:
 class PredictionInput:
     """One video to predict: iterate `frames()` lazily (uint8 (H, W, 3) RGB), `num_frames` known up front.
 
-    `frame_paths` is set for frame folders (its stems are natural names for the output masks), None for video
-    files; `fps` is known for video files only.
+    `video_id` is a safe file name made from the folder's or file's name (`sanitised_name`), used for the
+    output folder. `frame_paths` is set for frame folders (their stems, made safe, name the output masks:
+    `frame_names`), None for video files; `fps` is known for video files only.
     """
 
     video_id: str
@@ -155,8 +157,21 @@ class PredictionInput:
     frame_paths: list[Path] | None = None
     _reader: VideoFileReader | None = field(default=None, repr=False)
 
+    @property
+    def frame_names(self) -> list[str]:
+        """The output name of each frame (no suffix): the frame file's stem made safe, or 0001, 0002, ..."""
+        if self.frame_paths:
+            return [sanitised_name(p.stem) for p in self.frame_paths]
+        return [f"{i + 1:04d}" for i in range(self.num_frames)]
+
     def __len__(self) -> int:
         return self.num_frames
+
+    @property
+    def unread_warning(self) -> str:
+        """After the frames were read: what to tell the user when a video file held more frames than its container
+        announced (they were not read); '' otherwise."""
+        return self._reader.unread_warning if self._reader is not None else ""
 
     def frames(self) -> Iterator[np.ndarray]:
         """Frames in order, decoded one at a time. Raises `DataError` on a frame of another size."""
@@ -177,7 +192,24 @@ def _frame_folder_input(folder: Path, frames: list[Path]) -> PredictionInput:
         if image_size(path) != size:
             raise DataError(f"{path}: frame is {image_size(path)[1]}x{image_size(path)[0]} but {frames[0].name} is "
                             f"{size[1]}x{size[0]}; every frame of {folder} must have one size")
-    return PredictionInput(folder.name, folder, len(frames), size, None, frames)
+    video = PredictionInput(sanitised_name(folder.name), folder, len(frames), size, None, frames)
+    clash = _first_clash(video.frame_names, [p.name for p in frames])
+    if clash:
+        raise DataError(f"{folder}: frames {clash[0]} and {clash[1]} would both be written as {clash[2]}.png; "
+                        f"rename or remove one of them")
+    return video
+
+
+def _first_clash(names: list[str], sources: list[str]) -> tuple[str, str, str] | None:
+    """The first two sources whose output names are equal, ignoring case (as Windows and macOS file systems
+    do): (source, source, name), or None."""
+    seen: dict[str, str] = {}
+    for name, source in zip(names, sources):
+        key = name.casefold()
+        if key in seen:
+            return seen[key], source, name
+        seen[key] = source
+    return None
 
 
 def _video_file_input(path: Path) -> PredictionInput:
@@ -186,7 +218,8 @@ def _video_file_input(path: Path) -> PredictionInput:
                         f"a DICOM cine loop with `vivim-studio propose {path.name}` (or open it in Vivim Studio), or "
                         f"export its frames as images first")
     reader = VideoFileReader(path)
-    return PredictionInput(path.stem, path, reader.num_frames, reader.frame_size, reader.fps, None, reader)
+    return PredictionInput(sanitised_name(path.stem), path, reader.num_frames, reader.frame_size, reader.fps, None,
+                           reader)
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -225,9 +258,9 @@ def find_prediction_inputs(path: Path | str) -> list[PredictionInput]:
     if not inputs:
         raise DataError(f"{path}: no frames, video files ({'/'.join(VIDEO_SUFFIXES)}) or folders of frames found "
                         f"here; for a VTUS dataset give its split folder, e.g. ROOT/Test")
-    ids = [i.video_id for i in inputs]
-    duplicates = sorted({i for i in ids if ids.count(i) > 1})
-    if duplicates:
-        raise DataError(f"{path}: several inputs share the video id(s) {_show(duplicates)} (e.g. a.mp4 and a.avi, "
-                        f"or a.mp4 and a folder a/); rename one so that outputs do not overwrite each other")
+    clash = _first_clash([i.video_id for i in inputs], [i.source.name for i in inputs])
+    if clash:
+        raise DataError(f"{path}: {clash[0]} and {clash[1]} would share the output folder {clash[2]} (names are "
+                        f"compared ignoring case, after characters that are not allowed in file names become "
+                        f"'_'); rename one so that outputs do not overwrite each other")
     return inputs

@@ -9,33 +9,38 @@ Metadata keys:
     vivim_version     the vivim-core version that wrote it
     torch_version     the torch version that wrote it
     provenance        JSON object (command, data, steps, seed, metrics... whatever the writer records)
+
+A checkpoint is untrusted: `vivim_core.checkpoint_header` (torch-free) checks its header, config and
+provenance; `load_model` then checks every tensor entry against the model the config describes (built on the
+meta device: nothing allocated) before it reads a byte of weights.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
-import struct
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from ..checkpoint_header import (FORMAT_NAME, FORMAT_VERSION, CheckpointError, SafetensorsHeader,
+                                 checkpoint_info_from_header, read_checkpoint_info, read_safetensors_header)
 from ..config import ConfigError, ModelConfig, get_config
 from ..errors import VivimError
+from ..file_safety import UnsafePathError, open_regular
 
-FORMAT_NAME = "vivim-checkpoint"
-FORMAT_VERSION = 1
-_PICKLE_HINT = (
-    "Vivim checkpoints are .safetensors files; Vivim never unpickles .pt/.pth files because unpickling can run "
-    "arbitrary code. If you trust this file, convert it yourself with safetensors.torch.save_file."
-)
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "CheckpointError", "checkpoint_sha256", "load_model", "parameter_count",
+           "read_checkpoint_info", "read_tensors", "save_checkpoint"]
 
-
-class CheckpointError(VivimError, ValueError):
-    """A file that cannot be loaded as a Vivim checkpoint; the message names the file and the problem."""
+_TORCH_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+                 "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+                 "BOOL": torch.bool}
 
 
 def save_checkpoint(
@@ -84,72 +89,6 @@ def save_checkpoint(
     return path
 
 
-def _read_header(path: Path) -> dict[str, Any]:
-    """Parse the safetensors header ourselves, to give precise errors for non-checkpoints and truncation."""
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if path.is_dir():
-        raise CheckpointError(f"checkpoint {path} is a folder; give the path of a .safetensors file")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise CheckpointError(f"checkpoint {path} is {size} bytes long: empty or truncated, not a checkpoint")
-        if head.startswith(b"PK\x03\x04"):  # torch.save's zip container
-            raise CheckpointError(f"{path} looks like a PyTorch pickle (.pt/.pth), not a safetensors checkpoint. "
-                                  + _PICKLE_HINT)
-        (header_len,) = struct.unpack("<Q", head)
-        header = None
-        if header_len <= min(size - 8, 100 * 2**20):
-            try:
-                header = json.loads(f.read(header_len))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                header = None
-    if header is None:
-        # Only now guess at a pickle: a safetensors header length can start with the byte 0x80 too.
-        if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-            raise CheckpointError(f"{path} looks like a PyTorch pickle (.pt/.pth), not a safetensors checkpoint. "
-                                  + _PICKLE_HINT)
-        raise CheckpointError(f"{path} is not a safetensors checkpoint (no valid safetensors header), or it is "
-                              f"truncated. " + _PICKLE_HINT)
-    if not isinstance(header, dict):
-        raise CheckpointError(f"{path} is not a safetensors checkpoint: its header is not a JSON object")
-    data_end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-    if 8 + header_len + data_end > size:
-        raise CheckpointError(f"checkpoint {path} is truncated: {size} bytes on disk, {8 + header_len + data_end} "
-                              f"expected. Copy or download it again.")
-    return header
-
-
-def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint's metadata, decoded: {'config': ModelConfig, 'provenance': dict, 'vivim_version', ...}."""
-    path = Path(path)
-    metadata = _read_header(path).get("__metadata__") or {}
-    if metadata.get("format") != FORMAT_NAME:
-        raise CheckpointError(
-            f"{path} is a safetensors file but not a Vivim checkpoint (no '{FORMAT_NAME}' metadata). "
-            "A Hugging Face SegFormer checkpoint is used with `vivim-core train --init-segformer PATH`."
-        )
-    try:
-        version = int(metadata.get("format_version", "0"))
-    except ValueError:
-        version = -1
-    if version < 1 or version > FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {metadata.get('format_version')!r}; this "
-                              f"vivim-core reads version {FORMAT_VERSION}. Update vivim-core to load it.")
-    try:
-        config = ModelConfig.from_json(metadata.get("model_config", ""))
-        provenance = json.loads(metadata.get("provenance") or "{}")
-    except (ConfigError, json.JSONDecodeError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint {path} has an unreadable model config: {exc}") from exc
-    return {
-        "config": config,
-        "provenance": provenance,
-        "vivim_version": metadata.get("vivim_version", "?"),
-        "torch_version": metadata.get("torch_version", "?"),
-    }
-
-
 def load_model(
     path: str | os.PathLike,
     variant: str | None = None,
@@ -159,18 +98,16 @@ def load_model(
     """Rebuild the Vivim stored in `path` (in eval mode) without unpickling anything.
 
     variant: when given, the checkpoint must hold that variant (CheckpointError otherwise).
-    Raises CheckpointError for missing, truncated, non-safetensors, pickled, foreign, mismatched or
-    non-finite checkpoints, each time naming the file.
+    Raises CheckpointError for missing, truncated, non-safetensors, pickled, foreign, altered, mismatched or
+    non-finite checkpoints, each time naming the file; nothing is allocated before the header, the config and
+    every tensor entry have passed their checks.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     from ..model import Vivim
     from ..model.legacy_names import upgrade_legacy_names
 
     path = Path(path)
-    info = read_checkpoint_info(path)
-    config: ModelConfig = info["config"]
+    header = read_safetensors_header(path, "checkpoint")
+    config: ModelConfig = checkpoint_info_from_header(header)["config"]
     if variant is not None:
         try:
             wanted = get_config(variant).variant
@@ -179,41 +116,72 @@ def load_model(
         if config.variant != wanted:
             raise CheckpointError(f"checkpoint {path} holds a {config.variant!r} model, but {wanted!r} was asked "
                                   f"for. Pass the matching --variant, or leave it out to use the checkpoint's own.")
-    try:
-        state = upgrade_legacy_names(load_file(str(path)))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"checkpoint {path} could not be read: {exc}") from exc
-    try:
-        model = Vivim(config)
-    except (ConfigError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} has a model config this vivim-core cannot build: {exc}") from exc
-    _check_state(path, model, state)
-    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in state.items()})
-    return model.to(device=device, dtype=dtype).eval()
-
-
-def _check_state(path: Path, model: nn.Module, state: Mapping[str, torch.Tensor]) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: {tuple(state[k].shape)} in file, {tuple(expected[k].shape)} expected"
-             for k in expected if k in state and state[k].shape != expected[k].shape]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing tensor(s), e.g. {missing[:3]}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected tensor(s), e.g. {unexpected[:3]}")
-    if wrong:
-        problems.append(f"{len(wrong)} tensor(s) of the wrong shape, e.g. {wrong[:3]}")
-    if problems:
-        raise CheckpointError(f"checkpoint {path} does not match its own model config "
-                              f"({model.config.variant}): " + "; ".join(problems) + ". The file was altered or "
-                              "written by another program: use a checkpoint written by vivim-core (train, finetune "
-                              "or save_checkpoint)")
+    with torch.device("meta"):
+        expected = Vivim(config).state_dict()
+    # files written under older parameter names load under the current ones (`legacy_names`)
+    _check_entries(path, config, dataclasses.replace(header, tensors=upgrade_legacy_names(header.tensors)), expected)
+    state = upgrade_legacy_names(read_tensors(header))
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CheckpointError(f"checkpoint {path} holds NaN or infinite weights in {len(bad)} tensor(s), e.g. "
                               f"{bad[:3]}; it comes from a diverged training run. Use an earlier checkpoint.")
+    model = Vivim(config)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model.to(device=device, dtype=dtype).eval()
+
+
+def _check_entries(path: Path, config: ModelConfig, header: SafetensorsHeader,
+                   expected: Mapping[str, torch.Tensor]) -> None:
+    """Every tensor the model needs is in the header with its shape and a dtype of its kind, and nothing else."""
+    entries = header.tensors
+    missing = sorted(set(expected) - set(entries))
+    unexpected = sorted(set(entries) - set(expected))
+    shared = [k for k in expected if k in entries]
+    wrong = [f"{k}: {entries[k].shape} in file, {tuple(expected[k].shape)} expected"
+             for k in shared if entries[k].shape != tuple(expected[k].shape)]
+    kind = [f"{k}: {entries[k].dtype} in file, a {'floating-point' if expected[k].is_floating_point() else 'integer'}"
+            f" tensor expected" for k in shared
+            if entries[k].is_floating != expected[k].is_floating_point() or entries[k].dtype == "BOOL"]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing tensor(s), e.g. {missing[:3]}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s), e.g. {[k[:100] for k in unexpected[:3]]}")
+    if wrong:
+        problems.append(f"{len(wrong)} tensor(s) of the wrong shape, e.g. {wrong[:3]}")
+    if kind:
+        problems.append(f"{len(kind)} tensor(s) of the wrong dtype, e.g. {kind[:3]}")
+    if problems:
+        raise CheckpointError(f"checkpoint {path} does not match its own model config "
+                              f"({config.variant}): " + "; ".join(problems) + ". The file was altered or "
+                              "written by another program: use a checkpoint written by vivim-core (train, finetune "
+                              "or save_checkpoint)")
+
+
+def read_tensors(header: SafetensorsHeader, what: str = "checkpoint",
+                 error: type[VivimError] = CheckpointError) -> dict[str, torch.Tensor]:
+    """The tensors of a checked safetensors header (`read_safetensors_header`), read from the file it describes:
+    raw little-endian bytes at the offsets the header gave, nothing unpickled. `error` naming `what` and the file
+    when it cannot be read or changed since."""
+    state = {}
+    try:
+        with open_regular(header.path, what) as f:
+            for entry in sorted(header.tensors.values(), key=lambda e: e.begin):
+                f.seek(header.data_start + entry.begin)
+                data = bytearray(f.read(entry.nbytes))
+                if len(data) != entry.nbytes:
+                    raise error(f"{what} {header.path} is truncated (it changed while being read); copy or "
+                                f"download it again")
+                dtype = _TORCH_DTYPES[entry.dtype]
+                tensor = torch.frombuffer(data, dtype=dtype) if data else torch.empty(0, dtype=dtype)
+                if sys.byteorder == "big" and tensor.element_size() > 1:
+                    tensor = tensor.view(torch.uint8).view(-1, tensor.element_size()).flip(1).view(dtype).flatten()
+                state[entry.name] = tensor.reshape(entry.shape)
+    except UnsafePathError as exc:
+        raise error(str(exc)) from None
+    except OSError as exc:
+        raise error(f"{what} {header.path} could not be read: {exc}") from exc
+    return state
 
 
 def checkpoint_sha256(path: str | os.PathLike) -> str:

@@ -79,8 +79,22 @@ class DistributedContext:
         return bool(self.all_reduce_sum(value).item() > 0)
 
     def close(self) -> None:
+        """Leave the process group (when this context joined it): every rank reaches the barrier first, so none
+        tears down while another still communicates; destroying the group then stops its worker threads."""
         if self.initialised_here and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
+
+
+def import_before_init_process_group() -> None:
+    """Import what DDP imports (torch._dynamo, which pulls in torch.distributed.fsdp) before the process group
+    exists. One of those modules takes `dist.group.WORLD` as a default argument when it is imported: imported
+    after init_process_group, it holds the group forever, destroy_process_group() cannot stop the group's
+    worker threads (gloo keeps two), and at exit a worker still releasing the last collective's tensors needs
+    the interpreter lock while the interpreter finalises: the process aborts ("terminate called without an
+    active exception"), rarely, on a loaded machine. Code that starts the group itself should call this
+    first."""
+    import torch._dynamo  # noqa: F401  (imported for its side effect on later imports, see above)
 
 
 def setup_distributed(device: str = "auto") -> DistributedContext:
@@ -95,6 +109,7 @@ def setup_distributed(device: str = "auto") -> DistributedContext:
         torch.cuda.set_device(resolved)
     initialised_here = False
     if not dist.is_initialized():
+        import_before_init_process_group()
         backend = "nccl" if resolved.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
         initialised_here = True

@@ -257,7 +257,7 @@ class InteractiveVideo:
                 truth = torch.stack([targets[self.schedule[clip][k]] for k in positions])[:, None]
                 loss = structure_loss(predicted, truth) / clips_per_step
                 loss.backward()
-                total += float(loss)
+                total += float(loss.detach())
             self._optimizer.step()
             done += 1
             losses.append(total)

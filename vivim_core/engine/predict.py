@@ -181,6 +181,7 @@ class _FrameReader:
                 if self.native is None:
                     self.native = tuple(np.asarray(frame).shape[:2])
                 self._put(_check_and_resize(frame, index, size, self.native))
+            next(iterator, None)  # lets a file reader finish, and notice frames beyond the announced count
         except BaseException as exc:  # handed to the consumer, which raises it
             self._put(exc)
 
@@ -204,6 +205,16 @@ class _FrameReader:
                 raise item
             return item
 
+    def finish(self) -> None:
+        """Wait for the thread once every frame was used: it only lets the source finish (one more read)."""
+        self._thread.join()
+        try:
+            item = self._queue.get_nowait()  # every frame was used: anything left is an error of the source
+        except queue.Empty:
+            return
+        if isinstance(item, BaseException):
+            raise item
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
@@ -224,7 +235,9 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
     model: a Vivim (its `config.input_mean/std` normalise the frames); it is put in eval mode.
     frames: uint8 (H, W, 3) RGB frames, all of one size; `len(frames)` must work, or pass `num_frames`.
     size: (h, w) the frames are resized to for the model (divisible by the model's output stride, 32).
-    batch_size: clips per forward pass. device: None = where the model is (it is moved when given).
+    batch_size: clips per forward pass; the first pass takes one clip, so that the first frames come out after one
+    clip's work (what a user waiting for the first proposal sees). device: None = where the model is (it is
+    moved when given).
     progress(done, total): after each batch, with the number of frames yielded so far.
     cancel: threading.Event or callable -> raises PredictionCancelled promptly.
     prefetch: frames decoded ahead by the reader thread (default: one batch of new frames).
@@ -269,10 +282,10 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
     first_pending = 0  # sums holds frames first_pending.. (rows in order)
     read = emitted = 0
     try:
-        for first in range(0, len(schedule), batch_size):
+        for first in [0, *range(1, len(schedule), batch_size)]:
             if _cancelled(cancel):
                 raise PredictionCancelled("prediction cancelled")
-            batch = schedule[first:first + batch_size]
+            batch = schedule[first:first + (1 if first == 0 else batch_size)]
             needed = max(max(indices) for indices in batch)
             if read <= needed:
                 new = np.stack([reader.get(cancel) for _ in range(read, needed + 1)])  # (k, h, w, 3) uint8
@@ -293,7 +306,7 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
                 grow = torch.zeros(read - first_pending - sums.shape[0], *size, device=device)
                 sums = torch.cat([sums.to(device), grow]) if sums.numel() else grow
             rows, row_weights = [], []  # one weighted add per (clip, position), all in one index_add_
-            for indices, weights in plan[first:first + batch_size]:
+            for indices, weights in plan[first:first + len(batch)]:
                 for i, weight in zip(indices, weights):
                     rows.append(i - first_pending)
                     row_weights.append(weight)
@@ -327,6 +340,7 @@ def iter_predict(model: torch.nn.Module, frames: Sequence[np.ndarray] | Iterable
                     del host
             if progress is not None:
                 progress(emitted, total)
+        reader.finish()
     finally:
         reader.close()
 

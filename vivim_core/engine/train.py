@@ -24,7 +24,8 @@ import torch
 
 from .. import __version__
 from ..config import ABLATIONS
-from ..losses import LossWeights, VivimLoss, load_affine_prior, read_affine_prior_info
+from ..file_safety import check_output_apart
+from ..losses import DEFAULT_PRIOR_PATH, LossWeights, VivimLoss, load_affine_prior, read_affine_prior_info
 from ..model import build_model
 from .checkpoint import checkpoint_sha256, load_model, read_checkpoint_info
 from .distributed import DistributedContext, setup_distributed
@@ -87,7 +88,7 @@ def finetune_defaults(checkpoint: str | os.PathLike, **overrides: Any) -> TrainC
 
 
 def _check_resume_config(run: RunFolder, config: TrainConfig) -> None:
-    stored = TrainConfig.from_dict(run.read_config()["train_config"])
+    stored = run.stored_train_config()
     different = [name for name, value in config.to_dict().items()
                  if name not in RESUMABLE_OVERRIDES and stored.to_dict()[name] != value]
     if different:
@@ -142,6 +143,8 @@ def _run(kind: str, data: Path, out: Path, config: TrainConfig, checkpoint: Path
 
 
 def _run_in_context(kind, data, out, config, checkpoint, resume, progress, cancel, context) -> TrainResult:
+    inputs = [data, checkpoint, config.init_segformer, config.affine_prior or DEFAULT_PRIOR_PATH]
+    check_output_apart(out, [path for path in inputs if path is not None])
     run = RunFolder(out)
     if resume:
         run.check_resumable()
@@ -156,6 +159,7 @@ def _run_in_context(kind, data, out, config, checkpoint, resume, progress, cance
     notes: dict[str, Any] = {}
     if resume:
         model = load_model(run.last_path, device=context.device).train()
+        freeze_encoder_stages(model, config.freeze_stages)  # as the run did: the optimizer holds the rest only
         notes = {k: v for k, v in run.read_config().items() if k in ("start_checkpoint", "init_segformer")}
     else:
         model = _build_model(kind, config, checkpoint, context, notes)

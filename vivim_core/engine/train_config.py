@@ -8,11 +8,14 @@ Torch-free, so the CLI can build and validate it before importing torch. Default
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..checkpoint_header import MAX_CLIP_LENGTH, MAX_TRAIN_SIDE
 from ..config import ABLATION_USES_BOUNDARY_LOSS, ABLATIONS
 from ..errors import VivimError
+from ..file_safety import safe_name
 
 VAL_MODES = ("auto", "videos", "frames", "train", "none")
 # Fields a resumed run may change (how long / how often), everything else must match the stored config.
@@ -22,6 +25,51 @@ RESUMABLE_OVERRIDES = {"epochs", "max_steps", "max_minutes", "early_stop_patienc
 
 class TrainConfigError(VivimError, ValueError):
     """A training setting that cannot work (the message names the setting and a valid value)."""
+
+
+# Each field's type (a stored config.json is read back on --resume and must not be trusted blindly).
+_INTS = ("freeze_stages", "epochs", "batch_size", "clip_length", "clip_stride", "warmup_steps", "num_workers",
+         "seed", "log_every")
+_OPTIONAL_INTS = ("max_steps", "clips_per_video", "eval_every", "early_stop_patience")
+_NUMBERS = ("lr", "min_lr", "weight_decay", "seg_weight", "affine_weight", "boundary_weight", "val_fraction")
+_OPTIONAL_NUMBERS = ("max_minutes", "grad_clip")
+_BOOLS = ("augment", "amp")
+_TEXTS = ("variant", "ablation", "split", "val_mode", "device")
+_OPTIONAL_TEXTS = ("init_segformer", "affine_prior")
+_UPPER_BOUNDS = {"epochs": 10**6, "max_steps": 10**9, "batch_size": 4096, "clip_length": MAX_CLIP_LENGTH,
+                 "clip_stride": 1000, "clips_per_video": 10**6, "warmup_steps": 10**9, "num_workers": 256,
+                 "eval_every": 10**9, "early_stop_patience": 10**6, "log_every": 10**9, "freeze_stages": 4}
+
+
+def _check_types(config: "TrainConfig") -> None:
+    def fail(name: str, wanted: str) -> None:
+        raise TrainConfigError(f"{name} {getattr(config, name)!r}: must be {wanted}")
+
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def is_number(value: Any) -> bool:
+        return (is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+    for name in _INTS + _OPTIONAL_INTS:
+        value = getattr(config, name)
+        if not (is_int(value) or (value is None and name in _OPTIONAL_INTS)):
+            fail(name, "an integer")
+    for name in _NUMBERS + _OPTIONAL_NUMBERS:
+        value = getattr(config, name)
+        if not (is_number(value) or (value is None and name in _OPTIONAL_NUMBERS)):
+            fail(name, "a finite number")
+    for name in _BOOLS:
+        if not isinstance(getattr(config, name), bool):
+            fail(name, "true or false")
+    if config.boundary_loss is not None and not isinstance(config.boundary_loss, bool):
+        fail("boundary_loss", "true, false or null")
+    for name in _TEXTS + _OPTIONAL_TEXTS:
+        value = getattr(config, name)
+        if not ((isinstance(value, str) and len(value) <= 4096) or (value is None and name in _OPTIONAL_TEXTS)):
+            fail(name, "a text")
+    if not isinstance(config.size, (tuple, list)) or not all(is_int(v) for v in config.size):
+        fail("size", "[height, width], two integers")
 
 
 @dataclass(frozen=True)
@@ -72,17 +120,26 @@ class TrainConfig:
     log_every: int = 10  # steps between 'train' progress reports carrying running means
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.ablation not in ABLATIONS:
             raise TrainConfigError(f"unknown ablation {self.ablation!r}; choose one of {', '.join(ABLATIONS)}")
-        size = tuple(int(s) for s in self.size)
+        size = tuple(self.size)
         object.__setattr__(self, "size", size)
-        if len(size) != 2 or any(s < 32 or s % 32 for s in size):
-            raise TrainConfigError(f"size {self.size} must be (height, width), each a positive multiple of 32")
+        if len(size) != 2 or any(s < 32 or s % 32 or s > MAX_TRAIN_SIDE for s in size):
+            raise TrainConfigError(f"size {self.size} must be (height, width), each a positive multiple of 32 up to "
+                                   f"{MAX_TRAIN_SIDE}")
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "clip_length": self.clip_length,
                     "clip_stride": self.clip_stride, "log_every": self.log_every}
         for name, value in positive.items():
             if value < 1:
                 raise TrainConfigError(f"{name} must be >= 1 (got {value})")
+        for name, high in _UPPER_BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and value > high:
+                raise TrainConfigError(f"{name} must be at most {high:,} (got {value:,})")
+        safe_name(self.split, "split")
+        if self.val_mode.startswith("split:"):
+            safe_name(self.val_mode[len("split:"):], "validation split")
         for name in ("max_steps", "eval_every", "early_stop_patience", "clips_per_video"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -115,12 +172,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
+        if not isinstance(data, Mapping):
+            raise TrainConfigError(f"the training settings must be a JSON object, not {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise TrainConfigError(f"unknown training setting(s) {unknown}")
+            raise TrainConfigError(f"unknown training setting(s) {[str(u)[:40] for u in unknown[:5]]}")
         values = dict(data)
-        if "size" in values:
+        if isinstance(values.get("size"), list):
             values["size"] = tuple(values["size"])
         return cls(**values)
 

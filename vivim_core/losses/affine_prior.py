@@ -102,41 +102,70 @@ def save_affine_prior(prior: AffinePrior, path: str | os.PathLike, training: Map
     return path
 
 
-def read_affine_prior_info(path: str | os.PathLike | None = None) -> dict[str, Any]:
-    """{'architecture': {...}, 'training': {...}} of a prior file (default: the bundled one)."""
-    from safetensors import safe_open
+MAX_PATCH_SIZE = 64
+MAX_HIDDEN_WIDTH = 8192
+
+
+def _prior_header(path: str | os.PathLike | None):
+    from ..checkpoint_header import read_safetensors_header
 
     path = Path(path) if path is not None else DEFAULT_PRIOR_PATH
-    if not path.is_file():
+    if not path.exists():
         hint = ("the bundled prior is missing from this installation; " if path == DEFAULT_PRIOR_PATH else "")
         raise AffinePriorError(f"affine prior {path} not found: {hint}train one with `vivim-core train-affine-prior "
                                f"--out {path}` (a few minutes on a CPU), or turn the boundary loss off")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-    except Exception as exc:  # safetensors raises several types for a corrupt header
-        raise AffinePriorError(f"affine prior {path} is not a readable safetensors file ({exc}); retrain it with "
-                               f"`vivim-core train-affine-prior --out {path}`") from exc
+    return read_safetensors_header(path, "affine prior", error=AffinePriorError)
+
+
+def _checked_info(header) -> dict[str, Any]:
+    from ..checkpoint_header import loads_json
+
+    path, metadata = header.path, header.metadata
     if metadata.get("format") != FORMAT_NAME:
         raise AffinePriorError(f"{path} is a safetensors file but not a Vivim affine prior (no '{FORMAT_NAME}' "
                                f"metadata); give the file written by `vivim-core train-affine-prior`")
-    if int(metadata.get("format_version", "0")) > FORMAT_VERSION:
-        raise AffinePriorError(f"affine prior {path} has format version {metadata['format_version']}; update "
-                               f"vivim-core to read it")
-    return {"architecture": json.loads(metadata["architecture"]), "training": json.loads(metadata["training"]),
-            "path": str(path)}
+    version = metadata.get("format_version", "")
+    if not (version.isdigit() and len(version) < 6 and 1 <= int(version) <= FORMAT_VERSION):
+        raise AffinePriorError(f"affine prior {path} has format version {version[:20]!r}; this vivim-core reads "
+                               f"version {FORMAT_VERSION}: update vivim-core, or retrain the prior")
+    architecture = loads_json(metadata.get("architecture", ""), f"affine prior {path}: its architecture",
+                              error=AffinePriorError)
+    training = loads_json(metadata.get("training") or "{}", f"affine prior {path}: its training record",
+                          error=AffinePriorError)
+    patch = architecture.get("patch_size") if isinstance(architecture, dict) else None
+    hidden = architecture.get("hidden_dims") if isinstance(architecture, dict) else None
+    if not (type(patch) is int and 4 <= patch <= MAX_PATCH_SIZE and isinstance(hidden, list) and 1 <= len(hidden) <= 8
+            and all(type(h) is int and 1 <= h <= MAX_HIDDEN_WIDTH for h in hidden)):
+        raise AffinePriorError(f"affine prior {path}: its architecture {str(architecture)[:100]} is not a patch size "
+                               f"of 4 to {MAX_PATCH_SIZE} and 1 to 8 hidden widths of at most {MAX_HIDDEN_WIDTH}; "
+                               f"retrain it with `vivim-core train-affine-prior --out {path}`")
+    if not isinstance(training, dict):
+        raise AffinePriorError(f"affine prior {path}: its training record is not a JSON object")
+    return {"architecture": architecture, "training": training, "path": str(path)}
+
+
+def read_affine_prior_info(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """{'architecture': {...}, 'training': {...}, 'path'} of a prior file (default: the bundled one), checked
+    (the file is untrusted: header limits, known format, bounded architecture)."""
+    return _checked_info(_prior_header(path))
 
 
 def load_affine_prior(path: str | os.PathLike | None = None, device: Any = "cpu") -> AffinePrior:
     """The frozen prior stored at `path` (default: resources/affine_prior.safetensors), in eval mode."""
-    from safetensors.torch import load_file
+    from ..engine.checkpoint import read_tensors
 
-    info = read_affine_prior_info(path)
-    architecture = info["architecture"]
+    header = _prior_header(path)
+    architecture = _checked_info(header)["architecture"]
+    with torch.device("meta"):  # the shapes alone: nothing allocated before the file has passed its checks
+        expected = {k: tuple(v.shape) for k, v in AffinePrior(architecture["patch_size"],
+                                                              tuple(architecture["hidden_dims"])).state_dict().items()}
+    found = {k: e.shape for k, e in header.tensors.items()}
+    if found != expected or not all(e.is_floating for e in header.tensors.values()):
+        raise AffinePriorError(f"affine prior {header.path} does not match its stored architecture (its tensors "
+                               f"differ from what {architecture} needs); retrain it with `vivim-core "
+                               f"train-affine-prior --out {header.path}`")
+    state = read_tensors(header, "affine prior", AffinePriorError)
     prior = AffinePrior(architecture["patch_size"], tuple(architecture["hidden_dims"]))
-    try:
-        prior.load_state_dict(load_file(info["path"]))
-    except RuntimeError as exc:
-        raise AffinePriorError(f"affine prior {info['path']} does not match its stored architecture: {exc}") from exc
+    prior.load_state_dict({k: v.float() for k, v in state.items()})
     prior.requires_grad_(False)
     return prior.to(device).eval()

@@ -24,7 +24,6 @@ The Temporal Mamba blocks and the boundary head have no SegFormer counterpart an
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import VivimError
+from ..file_safety import UnsafePathError, confined, open_regular
 
 _KEY_RULES = [
     (r"encoder\.patch_embeddings\.(\d+)\.(proj|layer_norm)\.", r"stages.\1.patch_embed.\2."),
@@ -90,6 +90,21 @@ def map_segformer_key(key: str) -> str | None:
     return None
 
 
+def _small_json(path: Path) -> dict:
+    """A JSON object from a small file of the checkpoint's folder (config.json, the shard index), checked."""
+    from ..checkpoint_header import loads_json
+
+    try:
+        with open_regular(path, "SegFormer file", max_bytes=16 * 2**20) as f:
+            data = f.read()
+    except UnsafePathError as exc:
+        raise SegformerWeightsError(str(exc)) from None
+    value = loads_json(data, str(path), error=SegformerWeightsError)
+    if not isinstance(value, dict):
+        raise SegformerWeightsError(f"{path}: not a JSON object")
+    return value
+
+
 def _safetensors_files(path: Path) -> list[Path]:
     if path.is_file():
         if path.suffix != ".safetensors":
@@ -100,8 +115,13 @@ def _safetensors_files(path: Path) -> list[Path]:
     if path.is_dir():
         index = path / "model.safetensors.index.json"
         if index.is_file():
-            weight_map = json.loads(index.read_text()).get("weight_map", {})
-            return sorted({path / name for name in weight_map.values()})
+            weight_map = _small_json(index).get("weight_map", {})
+            if not isinstance(weight_map, dict) or not all(isinstance(n, str) for n in weight_map.values()):
+                raise SegformerWeightsError(f"{index}: its weight_map must map tensor names to file names")
+            try:  # names found in a file: each must be a plain file name inside the folder
+                return sorted({confined(path, name) for name in weight_map.values()})
+            except UnsafePathError as exc:
+                raise SegformerWeightsError(f"{index}: {exc}") from None
         if (path / "model.safetensors").is_file():
             return [path / "model.safetensors"]
         found = sorted(path.glob("*.safetensors"))
@@ -118,30 +138,21 @@ def _safetensors_files(path: Path) -> list[Path]:
 
 def read_segformer_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], dict | None]:
     """(state dict with the checkpoint's own keys, config.json as a dict or None) of a local HF checkpoint."""
-    from safetensors import safe_open
+    from ..checkpoint_header import read_safetensors_header
+    from ..engine.checkpoint import read_tensors
 
     path = Path(path)
     state: dict[str, Tensor] = {}
     for file in _safetensors_files(path):
-        try:
-            with safe_open(str(file), framework="pt") as f:
-                if (f.metadata() or {}).get("format") == "vivim-checkpoint":
-                    raise SegformerWeightsError(f"{file} is a Vivim checkpoint, not a SegFormer one: continue from it "
-                                                f"with `vivim-core finetune --checkpoint {file}`")
-                for key in f.keys():
-                    state[key] = f.get_tensor(key)
-        except SegformerWeightsError:
-            raise
-        except Exception as exc:  # safetensors raises several types for corrupt or truncated files
-            raise SegformerWeightsError(f"{file}: cannot read this safetensors file ({exc}); download it "
-                                        f"again") from exc
+        header = read_safetensors_header(file, "SegFormer checkpoint", error=SegformerWeightsError)
+        if header.metadata.get("format") == "vivim-checkpoint":
+            raise SegformerWeightsError(f"{file} is a Vivim checkpoint, not a SegFormer one: continue from it "
+                                        f"with `vivim-core finetune --checkpoint {file}`")
+        state.update(read_tensors(header, "SegFormer checkpoint", SegformerWeightsError))
     config_path = (path if path.is_dir() else path.parent) / "config.json"
     config = None
     if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SegformerWeightsError(f"{config_path}: not valid JSON ({exc})") from exc
+        config = _small_json(config_path)
         if not path.is_dir() and config.get("model_type") not in (None, "segformer"):
             config = None  # a loose .safetensors file beside some other model's config.json
     return state, config
@@ -155,6 +166,11 @@ def _check_config(path: Path, hf_config: dict, model: nn.Module) -> None:
     if hf_config.get("model_type") not in (None, "segformer"):
         raise SegformerWeightsError(f"{path}: config.json describes a {hf_config.get('model_type')!r} model, not a "
                                     f"SegFormer")
+    for hf_name in _CONFIG_FIELDS:
+        value = hf_config.get(hf_name, [])
+        if not isinstance(value, list) or not all(type(v) is int for v in value):
+            raise SegformerWeightsError(f"{path}: config.json field {hf_name} {str(value)[:60]} is not a list of "
+                                        f"integers; the file was altered or is not a SegFormer config")
     differences = []
     for hf_name, our_name in _CONFIG_FIELDS.items():
         if hf_name in hf_config and tuple(hf_config[hf_name]) != tuple(getattr(ours, our_name)):

@@ -11,6 +11,7 @@ Sources, each named in every measurement it backs:
     calibrations = calibrations_from_dicom(dataset)              # pydicom Dataset -> [Calibration]
     line = calibration_from_line((10, 40), (10, 440), 40.0)      # 40 mm over 400 px: 0.1 mm per pixel
     chosen = choose_calibration(calibrations, mask)              # the one that applies to this lesion, or None
+    drawn = UserCalibration.from_line((10, 40), (10, 440), 40.0, frame=3)   # what a workspace keeps of a line
 """
 
 from __future__ import annotations
@@ -89,6 +90,55 @@ def calibration_from_line(start: tuple[float, float], end: tuple[float, float], 
     where = "" if frame is None else f" on frame {frame + 1}"
     mm = length_mm / pixels
     return Calibration(mm, mm, f"a line drawn by the user: {length_mm:g} mm over {pixels:.1f} px{where}")
+
+
+@dataclass(frozen=True)
+class UserCalibration:
+    """A calibration line the user drew: its ends ((x, y) pixels), its length in mm, the frame it was drawn on
+    (0-based; None: not recorded) and the calibration it gives. Kept in the workspace (`to_json` / `from_json`)."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    length_mm: float
+    frame: int | None
+    calibration: Calibration
+
+    @classmethod
+    def from_line(cls, start: tuple[float, float], end: tuple[float, float], length_mm: float,
+                  frame: int | None = None) -> "UserCalibration":
+        """CalibrationError for a line that cannot give a calibration (see `calibration_from_line`)."""
+        points = []
+        for name, point in (("start", start), ("end", end)):
+            try:
+                x, y = (float(v) for v in point)
+            except (TypeError, ValueError):
+                raise CalibrationError(f"the calibration line's {name} must be two numbers (x, y), found "
+                                       f"{point!r}") from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise CalibrationError(f"the calibration line's {name} {point!r} is not a point of the image")
+            points.append((x, y))
+        if isinstance(length_mm, bool) or not isinstance(length_mm, (int, float)):
+            raise CalibrationError(f"the line's length must be a number of millimetres, got {length_mm!r}")
+        if frame is not None and (isinstance(frame, bool) or not isinstance(frame, int) or frame < 0):
+            raise CalibrationError(f"the calibration line's frame must be a frame index, got {frame!r}")
+        calibration = calibration_from_line(points[0], points[1], float(length_mm), frame)
+        return cls(points[0], points[1], float(length_mm), frame, calibration)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"start": list(self.start), "end": list(self.end), "length_mm": self.length_mm, "frame": self.frame}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "UserCalibration":
+        """The line back from `to_json`, its calibration computed again (and so checked); CalibrationError
+        naming the problem for anything else."""
+        if not isinstance(data, dict) or not {"start", "end", "length_mm"} <= set(data):
+            raise CalibrationError(f"a drawn calibration must be an object with \"start\", \"end\" and "
+                                   f"\"length_mm\", found {str(data)[:80]!r}")
+        for name in ("start", "end"):
+            if not isinstance(data[name], list) or len(data[name]) != 2 \
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data[name]):
+                raise CalibrationError(f"a drawn calibration's \"{name}\" must be [x, y], found {data[name]!r}")
+        return cls.from_line(tuple(data["start"]), tuple(data["end"]), data["length_mm"], data.get("frame"))
 
 
 def calibration_from_spacing(mm: float, source: str = "--pixel-spacing") -> Calibration:

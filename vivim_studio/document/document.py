@@ -16,7 +16,8 @@ progress; an interactive editor may move these saves to a background thread (`sa
 `background_save`), where at most the latest edit is still being written. Methods are thread-safe (one lock):
 the proposal job writes proposals from a worker thread while the user edits. Editing operations live in
 `editing.EditingMixin`, proposals in `proposals.ProposalMixin`, lesion identities in
-`lesion_editing.LesionMixin`.
+`lesion_editing.LesionMixin`, calibrations (`calibrations`, `set_user_calibration`) in
+`document_calibration.CalibrationMixin`.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from .background_save import BackgroundSaver
+from .document_calibration import CalibrationMixin
 from .editing import EditingMixin
 from .exceptions import EditError
 from .events import DocumentEvents
 from .frame_cache import DEFAULT_CACHE_BYTES
-from .history import FrameState, UndoHistory
+from .history import FrameState, StepGroup, UndoHistory
 from .lesion_editing import LesionMixin
 from .lesions import check_lesion_id, geometry
 from .mask_store import MaskStore
@@ -48,7 +50,7 @@ from .workspace import KEEP, Workspace
 STATE_SAVE_INTERVAL_S = 1.0  # the current frame is saved at most this often while scrubbing (and on close)
 
 
-class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin):
+class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin, CalibrationMixin):
     """A video under review. `workspace=None`: in memory only (nothing saved).
 
     Frames: `frame(i)` uint8 (H, W, 3) RGB. Masks: `labels(i)` uint8 (H, W) lesion ids, `mask(i)` bool (H, W)
@@ -139,6 +141,7 @@ class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin):
         self.proposal_threshold = state["proposal_threshold"]
         self.checkpoint = state["checkpoint"]
         self.model = state["model"]
+        self._load_calibration(workspace)
         if not workspace.read_only:
             workspace.remove_leftovers()  # only now that everything validated
             workspace.mark_current_format()
@@ -329,7 +332,7 @@ class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin):
         return self.model["sha256"]
 
     def _commit(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
-                probability: Any = KEEP, durable: bool = True, group: int | None = None) -> None:
+                probability: Any = KEEP, durable: bool = True, group: StepGroup | None = None) -> None:
         """Apply a new mask (label map uint8, bool array = lesion 1, encoded bytes, or None = empty) and record
         to a frame, push the undo step `label` (None: not undoable; `group`: of an operation over several
         frames), save, then notify (outside the lock)."""
@@ -340,7 +343,7 @@ class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin):
 
     def _apply_state(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
                      probability: Any = KEEP, probability_encoded: bytes | None = None,
-                     group: int | None = None) -> FrameState:
+                     group: StepGroup | None = None) -> FrameState:
         """The in-memory part of `_commit`; the caller holds the lock. Returns the state before.
         probability_encoded: the new probability map's encoding, made before the lock was taken."""
         before = self._state(index)
@@ -449,7 +452,8 @@ class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin):
 
     # undo / redo -----------------------------------------------------------------------------------------
     def undo(self, index: int | None = None) -> str | None:
-        """Undo the last step of frame `index` (default: current); returns its label, None if nothing."""
+        """Undo the last step of frame `index` (default: current); returns its label, None if nothing. A step of
+        an action on several frames (propagation) is undone on all of them (see `history`)."""
         return self._undo_redo(index, undo=True)
 
     def redo(self, index: int | None = None) -> str | None:
@@ -465,23 +469,22 @@ class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin):
         if undo and stroke is not None and stroke.frame == index:
             stroke.cancel()
             return stroke.label
-        label, done = None, []
-        with self._lock:
-            for frame in self.history.group_frames(index, undo):
-                current = self._state(frame)
-                step = (self.history.undo if undo else self.history.redo)(frame, current)
-                if step is None:
-                    continue
+        with self._lock:  # a grouped step (propagation) moves on every frame of its group at once
+            label = self.history.undo_label(index) if undo else self.history.redo_label(index)
+            befores = {}
+            for frame in self.history.frames_to_move(index, undo):
+                befores[frame] = self._state(frame)
+                step = (self.history.undo if undo else self.history.redo)(frame, befores[frame])
                 self.masks.set_mask_bytes(frame, step.state.mask)
                 self._records[frame] = step.state.record
                 self._unsaved.add(frame)
-                done.append((frame, current))
-                label = step.label if frame == index or label is None else label
+        if not befores:
+            return None
         try:
             self._save_after_edit()
         finally:
-            for frame, current in done:
-                self._notify(frame, current, False, True)
+            for frame, before in befores.items():
+                self._notify(frame, before, False, True)
         return label
 
     def can_undo(self, index: int | None = None) -> bool:

@@ -1,5 +1,5 @@
-"""The editing operations of `VideoDocument`: each call is one undoable step on one frame (propagation: one
-step on each frame it writes), saved before it returns. Operations return True when they changed something.
+"""The editing operations of `VideoDocument`: each call is one undoable step (propagation: one step for all the
+frames it writes), saved before it returns. Operations return True when they changed something.
 
 Edits act on one lesion: `lesion=None` means the document's `active_lesion`. The brush paints that lesion over
 background and over its own pixels, the eraser removes that lesion only; `other_lesions=True` lets them take or
@@ -16,6 +16,7 @@ import numpy as np
 
 from . import flow, lesions, mask_ops
 from .exceptions import EditError
+from .history import StepGroup
 from .status import HUMAN, Click, FrameRecord, FrameStatus, LesionRecord, flow_origin, prompt_origin
 
 Points = Sequence[Sequence[float]] | np.ndarray
@@ -138,7 +139,7 @@ class EditingMixin:
 
     def _human_edit(self, index: int, labels: np.ndarray, label: str, status: FrameStatus = FrameStatus.EDITED,
                     origin: str = HUMAN, clicks: tuple | None = None, whole_frame: bool = False,
-                    durable: bool = True, group: int | None = None) -> bool:
+                    durable: bool = True, group: StepGroup | None = None) -> bool:
         """Write a new label map uint8 (H, W) (or bool: lesion 1) as a human edit (one undo step): the lesions
         whose pixels changed (with `whole_frame`, every lesion of the map) get `status` and `origin`; accepting
         accepts every lesion. `clicks`: the frame's new clicks."""
@@ -255,9 +256,9 @@ class EditingMixin:
 
     def set_labels(self, index: int, labels: np.ndarray, label: str = "set lesions", *,
                    status: FrameStatus | str = FrameStatus.EDITED, origin: str = HUMAN, durable: bool = True,
-                   group: int | None = None) -> bool:
+                   group: StepGroup | None = None) -> bool:
         """Replace the frame's whole label map by uint8 (H, W) `labels` (0 background, 1..255 lesion ids), one
-        undo step (of `group`, `history.new_group()`, when part of an operation over several frames); the frame
+        undo step (of `group`, a `history.StepGroup`, when part of an operation over several frames); the frame
         and each of its lesions get `status` (edited or accepted) and `origin`. `durable=False`: bulk writes,
         made durable by `sync()`."""
         index, status = self.source.check_index(index), FrameStatus(status)
@@ -310,7 +311,9 @@ class EditingMixin:
         """Carry frame `index`'s lesions (each keeps its id; with `lesion`, that lesion only, the targets' other
         lesions staying) to the next `count` frames (default: to the end) by optical flow, each from the one
         before. Stops before a frame a human edited or accepted (unless `stop_at_reviewed` is False). Written
-        frames become "proposed" with origin "flow:<index>", one undo step each. Returns them."""
+        frames become "proposed" with origin "flow:<index>" and no model confidence (the flow has none);
+        together they are ONE undo step, "propagate from frame <index + 1> (<K> frames)", undone or redone from
+        any of them. Each frame is saved and shown as it is written. Returns them."""
         self.check_writable()
         index = self.source.check_index(index)
         lesion = None if lesion is None else self._lesion(lesion)
@@ -319,7 +322,7 @@ class EditingMixin:
         carried, previous = self.masks.labels(index), self.frame(index)
         if lesion is not None:
             carried = lesions.from_mask(carried == lesion, lesion)
-        origin = flow_origin(index)
+        origin, group = flow_origin(index), StepGroup(f"propagate from frame {index + 1}")
         for target in range(index + 1, last + 1):
             if (cancel is not None and cancel()) or (stop_at_reviewed and self.status(target).human_reviewed):
                 break
@@ -336,8 +339,9 @@ class EditingMixin:
                     labels, every = lesions.replace(old, lesion, carried == lesion), {lesion}
                 lesion_list = lesion_records(labels, record, every, FrameStatus.PROPOSED, origin)
                 record = record.with_changes(status=FrameStatus.PROPOSED, threshold=None, mask_origin=origin,
-                                             lesions=lesion_list, area=sum(x.area for x in lesion_list))
-                before = self._apply_state(target, labels, record, f"propagate from frame {index}")
+                                             confidence=None, lesions=lesion_list,
+                                             area=sum(x.area for x in lesion_list))
+                before = self._apply_state(target, labels, record, group.label, group=group)
             self._finish(target, before, False, True)
             written.append(target)
             previous = current

@@ -63,6 +63,7 @@ class DocumentEvents:
     active_lesion_changed(lesion: int)       the lesion that edits act on changed
     save_failed(message: str)                a background save failed (`save_in_background`); the change
                                              stays in memory and is saved with the next one
+    calibration_changed()                    the user's calibration line was set or cleared
     """
 
     def __init__(self) -> None:
@@ -74,3 +75,4 @@ class DocumentEvents:
         self.lesions_changed = Signal("lesions_changed", "(frame)")
         self.active_lesion_changed = Signal("active_lesion_changed", "(lesion)")
         self.save_failed = Signal("save_failed", "(message)")
+        self.calibration_changed = Signal("calibration_changed", "()")

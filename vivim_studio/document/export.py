@@ -1,9 +1,10 @@
-"""Export a document's masks: VTUS layout (default, what `vivim-core finetune` reads), plain PNG masks or a
-NIfTI volume, each with a manifest JSON (`<root>/manifests/...`) recording provenance and which lesions exist.
+"""Export a document's masks: VTUS layout (default, what `vivim-core finetune` reads), plain PNG masks, a
+NIfTI volume or a DICOM-SEG (`export_dicom_seg`, DICOM sources), each with a manifest JSON
+(`<root>/manifests/...`) recording provenance and which lesions exist.
 
 Lesions (`ExportOptions.lesions`, see `export_writers`): VTUS writes their union (binary, what training reads) by
 default, or adds one folder per lesion ("separate"); PNG and NIfTI write label maps (each pixel's lesion id) by
-default, or the union.
+default, or the union; DICOM-SEG always writes one segment per lesion.
 
 Atomic: everything is written into a hidden staging folder inside ROOT, every file is read back and checked,
 then the finished folders are renamed into place. If ROOT did not exist the whole staging folder becomes ROOT
@@ -12,7 +13,9 @@ in one rename. Otherwise (adding a video to an existing dataset) the renames are
 is checked. A reader never sees half a video.
 
 Privacy: the manifest holds the source's file name, identity hash, size and technical fields only; no DICOM
-patient, study or institution fields are ever read into the document.
+patient, study or institution fields are ever read into the document. The one exception is the DICOM-SEG file
+itself, which carries the source's patient and study identifiers so that viewers link it to its images
+(`export_dicom_seg.PRIVACY_NOTE`).
 """
 
 from __future__ import annotations
@@ -32,16 +35,18 @@ import numpy as np
 from vivim_core.file_safety import UnsafePathError, safe_name
 
 from .atomic import atomic_write, fsync_dir
+from .calibration import calibration_from_spacing
 from .exceptions import ExportError
 from .export_journal import (JOURNAL_SUFFIX, STAGING_PREFIX, apply_journal,  # noqa: F401 (re-exported)
                              complete_interrupted_exports, remove_staging, write_journal)
 from .export_targets import (MANIFEST_FORMAT, check_apart_from_inputs, choose_video_id,  # noqa: F401
                              output_paths, safe_video_id)
+from .export_dicom_seg import PRIVACY_NOTE, DicomSegWriter, require_dicom_source
 from .export_writers import LESION_MODES, NiftiWriter, PngWriter, VtusWriter, lesion_folder
 from .sources import MissingSource
 from .status import FrameStatus, now_utc
 
-FORMATS = ("vtus", "png", "nifti")
+FORMATS = ("vtus", "png", "nifti", "dicom-seg")
 REVIEWED = (FrameStatus.EDITED, FrameStatus.ACCEPTED)
 SELECTIONS = {"reviewed": REVIEWED, "accepted": (FrameStatus.ACCEPTED,), "all": None}
 UNREVIEWED_FLAG = "--include-unreviewed-proposals"  # the command line's name for selection "all"
@@ -55,7 +60,7 @@ class ExportCancelled(ExportError):
 
 @dataclass
 class ExportOptions:
-    """format: vtus | png | nifti.
+    """format: vtus | png | nifti | dicom-seg (DICOM sources only; one segment per lesion, native size).
     selection: reviewed (default: frames a human edited or accepted, the only ones that are ground truth) |
     accepted | all (every frame, INCLUDING the model's unreviewed proposals: not ground truth; the manifest
     says which frames were reviewed).
@@ -63,7 +68,9 @@ class ExportOptions:
     video_id: name of the video in the export, a plain file name (default: the source's name made safe, see
     `export_targets.safe_video_id`, unique in the output folder).
     lesions: union | labels | separate (see `export_writers`); None: the format's default (vtus union, png and
-    nifti labels)."""
+    nifti labels; dicom-seg: one segment per lesion, whatever this says).
+    pixel_spacing_mm: a square pixel's size for the NIfTI volume (nifti only; default: the user's drawn
+    calibration, else the DICOM file's spacing, else none)."""
 
     format: str = "vtus"
     split: str = "Train"
@@ -72,9 +79,12 @@ class ExportOptions:
     video_id: str | None = None
     frames: range | None = None  # restrict to a frame range (0-based)
     lesions: str | None = None
+    pixel_spacing_mm: float | None = None
 
     @property
     def lesion_mode(self) -> str:
+        if self.format == "dicom-seg":
+            return "segments"
         return self.lesions or DEFAULT_LESIONS.get(self.format, "union")
 
 
@@ -132,7 +142,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _manifest(document, options: ExportOptions, video_id: str, frames: list[int], names: list[str],
-              files: dict[str, str]) -> dict[str, Any]:
+              files: dict[str, str], extra: dict[str, Any]) -> dict[str, Any]:
     from .. import __version__
 
     source, records = document.source, [document.record(i) for i in frames]
@@ -166,10 +176,13 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
         "accepted_frames": [i for i, r in zip(frames, records) if r.status == FrameStatus.ACCEPTED],
         "models": sorted({r.model for r in records if r.model}),
         "checkpoint": _json_safe(document.checkpoint),
+        **_json_safe(extra),
     }
 
 
 def _lesion_values(options: ExportOptions) -> str:
+    if options.lesion_mode == "segments":
+        return "one segment per lesion, numbered by its lesion id"
     if options.lesion_mode == "labels":
         return "each pixel's lesion id, 0 background"
     lesion = "1" if options.format == "nifti" else "255"
@@ -190,7 +203,10 @@ def _check_path_text(text: str, what: str) -> None:
 def _check_options(options: ExportOptions) -> None:
     if options.format not in FORMATS:
         raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
-    if options.lesion_mode not in LESION_MODES:
+    if options.format == "dicom-seg" and options.lesions is not None:
+        raise ExportError(f"a DICOM-SEG export always holds one segment per lesion; leave out --lesions "
+                          f"{options.lesions}")
+    if options.format != "dicom-seg" and options.lesion_mode not in LESION_MODES:
         raise ExportError(f"unknown lesion mode {options.lesions!r}; choose one of {', '.join(LESION_MODES)}")
     if options.format == "vtus" and options.lesion_mode == "labels":
         raise ExportError("a VTUS export holds binary masks (what training reads): choose --lesions union, or "
@@ -205,11 +221,36 @@ def _check_options(options: ExportOptions) -> None:
     if options.video_id is not None:
         safe_name(options.video_id, "--video-id")
         _check_path_text(options.video_id, "--video-id")
+    if options.format == "dicom-seg" and options.size is not None:
+        raise ExportError("a DICOM-SEG matches its source's frames pixel for pixel; leave out the size (--size)")
+    if options.pixel_spacing_mm is not None and options.format != "nifti":
+        raise ExportError("a pixel spacing (--pixel-spacing) is written into NIfTI volumes only; leave it out for "
+                          f"--format {options.format}")
     if options.size is not None:
         size = tuple(options.size)
         if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIZE
                                      for v in size):
             raise ExportError(f"size {options.size!r}: give (height, width), each 1..{MAX_SIZE} pixels")
+
+
+def _volume_spacing(document, options: ExportOptions) -> tuple[Any, str | None]:
+    """The NIfTI volume's (row, column) pixel spacing in mm and where it comes from: --pixel-spacing, else the
+    line the user drew, else the DICOM file's (one spacing for the whole image), else none; scaled when the
+    frames are resized. The writer checks it again (a recorded spacing may be anything)."""
+    if options.pixel_spacing_mm is not None:
+        calibration = calibration_from_spacing(options.pixel_spacing_mm)
+        spacing, source = calibration.spacing, calibration.source
+    elif getattr(document, "user_calibration", None) is not None:
+        spacing, source = document.user_calibration.calibration.spacing, document.user_calibration.calibration.source
+    else:
+        spacing, source = document.source.metadata.get("pixel_spacing_mm"), "the DICOM file"
+    if spacing is None or options.size is None or tuple(options.size) == tuple(document.frame_size):
+        return spacing, source
+    try:  # a resized pixel covers more (or less) of the image
+        (row, column), (height, width) = (float(v) for v in spacing), document.frame_size
+        return (row * height / options.size[0], column * width / options.size[1]), f"{source}, resized"
+    except (TypeError, ValueError):
+        return spacing, source
 
 
 def export_document(document, root: Path | str, options: ExportOptions | None = None,
@@ -227,6 +268,8 @@ def export_document(document, root: Path | str, options: ExportOptions | None = 
     if options.format == "vtus" and isinstance(document.source, MissingSource):
         raise ExportError(f"the VTUS export needs the video's frames, but {document.source.path} is not available; "
                           f"give the video's location (--source PATH), or export masks only (--format png/nifti)")
+    if options.format == "dicom-seg":
+        require_dicom_source(document)
     check_apart_from_inputs(document, root)
     try:
         complete_interrupted_exports(root)
@@ -264,13 +307,17 @@ def _write_staged(document, staging: Path, options: ExportOptions, video_id: str
     size = tuple(options.size) if options.size else document.frame_size
     mode = options.lesion_mode
     lesion_ids = sorted({k for i in frames for k in document.record(i).lesion_ids})
+    extra: dict[str, Any] = {}
     if options.format == "vtus":
         writer = VtusWriter(staging, options.split, video_id, mode, lesion_ids)
     elif options.format == "png":
         writer = PngWriter(staging, video_id, mode, lesion_ids)
+    elif options.format == "dicom-seg":
+        writer = DicomSegWriter(staging, video_id, document)
     else:
-        writer = NiftiWriter(staging, video_id, size, len(frames), document.source.metadata.get("pixel_spacing_mm"),
-                             mode)
+        spacing, spacing_source = _volume_spacing(document, options)
+        writer = NiftiWriter(staging, video_id, size, len(frames), spacing, mode)
+        extra["pixel_spacing"] = {"mm": writer.spacing_mm, "source": spacing_source if writer.spacing_mm else None}
     wanted = set(frames)
     frame_files = getattr(document.source, "frame_paths", None)  # JPEG frame files are copied, not re-encoded
     copy_jpeg = frame_files is not None and options.size is None and options.format == "vtus"
@@ -293,12 +340,15 @@ def _write_staged(document, staging: Path, options: ExportOptions, video_id: str
         writer.close()
     if isinstance(writer, NiftiWriter):
         writer.verify(_resize(document.labels(i), size, mask=True) for i in frames)
+    if isinstance(writer, DicomSegWriter):
+        writer.finish()
+        extra.update(dicom_seg=writer.info, privacy=PRIVACY_NOTE)
     if len(names) != len(frames):
         raise ExportError(f"{document.source.path}: only {len(names)} of {len(frames)} frames could be read")
     files = {k: str(p.relative_to(staging)) for k, p in
              zip(("frames", "masks") if options.format == "vtus" else ("masks",), writer.outputs)}
     manifest_rel = Path(output_paths(options.format, options.split, video_id)[-1])
-    manifest = _manifest(document, options, video_id, frames, names, files)
+    manifest = _manifest(document, options, video_id, frames, names, files, extra)
     (staging / manifest_rel).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(staging / manifest_rel, (json.dumps(manifest, indent=1) + "\n").encode())
     if json.loads((staging / manifest_rel).read_text()) != json.loads(json.dumps(manifest)):

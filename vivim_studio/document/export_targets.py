@@ -76,7 +76,7 @@ def output_paths(format: str, split: str | None, video_id: str) -> list[PurePosi
     if format == "vtus":
         return [PurePosixPath(split, video_id), PurePosixPath(f"{split}_GT", video_id),
                 PurePosixPath("manifests", split, f"{video_id}.json")]
-    name = f"{video_id}.nii.gz" if format == "nifti" else video_id
+    name = {"nifti": f"{video_id}.nii.gz", "dicom-seg": f"{video_id}.seg.dcm"}.get(format, video_id)
     return [PurePosixPath(name), PurePosixPath("manifests", f"{video_id}.json")]
 
 

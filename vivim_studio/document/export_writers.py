@@ -169,6 +169,7 @@ class NiftiWriter:
         header.set_data_shape(self.shape)
         header.set_data_dtype(np.uint8)
         spacing_mm = valid_spacing(spacing_mm, self.path)
+        self.spacing_mm = list(spacing_mm) if spacing_mm else None
         zooms = (*(spacing_mm or (1.0, 1.0)), 1.0)  # (row, column) pixel spacing in mm when known; frames: 1
         affine = np.diag([*zooms, 1.0])
         header.set_qform(affine, code=0)  # no patient coordinate system: a video is not a scanner volume

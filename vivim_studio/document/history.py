@@ -1,10 +1,18 @@
 """Undo/redo per frame: each frame has its own stacks, kept while the user moves between frames.
 
 A step stores the frame's whole state before (undo) or after (redo) the edit: the encoded mask (a few KB) and
-the record. An operation over several frames (merging a lesion into another through the clip) marks its steps
-with one group number, so that undoing it on any of its frames undoes it on all (`group_frames`). Memory is
-bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the least recently edited
-frames are forgotten first.
+the record. Memory is bounded by a depth per frame and a global byte budget; beyond it the oldest steps of the
+least recently edited frames are forgotten first.
+
+One action may write many frames (propagation): its steps share a `StepGroup`, and undoing (or redoing) it on
+any of those frames moves the group's step of every frame where that step is still the one to undo (redo):
+
+    group = StepGroup("propagate from frame 3")
+    history.record(4, group.label, before4, group); history.record(5, group.label, before5, group)
+    history.frames_to_move(5, undo=True)      # [4, 5]; then undo(4, ...) and undo(5, ...)
+
+A frame edited after the group was recorded keeps its own later steps: the group's step there is no longer on
+top, so undoing the group leaves that frame alone (and undoing on that frame undoes its own edit first).
 """
 
 from __future__ import annotations
@@ -30,11 +38,20 @@ class FrameState:
         return (len(self.mask) if self.mask else 0) + 200
 
 
+class StepGroup:
+    """The steps of one action on several frames (compared by identity). `label` names the action; the frames
+    it was recorded on are `frames`."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.frames: set[int] = set()
+
+
 @dataclass(frozen=True)
 class Step:
     label: str  # what the user did, e.g. "brush stroke"; shown as "Undo brush stroke"
     state: FrameState
-    group: int | None = None  # the operation over several frames this step belongs to
+    group: StepGroup | None = None
 
 
 class _FrameStacks:
@@ -56,8 +73,6 @@ class UndoHistory:
         self.budget_bytes = budget_bytes
         self._frames: OrderedDict[int, _FrameStacks] = OrderedDict()  # least recently edited first
         self._bytes = 0
-        self._groups: dict[int, list[int]] = {}  # group -> its frames
-        self._next_group = 1
 
     def _stacks(self, frame: int) -> _FrameStacks:
         stacks = self._frames.get(frame)
@@ -66,32 +81,13 @@ class UndoHistory:
         self._frames.move_to_end(frame)
         return stacks
 
-    def new_group(self) -> int:
-        """A group number for the steps of one operation over several frames."""
-        group, self._next_group = self._next_group, self._next_group + 1
-        self._groups[group] = []
-        return group
-
-    def group_frames(self, frame: int, undo: bool = True) -> list[int]:
-        """The frames whose next undo (redo) step belongs to the same group as `frame`'s: undone together.
-        [frame] for a step of its own (or none)."""
-        group = self._top_group(frame, undo)
-        if group is None:
-            return [frame]
-        return [f for f in self._groups.get(group, [frame]) if self._top_group(f, undo) == group]
-
-    def _top_group(self, frame: int, undo: bool) -> int | None:
-        stacks = self._frames.get(frame)
-        source = None if stacks is None else (stacks.undo if undo else stacks.redo)
-        return source[-1].group if source else None
-
-    def record(self, frame: int, label: str, before: FrameState, group: int | None = None) -> None:
+    def record(self, frame: int, label: str, before: FrameState, group: StepGroup | None = None) -> None:
         stacks = self._stacks(frame)
         self._bytes -= stacks.nbytes
         stacks.redo.clear()
         stacks.undo.append(Step(label, before, group))
         if group is not None:
-            self._groups.setdefault(group, []).append(frame)
+            group.frames.add(frame)
         self._bytes += stacks.nbytes
         self._enforce_budget()
 
@@ -113,6 +109,31 @@ class UndoHistory:
         self._frames.move_to_end(frame)
         return step
 
+    def _top(self, frame: int, undo: bool) -> Step | None:
+        stacks = self._frames.get(frame)
+        source = None if stacks is None else (stacks.undo if undo else stacks.redo)
+        return source[-1] if source else None
+
+    def frames_to_move(self, frame: int, undo: bool) -> list[int]:
+        """The frames an undo (redo) on `frame` changes, ascending: [frame] for a step of its own, every frame
+        whose next step to undo (redo) belongs to the same group for a grouped one, [] when there is nothing."""
+        step = self._top(frame, undo)
+        if step is None:
+            return []
+        if step.group is None:
+            return [frame]
+        return sorted(f for f in step.group.frames if (top := self._top(f, undo)) is not None
+                      and top.group is step.group)
+
+    def _label(self, frame: int, undo: bool) -> str | None:
+        step = self._top(frame, undo)
+        if step is None:
+            return None
+        if step.group is None:
+            return step.label
+        count = len(self.frames_to_move(frame, undo))
+        return f"{step.group.label} ({count} frame{'s' if count != 1 else ''})"
+
     def can_undo(self, frame: int) -> bool:
         stacks = self._frames.get(frame)
         return bool(stacks and stacks.undo)
@@ -122,17 +143,15 @@ class UndoHistory:
         return bool(stacks and stacks.redo)
 
     def undo_label(self, frame: int) -> str | None:
-        stacks = self._frames.get(frame)
-        return stacks.undo[-1].label if stacks and stacks.undo else None
+        """What undo on `frame` would undo, e.g. "brush stroke" or "propagate from frame 3 (12 frames)"."""
+        return self._label(frame, undo=True)
 
     def redo_label(self, frame: int) -> str | None:
-        stacks = self._frames.get(frame)
-        return stacks.redo[-1].label if stacks and stacks.redo else None
+        return self._label(frame, undo=False)
 
     def clear(self, frame: int | None = None) -> None:
         if frame is None:
             self._frames.clear()
-            self._groups.clear()
             self._bytes = 0
         elif frame in self._frames:
             self._bytes -= self._frames.pop(frame).nbytes

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import lesions
 from .exceptions import EditError
+from .history import StepGroup
 from .status import FrameRecord, FrameStatus, LesionRecord
 
 REVIEW_ORDER = (FrameStatus.UNREVIEWED, FrameStatus.PROPOSED, FrameStatus.EDITED, FrameStatus.ACCEPTED)
@@ -50,7 +51,7 @@ class LesionMixin:
         """Apply `change(labels, record) -> (labels, lesion records, clicks) | None` to each frame, one undo step
         each (grouped when several). The frames' statuses stay. Returns the frames changed."""
         self.check_writable()
-        group = self.history.new_group() if len(frames) > 1 else None
+        group = StepGroup(label) if len(frames) > 1 else None
         durable = len(frames) <= 1
         changed = []
         self._wait_for_saves()

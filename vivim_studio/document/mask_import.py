@@ -32,6 +32,7 @@ from vivim_core.data.readers import DataError, _single_channel
 from vivim_core.file_safety import UnsafePathError, is_within, regular_file
 
 from .exceptions import ImportMasksError, SourceError
+from .history import StepGroup
 from .sources.limits import check_frame_pixels, frame_header_size
 from .status import MAX_LESION_ID, FrameStatus
 
@@ -295,7 +296,7 @@ def import_masks(document, source: Path | str, status: FrameStatus | str = Frame
         if entry.lesion_paths:
             plan.labels(entry)
     result = ImportResult(source)
-    group = document.history.new_group()
+    group = StepGroup("import masks")
     lesion_ids: set[int] = set()
     for done, entry in enumerate(plan.entries, 1):
         if document.status(entry.index).human_reviewed and not replace_reviewed:

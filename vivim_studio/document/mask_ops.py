@@ -113,3 +113,9 @@ def smooth(mask: np.ndarray, radius: int = 3) -> np.ndarray:
     out = np.zeros_like(mask, dtype=bool)
     out[r0:r1, c0:c1] = crop
     return out
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice overlap of two bool (H, W) masks; two empty masks agree perfectly (1.0: "no lesion" both times)."""
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
+    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total

@@ -5,11 +5,15 @@ perpendicular to the long axis), in pixels and, with a calibration, in millimetr
     m.long_axis_mm, m.short_axis_mm, m.area_mm2        # None without a spacing: never a millimetre unbacked
     m.long_axis_px.ends                                # ((x0, y0), (x1, y1)) in pixel coordinates, for calipers
 
-A mask is a set of pixels, each a unit square around its centre. Distances are measured between pixel centres in
-physical space (the spacing applied before any geometry, so non-square pixels are measured right), then the
-extent of one pixel along the measured direction is added: an axis-aligned 100-pixel bar measures 100 pixels,
-not 99. The long axis is found on the convex hull of the boundary pixels; the short axis by sweeping lines
-perpendicular to it, a quarter pixel apart, and taking the longest run inside the mask.
+A mask is a set of pixels. Distances are measured between pixel centres in physical space (the spacing applied
+before any geometry, so non-square pixels are measured right), then one pixel's extent along the measured
+direction is added: an axis-aligned 100-pixel bar measures 100 pixels, not 99. That extent is the width of the
+ellipse inscribed in the pixel (one pixel in every direction for square pixels), so a shape measures the same
+at every angle: the staircase of a rotated outline would add up to 0.4 pixel at each end if the pixels were
+taken as squares. The long axis is found on the convex hull of the boundary pixels. The short axis is the longest
+chord perpendicular to it inside the outline through the boundary pixels' centres, its staircases straightened
+(Douglas-Peucker, 0.75 pixel: a chord ending on a staircase would waver by up to half a pixel at each end),
+plus one pixel's extent. A chord runs inside the outline only: across a concave lesion it stops at the gap.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-SAMPLING_PX = 0.25  # step along and across the sweep lines, in pixels
+SAMPLING_PX = 0.25  # step between the sweep lines, in pixels
+STAIRCASE_PX = 0.75  # an outline of pixel centres departs from a straight edge by less than this (any slope)
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,9 @@ class LesionMeasurement:
 
 
 def _pixel_extent(direction: np.ndarray, scale: np.ndarray) -> float:
-    """Length of one pixel's footprint along a unit `direction` in physical space (x, y scaled by `scale`)."""
-    return float(abs(direction[0]) * scale[0] + abs(direction[1]) * scale[1])
+    """Width along a unit `direction` (physical space, x and y scaled by `scale`) of the ellipse inscribed in one
+    pixel: the pixel's size along an axis, and the same in every direction for square pixels."""
+    return float(np.hypot(direction[0] * scale[0], direction[1] * scale[1]))
 
 
 def measure_lesion(mask: np.ndarray, spacing: tuple[float, float] | None = None) -> LesionMeasurement:
@@ -77,38 +83,44 @@ def measure_lesion(mask: np.ndarray, spacing: tuple[float, float] | None = None)
     along = (b - a) / distances[i, j] if distances[i, j] > 0 else np.array([1.0, 0.0])
     long_length = float(distances[i, j]) + _pixel_extent(along, scale)
     long_axis = Axis(long_length, (tuple(a / scale), tuple(b / scale)))
-    short_axis = _short_axis(mask, a, along, float(distances[i, j]), scale)
+    short_axis = _short_axis(contours, a, along, float(distances[i, j]), scale)
+    if short_axis.length > long_length:  # a sampling step over: no chord is longer than the maximum Feret diameter
+        short_axis = Axis(long_length, short_axis.ends)
     return LesionMeasurement(area, long_axis, short_axis, spacing)
 
 
-def _short_axis(mask: np.ndarray, origin: np.ndarray, along: np.ndarray, length: float, scale: np.ndarray) -> Axis:
-    """The longest run of mask pixels on lines perpendicular to `along`, swept over the long axis (every line at
-    once: positions x offsets samples)."""
+def _short_axis(contours: list[np.ndarray], origin: np.ndarray, along: np.ndarray, length: float,
+                scale: np.ndarray) -> Axis:
+    """The longest chord perpendicular to `along` inside the outline (pixel centres, staircases straightened):
+    every line at once, at every outline vertex's position along the long axis and a quarter pixel apart."""
     across = np.array([-along[1], along[0]])
-    h, w = mask.shape
+    polygons = [cv2.approxPolyDP(c, STAIRCASE_PX, True).reshape(-1, 2).astype(float) * scale for c in contours]
+    starts = np.concatenate(polygons)
+    stops = np.concatenate([np.roll(p, -1, axis=0) for p in polygons])
+    s0, s1 = (starts - origin) @ along, (stops - origin) @ along  # (E,) edge ends along the long axis
+    u0, u1 = (starts - origin) @ across, (stops - origin) @ across  # and across it
     step = SAMPLING_PX * float(min(scale))
-    reach = length + 2 * float(max(scale))  # no chord is longer than the long axis
-    offsets = np.arange(-reach, reach + step, step)  # along each line, physical units
-    positions = np.arange(0.0, length + step, step)  # along the long axis
-    centres = origin[None, :] + positions[:, None] * along[None, :]  # (P, 2)
-    samples = centres[:, None, :] + offsets[None, :, None] * across[None, None, :]  # (P, S, 2) physical (x, y)
-    pixel = np.rint(samples / scale).astype(np.int64)
-    inside = (pixel[..., 0] >= 0) & (pixel[..., 0] < w) & (pixel[..., 1] >= 0) & (pixel[..., 1] < h)
-    hits = np.zeros(inside.shape, dtype=bool)
-    hits[inside] = mask[pixel[..., 1][inside], pixel[..., 0][inside]]
-    # longest run of consecutive hits on each line: run ids from the cumulative count of misses
-    padded = np.concatenate([np.zeros((len(positions), 1), dtype=np.int8), hits.astype(np.int8),
-                             np.zeros((len(positions), 1), dtype=np.int8)], axis=1)
-    edges = np.diff(padded, axis=1)
-    best_span, best_ends = 0.0, (origin, origin)
-    for line in np.flatnonzero(hits.any(axis=1)):
-        starts, stops = np.flatnonzero(edges[line] == 1), np.flatnonzero(edges[line] == -1)
-        k = int(np.argmax(stops - starts))
-        first, last = offsets[starts[k]], offsets[stops[k] - 1]
-        if last - first > best_span:
-            best_span = last - first
-            best_ends = (centres[line] + across * first, centres[line] + across * last)
-    p, q = best_ends
-    # The run's first and last samples lie within a sample of the pixels' outer edges: span + one sample is the
-    # run's edge-to-edge length, like the long axis's centre-to-centre distance plus a pixel.
-    return Axis(best_span + step, (tuple(p / scale), tuple(q / scale)))
+    # the widest chord of a polygon lies at one of its vertices' positions: those, and a regular sweep
+    positions = np.union1d(np.arange(0.0, length + step, step), np.clip(s0, 0.0, length))
+    lo, hi = np.minimum(s0, s1), np.maximum(s0, s1)
+    crosses = (lo[None, :] <= positions[:, None]) & (positions[:, None] < hi[None, :])  # (P, E), half-open
+    with np.errstate(divide="ignore", invalid="ignore"):  # edges along the lines never cross them
+        fraction = (positions[:, None] - s0[None, :]) / (s1 - s0)[None, :]
+        crossings = np.sort(np.where(crosses, u0 + fraction * (u1 - u0), np.inf), axis=1)
+    if crossings.shape[1] % 2:
+        crossings = np.concatenate([crossings, np.full((len(positions), 1), np.inf)], axis=1)
+    # even-odd rule: the line is inside between crossings 0-1, 2-3, ...
+    entries, exits = crossings[:, 0::2], crossings[:, 1::2]
+    spans = np.full(exits.shape, -1.0)
+    paired = np.isfinite(exits)
+    spans[paired] = exits[paired] - entries[paired]
+    widest = spans.max(axis=1)
+    # among chords as long as the longest (a rectangle has many), the one nearest the long axis's middle
+    candidates = np.flatnonzero(widest >= widest.max() - 1e-6 * max(length, 1.0))
+    line = int(candidates[np.argmin(np.abs(positions[candidates] - length / 2))])
+    pair = int(np.argmax(spans[line]))
+    if spans[line, pair] < 0:  # a single pixel, or an outline no line crosses
+        return Axis(_pixel_extent(across, scale), (tuple(origin / scale), tuple(origin / scale)))
+    centre = origin + positions[line] * along
+    p, q = centre + across * entries[line, pair], centre + across * exits[line, pair]
+    return Axis(float(spans[line, pair]) + _pixel_extent(across, scale), (tuple(p / scale), tuple(q / scale)))

@@ -151,6 +151,11 @@ class FrameRecord:
     clicks: tuple[LesionClick, ...] = ()
     lesions: tuple[LesionRecord, ...] = ()
 
+    @property
+    def propagated(self) -> bool:
+        """Proposed by optical flow from a neighbour (origin "flow:<i>"), not by a model."""
+        return self.status == FrameStatus.PROPOSED and (self.mask_origin or "").startswith("flow:")
+
     def with_changes(self, **changes: Any) -> "FrameRecord":
         return replace(self, updated=now_utc(), **changes)
 

@@ -20,6 +20,13 @@ class TimelineMixin:
         records, unreviewed = self._records_snapshot(), FrameStatus.UNREVIEWED
         return [records[i].status if i in records else unreviewed for i in range(self.num_frames)]
 
+    def propagated(self) -> np.ndarray:
+        """bool (T,): the frames proposed by optical flow (`FrameRecord.propagated`)."""
+        out = np.zeros(self.num_frames, bool)
+        for i, r in self._records_snapshot().items():
+            out[i] = r.propagated
+        return out
+
     def status_counts(self) -> dict[FrameStatus, int]:
         counts = {s: 0 for s in FrameStatus}
         for record in self._records_snapshot().values():

@@ -114,7 +114,8 @@ class _ScreenshotWhenSettled:
         window = self.window
         shown = window.document is not None or self.outcome["open_failed"] or not self.outcome["opening"]
         probing = window.device_probe is not None and window.device_probe.busy  # the status bar's device
-        settled = not window.runner.busy and not probing and shown
+        assisting = window.prompt_queue.pending or window.learning_runner.busy  # clicks, a learning round
+        settled = not window.runner.busy and not probing and not assisting and shown
         self.quiet_polls = self.quiet_polls + 1 if settled else 0
         timed_out = self.elapsed_ms >= SCREENSHOT_TIMEOUT_S * 1000
         if self.quiet_polls * 100 >= SETTLE_MS or timed_out:

@@ -7,6 +7,11 @@ the button commits the stroke as one undo step (the window has the document save
 
 Changing frame: the frame comes ready for display from a `FramePrefetcher` (decoded ahead on a background
 thread, in the direction the user scrubs), and the mask overlay is rewritten only inside its bounding box.
+
+The Prompt tool: a click (press and release within the platform's drag distance) emits `prompt_clicked` at the
+pixel pressed (left: lesion; right or Shift+left: background); a left drag draws a box and emits
+`prompt_boxed`. The frame's clicks (`FrameRecord.clicks`) show as markers, green + and red -, and clicks still
+waiting for the model as paler ones (`add_pending_click`), so every click is seen at once.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QLabel, QStackedLayout, QWidget
+from PySide6.QtWidgets import (QApplication, QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem, QLabel,
+                               QStackedLayout, QWidget)
 
 from vivim_core.errors import VivimError
 
@@ -23,11 +29,14 @@ from ..document import VideoDocument
 from .frame_item import FrameItem
 from .overlay import MaskContourItem, MaskFillItem, bounding_box, union
 from .prefetch import FramePrefetcher, blank_display
-from .theme import BRUSH_CURSOR, ERASER_CURSOR, HEATMAP_CONTOUR, MASK_CONTOUR, MUTED_TEXT, qcolor
+from .theme import (BOX_OUTLINE, BRUSH_CURSOR, CLICK_NEGATIVE, CLICK_POSITIVE, ERASER_CURSOR, HEATMAP_CONTOUR,
+                    MARKER_OUTLINE, MASK_CONTOUR, MUTED_TEXT, qcolor)
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS, Tool, ToolSurface
 
 CONTOUR_INTERVAL_MS = 40
 HEATMAP_LUT = None  # built on first use (pyqtgraph colormap)
+MARKER_PX = 18  # click markers keep this size on screen at any zoom
+PENDING_ALPHA = 110  # a click waiting for the model: the same marker, paler
 
 
 def heatmap_lut() -> np.ndarray:
@@ -40,6 +49,16 @@ def heatmap_lut() -> np.ndarray:
     return HEATMAP_LUT
 
 
+def _marker_symbol(positive: bool) -> QPainterPath:
+    """A "+" (lesion) or "-" (background) of unit size centred on the origin, for a ScatterPlotItem."""
+    arm = 0.19
+    path = QPainterPath()
+    path.addRect(QRectF(-0.5, -arm, 1.0, 2 * arm))
+    if positive:
+        path.addRect(QRectF(-arm, -0.5, 2 * arm, 1.0))
+    return path.simplified()
+
+
 def _cosmetic_pen(rgb: tuple[int, int, int], width: float = 1.5, style=Qt.PenStyle.SolidLine) -> QPen:
     pen = QPen(qcolor(rgb), width, style)
     pen.setCosmetic(True)
@@ -48,6 +67,8 @@ def _cosmetic_pen(rgb: tuple[int, int, int], width: float = 1.5, style=Qt.PenSty
 
 class Canvas(QWidget):
     lasso_drawn = Signal(object, bool)  # points [(x, y), ...], subtract
+    prompt_clicked = Signal(int, int, bool)  # Prompt tool: pixel (x, y), positive (lesion) or not
+    prompt_boxed = Signal(object)  # Prompt tool: (x0, y0, x1, y1) in pixels, x0 < x1 and y0 < y1
     pointer_moved = Signal(int, int)  # pixel under the pointer, (-1, -1) outside the image
     edit_failed = Signal(str)  # an edit was refused (e.g. read-only workspace): a message for a dialog
     frame_unavailable = Signal(str)  # the frame cannot be decoded (e.g. the video moved): a banner, not a dialog
@@ -63,6 +84,9 @@ class Canvas(QWidget):
         self._stroke_box = None  # where the stroke's mask may have set pixels: the contour is traced there
         self._mask_box = None  # bounding box of the mask shown
         self._lasso: list[tuple[float, float]] = []
+        self._prompt_press: tuple[float, float] | None = None  # where a Prompt-tool gesture started
+        self._prompt_drag = False
+        self._pending_clicks: dict[int, list[tuple[int, int, bool]]] = {}  # frame -> clicks waiting for the model
         self._prefetcher: FramePrefetcher | None = None
 
         self.view = pg.GraphicsView(background="#111316")
@@ -80,9 +104,14 @@ class Canvas(QWidget):
         self.outline_item.setPen(_cosmetic_pen(MASK_CONTOUR, 1.5, Qt.PenStyle.DashLine))
         self.cursor_item = QGraphicsEllipseItem()
         self.cursor_item.setVisible(False)
+        self.box_item = QGraphicsRectItem()
+        self.box_item.setPen(_cosmetic_pen(BOX_OUTLINE, 2.0, Qt.PenStyle.DashLine))
+        self.box_item.setVisible(False)
+        self.marks_item = pg.ScatterPlotItem(pxMode=True)
         self.surface = ToolSurface()
         for z, item in enumerate((self.frame_item, self.heat_item, self.fill_item, self.contour_item,
-                                  self.outline_item, self.cursor_item, self.surface)):
+                                  self.outline_item, self.box_item, self.marks_item, self.cursor_item,
+                                  self.surface)):
             item.setZValue(z)
             self.viewbox.addItem(item, ignoreBounds=item is not self.frame_item)
         self.surface.gesture_started.connect(self._on_press)
@@ -110,12 +139,15 @@ class Canvas(QWidget):
             self._prefetcher.close()  # before the document (and its decoder) closes
             self._prefetcher = None
         self.document, self.frame_index = document, -1
+        self._pending_clicks = {}
+        self._end_prompt_gesture()
         self._stack.setCurrentWidget(self.placeholder if document is None else self.view)
         if document is None:
             self.frame_item.set_frame(None)
             self.heat_item.clear()
             self.fill_item.set_mask(None, (1, 1))
             self.contour_item.set_mask(None)
+            self.marks_item.clear()
             return
         self._prefetcher = FramePrefetcher(document)
         h, w = document.frame_size
@@ -130,6 +162,8 @@ class Canvas(QWidget):
             return
         if self._stroke is not None and self._stroke.frame != index:
             self.finish_stroke()
+        if index != self.frame_index:
+            self._end_prompt_gesture()
         self.frame_index = index
         try:
             display = self._prefetcher.frame(index)
@@ -151,6 +185,42 @@ class Canvas(QWidget):
         self._mask_box = bounding_box(mask)
         self.fill_item.set_mask(mask, self.document.frame_size, self._mask_box)
         self.contour_item.set_mask(mask, self._mask_box)
+        self.refresh_marks()
+
+    # Prompt-tool markers --------------------------------------------------------------------------------
+    def refresh_marks(self, index: int | None = None) -> None:
+        """Redraw the click markers of the shown frame: its recorded clicks, then those still waiting."""
+        if self.document is None or (index is not None and index != self.frame_index) or self.frame_index < 0:
+            return
+        spots = [self._spot(x, y, positive, PENDING_ALPHA if pending else 255)
+                 for pending, clicks in ((False, self.document.record(self.frame_index).clicks),
+                                         (True, self._pending_clicks.get(self.frame_index, ())))
+                 for x, y, positive in clicks]
+        if spots:
+            self.marks_item.setData(spots)
+        elif len(self.marks_item.data):  # most frames have no clicks: leave an empty item alone
+            self.marks_item.clear()
+
+    @staticmethod
+    def _spot(x: int, y: int, positive: bool, alpha: int) -> dict:
+        colour = CLICK_POSITIVE if positive else CLICK_NEGATIVE
+        return dict(pos=(x + 0.5, y + 0.5), size=MARKER_PX, symbol=_marker_symbol(positive),
+                    brush=pg.mkBrush(qcolor(colour, alpha)), pen=pg.mkPen(qcolor(MARKER_OUTLINE, alpha), width=1.5),
+                    data=(x, y, positive))
+
+    def add_pending_click(self, frame: int, x: int, y: int, positive: bool) -> None:
+        self._pending_clicks.setdefault(frame, []).append((x, y, positive))
+        self.refresh_marks(frame)
+
+    def remove_pending_click(self, frame: int, x: int, y: int, positive: bool) -> None:
+        pending = self._pending_clicks.get(frame, [])
+        if (x, y, positive) in pending:
+            pending.remove((x, y, positive))
+        self.refresh_marks(frame)
+
+    def marker_positions(self) -> list[tuple[int, int, bool]]:
+        """The markers drawn now, (x, y, positive) each (tests, and a screen reader's summary)."""
+        return [tuple(point.data()) for point in self.marks_item.points()]
 
     def refresh_probability(self, index: int | None = None) -> None:
         if self.document is None or (index is not None and index != self.frame_index):
@@ -195,8 +265,9 @@ class Canvas(QWidget):
     # tools --------------------------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:
         self.finish_stroke()
+        self._end_prompt_gesture()
         self.tool = Tool(tool)
-        self.surface.set_active(self.tool is not Tool.PAN)
+        self.surface.set_active(self.tool is not Tool.PAN, right_button=self.tool is Tool.PROMPT)
         self.view.setCursor(Qt.CursorShape.OpenHandCursor if self.tool is Tool.PAN else Qt.CursorShape.CrossCursor)
         colour = ERASER_CURSOR if self.tool is Tool.ERASER else BRUSH_CURSOR
         self.cursor_item.setPen(_cosmetic_pen(colour, 1.5))
@@ -239,6 +310,8 @@ class Canvas(QWidget):
         elif self.tool.draws_outline:
             self._lasso = [(x, y)]
             self._draw_outline()
+        elif self.tool is Tool.PROMPT:
+            self._prompt_press, self._prompt_drag = (x, y), False
 
     def _on_move(self, x: float, y: float) -> None:
         if self._stroke is not None:
@@ -246,9 +319,18 @@ class Canvas(QWidget):
         elif self._lasso:
             self._lasso.append((x, y))
             self._draw_outline()
+        elif self._prompt_press is not None and self._draws_box():
+            self._prompt_drag = self._prompt_drag or self._is_drag(self._prompt_press, (x, y))
+            if self._prompt_drag:
+                (x0, y0), (x1, y1) = self._prompt_press, (x, y)
+                self.box_item.setRect(QRectF(QPointF(min(x0, x1) + 0.5, min(y0, y1) + 0.5),
+                                             QPointF(max(x0, x1) + 0.5, max(y0, y1) + 0.5)))
+                self.box_item.setVisible(True)
 
     def _on_release(self, x: float, y: float) -> None:
-        if self._stroke is not None:
+        if self._prompt_press is not None:
+            self._finish_prompt_gesture(x, y)
+        elif self._stroke is not None:
             self._paint(x, y)
             self.finish_stroke()
         elif self._lasso:
@@ -256,6 +338,36 @@ class Canvas(QWidget):
             self.outline_item.setPath(QPainterPath())
             if len(points) >= 3:
                 self.lasso_drawn.emit(points, self.tool is Tool.LASSO_SUBTRACT)
+
+    # Prompt-tool gestures ----------------------------------------------------------------------------------
+    def _draws_box(self) -> bool:
+        """A left drag without Shift draws a box; a right or Shift drag stays a (background) click."""
+        return (self.surface.pressed_button == Qt.MouseButton.LeftButton
+                and not self.surface.pressed_modifiers & Qt.KeyboardModifier.ShiftModifier)
+
+    def _is_drag(self, start: tuple[float, float], end: tuple[float, float]) -> bool:
+        """Moved at least the platform's drag distance on screen (a click's jitter stays a click)."""
+        return (self.widget_point(*start) - self.widget_point(*end)).manhattanLength() >= \
+            QApplication.startDragDistance()
+
+    def _finish_prompt_gesture(self, x: float, y: float) -> None:
+        (x0, y0), drag = self._prompt_press, self._prompt_drag
+        self._end_prompt_gesture()
+        if self.document is None:
+            return
+        if drag and self._draws_box():
+            h, w = self.document.frame_size
+            xs = sorted(min(max(v, 0.0), w - 1.0) for v in (x0, x))
+            ys = sorted(min(max(v, 0.0), h - 1.0) for v in (y0, y))
+            self.prompt_boxed.emit((xs[0], ys[0], xs[1], ys[1]))
+            return
+        negative = (self.surface.pressed_button == Qt.MouseButton.RightButton
+                    or bool(self.surface.pressed_modifiers & Qt.KeyboardModifier.ShiftModifier))
+        self.prompt_clicked.emit(int(round(x0)), int(round(y0)), not negative)  # the pixel under the press
+
+    def _end_prompt_gesture(self) -> None:
+        self._prompt_press, self._prompt_drag = None, False
+        self.box_item.setVisible(False)
 
     def _paint(self, x: float, y: float) -> None:
         box = self._stroke.add_points([(x, y)])

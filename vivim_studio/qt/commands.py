@@ -62,8 +62,17 @@ class EditingCommands:
 
     # tools -------------------------------------------------------------------------------------------
     def set_tool(self, tool: Tool) -> None:
+        tool = Tool(tool)
+        problem = self.prompt_problem() if tool is Tool.PROMPT else None
+        if problem is not None:  # say why, and keep the tool the user had
+            self.actions_by_id[TOOL_COMMANDS[self.canvas.tool]].setChecked(True)
+            self.tell(problem, dialog=True, title="Prompt tool unavailable")
+            return
         self.canvas.set_tool(tool)
-        self.actions_by_id[TOOL_COMMANDS[Tool(tool)]].setChecked(True)
+        self.actions_by_id[TOOL_COMMANDS[tool]].setChecked(True)
+        if tool is Tool.PROMPT:
+            self.tell("Prompt: click the lesion (left), the background (right-click or Shift+click), or drag a box "
+                      "around it; the model redraws the mask after each click (Ctrl+Z undoes one click).")
 
     def change_brush(self, factor: float) -> None:
         radius = self.canvas.brush_radius

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 from ..document import FrameStatus, VideoDocument
 from ..document.export import ExportOptions
 from ..document.export_targets import safe_video_id
-from ..services.finetune import FinetuneLimits, default_limits
+from ..services.finetune import MIN_FRAMES_TO_MEASURE, FinetuneLimits, default_limits, split_heldout
 from .shortcuts import cheat_sheet_html
 
 
@@ -139,10 +139,14 @@ class FinetuneDialog(QDialog):
     def __init__(self, document: VideoDocument, checkpoint_name: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Fine-tune on my corrections")
-        counts = document.status_counts()
-        used = counts[FrameStatus.EDITED] + counts[FrameStatus.ACCEPTED]
-        text = QLabel(f"Starts from <b>{checkpoint_name}</b> and trains on the <b>{used}</b> frame(s) you edited or "
-                      f"accepted. Afterwards you can load the new model and re-propose the frames not reviewed yet "
+        corrected = document.frames_with_status(FrameStatus.EDITED, FrameStatus.ACCEPTED)
+        trained, heldout = split_heldout(corrected)
+        quality = (f"every 4th of them (<b>{len(heldout)}</b>) is held out: the quality it reports is measured on "
+                   f"frames it did not train on." if heldout else
+                   f"with fewer than {MIN_FRAMES_TO_MEASURE}, all train and its quality cannot be measured yet.")
+        text = QLabel(f"Starts from <b>{checkpoint_name}</b> and trains on <b>{len(trained)}</b> of the "
+                      f"{len(corrected)} frame(s) you edited or accepted; {quality} When it finishes, the new model "
+                      f"becomes this video's model and the frames you have not touched are re-proposed with it "
                       f"(edited and accepted frames are never overwritten).")
         text.setWordWrap(True)
         defaults = default_limits()

@@ -1,8 +1,10 @@
 """The main window: canvas over timeline, tool panel on the left, status bar; opens and closes documents.
 
 Editing, navigation and review commands live in `commands.EditingCommands`; model jobs (propose, threshold,
-propagate, export, fine-tune) in `model_jobs.ModelJobs`. The window owns one `JobRunner`: long work never
-runs on the GUI thread. Opening a video also runs in the worker (hashing, reading a long workspace).
+propagate, export, fine-tune) in `model_jobs.ModelJobs`; the Prompt tool and learning from corrections in
+`assist_commands.AssistCommands`. The window owns one `JobRunner`: long work never runs on the GUI thread
+(clicks and learning rounds have workers of their own). Opening a video also runs in the worker (hashing,
+reading a long workspace).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from vivim_core.errors import VivimError
 
 from ..document import VideoDocument
 from . import error_reporting
+from .assist_commands import AssistCommands
 from .canvas import Canvas
 from .commands import EditingCommands
 from .compat import guard_none_refcount
@@ -63,9 +66,11 @@ class StudioOptions:
     settings_file: Path | None = None  # QSettings .ini (tests); None: the platform's default place
     probe_device: bool = True  # find CPU/GPU in the background at start (imports torch off the GUI thread)
     runs_dir: Path | None = None  # where fine-tuning runs go (default: the user's app data folder)
+    learning: dict[str, Any] = field(default_factory=lambda: {"seconds": 20.0})  # one learning round's budget:
+    # `AssistService.adapt`'s seconds and/or steps (tests: {"steps": 1, "seconds": None})
 
 
-class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
+class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QMainWindow):
     device_found = Signal(str)  # emitted from a worker: queued to the GUI thread
     proposals_finished = Signal()
     document_opened = Signal()
@@ -111,6 +116,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self._connect()
         self.init_opening()
         self.init_editing()
+        self.init_assist()
         self.init_model()
         self._update_enabled()
 
@@ -187,6 +193,8 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
             self.bridge.status_changed.connect(self._on_status_changed)
             self.bridge.current_frame_changed.connect(self._on_current_changed)
             self.bridge.history_changed.connect(self._update_undo)
+            self.bridge.history_changed.connect(self.canvas.refresh_marks)  # a click's record, an undone click
+            self.bridge.history_changed.connect(self._refresh_frame_info)  # a click that left the mask as it was
             self.panel.set_threshold(document.proposal_threshold)
             name = document.source.name
             self.setWindowTitle(f"{name} — Vivim Studio")
@@ -202,6 +210,10 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self._refresh_counts()
         self._update_enabled()
         self._update_undo()
+        self.refresh_assist()
+        if document is not None and self.uses_workspace_model():
+            self.tell(f"Using the model {self.model_name()}, kept in its workspace (Model > Choose checkpoint... "
+                      f"to use another).")
 
     def close_document(self) -> None:
         """Finish a stroke in progress, save what is pending, release the workspace."""
@@ -210,6 +222,10 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
             return
         self.stop_playing()
         self.canvas.finish_stroke()
+        self._learn_timer.stop()
+        self.learning_wanted = False
+        self.prompt_queue.drain()  # clicks not started are dropped; the one computing finishes first
+        self.wait_for_learning(CLOSE_WAIT_MS)
         if self.bridge is not None:
             self.bridge.disconnect_document()
             self.bridge.deleteLater()
@@ -229,6 +245,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         if self.device_probe is not None:
             self.device_probe.wait(CLOSE_WAIT_MS)  # importing torch cannot be cancelled: a thread must not outlive Qt
         self.close_document()
+        self.prompt_queue.close()
         super().closeEvent(event)
 
     # document events (GUI thread) ------------------------------------------------------------------
@@ -247,6 +264,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
         self.canvas.refresh_mask(index)
         self.timeline.schedule_refresh()
         self._refresh_frame_info(index)
+        self.labels_changed(index)
 
     def _refresh_frame_info(self, index: int | None = None) -> None:
         document = self.document
@@ -254,6 +272,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
             self.panel.frame_info.show_frame(document, document.current_frame if document else 0)
 
     def _on_status_changed(self, index: int) -> None:
+        self.labels_changed(index)
         self.timeline.schedule_refresh()
         if not self._counts_timer.isActive():
             self._counts_timer.start()
@@ -263,6 +282,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
 
     def _on_current_changed(self, index: int) -> None:
         self.canvas.show_frame(index)
+        self.timeline.clear_changed(index)  # seen: no longer news
         self._update_undo()
         if self._frame_ui_timer.isActive():
             self._frame_ui_pending = True  # shown when the interval ends: where the user stopped, at the latest
@@ -294,6 +314,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, QMainWindow):
     def _job_finished(self, _title: str) -> None:
         if not self.runner.busy:  # the finished job's callback may have started the next one
             self.status.job_finished()
+            self._resume_learning()
         self._update_enabled()
 
     def start_job(self, title: str, function, on_done=None) -> bool:

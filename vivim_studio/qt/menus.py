@@ -10,13 +10,13 @@ from PySide6.QtWidgets import QMainWindow
 MENUS = (
     ("&File", ("open", "open_folder", "@recent", "-", "export", "-", "quit")),
     ("&Edit", ("undo", "redo")),
-    ("&Tools", ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "-", "brush_smaller",
-                "brush_larger")),
+    ("&Tools", ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "tool_prompt", "-",
+                "brush_smaller", "brush_larger")),
     ("&Mask", ("fill_holes", "keep_largest", "smooth", "-", "copy_previous", "copy_next", "propagate", "-", "clear")),
     ("&Navigate", ("next_frame", "previous_frame", "first_frame", "last_frame", "-", "next_unreviewed",
                    "previous_unreviewed", "next_low_confidence", "-", "play")),
     ("&Review", ("accept", "accept_range")),
-    ("M&odel", ("propose", "cancel_job", "-", "@task", "choose_checkpoint", "finetune")),
+    ("M&odel", ("propose", "cancel_job", "-", "@task", "choose_checkpoint", "-", "finetune", "learn")),
     ("&View", ("fit_view", "zoom_in", "zoom_out", "-", "toggle_mask", "toggle_heatmap")),
     ("&Help", ("shortcuts", "about")),
 )
@@ -39,7 +39,7 @@ def build_menus(window: QMainWindow) -> None:
             else:
                 menu.addAction(actions[entry])
     tools = QActionGroup(window)  # exactly one tool is checked
-    for name in ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan"):
+    for name in ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "tool_prompt"):
         tools.addAction(actions[name])
     actions["tool_brush"].setChecked(True)
     tasks = QActionGroup(window)

@@ -1,6 +1,11 @@
 """Model and file jobs of the main window (a mixin of `MainWindow`): propose masks, re-threshold, propagate,
 export, fine-tune, choose the checkpoint. Each runs in the window's `JobRunner` (a worker thread) and writes
 into the document, which is thread-safe; the views follow through the document's events (queued signals).
+
+Which model: the checkpoint the user chose (Model > Choose checkpoint..., --checkpoint) if they chose one, else
+the model adapted to the open video in its workspace (by learning rounds or fine-tuning) when it has one, else
+the bundled default (`InferenceService.for_document`). Adapting a chosen checkpoint to the video (a learning
+round, a fine-tune) makes the adapted model the one in use from then on.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ class ModelJobs:
         self.device_probe = None  # the JobRunner finding the device, once started
         self.checkpoint_path: Path | None = None
         self.checkpoint_is_default = False
+        self.checkpoint_explicit = False  # chosen by the user: used even where a workspace has an adapted model
+        self._checkpoint_label: tuple[str, str] = ("", "")
         self.task = self.options.task or str(self.recent.settings.value("task", "thyroid"))
         self.task = self.task if self.task in TASKS else "thyroid"
         a[f"task_{self.task}"].setChecked(True)
@@ -70,6 +77,7 @@ class ModelJobs:
         except CheckpointNotFound as exc:
             self.checkpoint_path, self._service = None, None
             self._show_no_checkpoint_banner(str(exc))
+            self.reset_assist()
             return
         if self.set_checkpoint(path, default=True):
             self.tell(f"Using the bundled {TASKS[self.task]} checkpoint {path.name} (Model > Choose checkpoint... to "
@@ -85,10 +93,17 @@ class ModelJobs:
                 self._show_no_checkpoint_banner(f"{path}: {problem}")
             return False
         self.checkpoint_path, self._service, self.checkpoint_is_default = path, None, default
+        self.checkpoint_explicit = not default
         self.banner.setVisible(False)
-        self.status.set_checkpoint(label or path.stem + (" (bundled default)" if default else ""),
-                                   checkpoint_summary(path))
+        self._checkpoint_label = (label or path.stem + (" (bundled default)" if default else ""),
+                                  checkpoint_summary(path))
+        self.status.set_checkpoint(*self._checkpoint_label)
+        self.reset_assist()
         return True
+
+    def checkpoint_label(self) -> tuple[str, str]:
+        """(name, tooltip) of the checkpoint set (chosen or bundled)."""
+        return self._checkpoint_label
 
     def _show_no_checkpoint_banner(self, reason: str) -> None:
         # word joiners: the option stays whole on one line ("--" and "checkpoint" would otherwise part)
@@ -119,10 +134,28 @@ class ModelJobs:
                 self.choose_checkpoint_dialog()
 
     def inference_service(self) -> InferenceService:
+        """The service of the checkpoint set (see the module docstring for which model a video uses)."""
         if self._service is None:
             self._service = InferenceService(self.checkpoint_path, self.options.device, task=self.options.task,
                                              **self.options.inference)
+            self._service.uses_default_checkpoint = not self.checkpoint_explicit  # defer to a workspace's model
         return self._service
+
+    def document_service(self) -> InferenceService | None:
+        """The service that proposes for the open video (its workspace's adapted model unless the user chose a
+        checkpoint); None without a checkpoint."""
+        if self.checkpoint_path is None:
+            return None
+        service = self.inference_service()
+        return service.for_document(self.document) if self.document is not None else service
+
+    def use_workspace_model(self) -> None:
+        """The model adapted to this video (a learning round, a fine-tune) is the one to use from now on, also
+        where the user had chosen the checkpoint it started from."""
+        self.checkpoint_explicit = False
+        if self._service is not None:
+            self._service.uses_default_checkpoint = True
+        self.update_model_label()
 
     def probe_device(self) -> None:
         """Find CPU/GPU in a background thread (imports torch there, so the first proposal starts sooner)."""
@@ -142,7 +175,8 @@ class ModelJobs:
         if self.checkpoint_path is None:
             self.no_checkpoint()
             return False
-        service, document = self.inference_service(), self.document
+        self.stop_learning()  # its re-proposal would race this one
+        service, document = self.document_service(), self.document
 
         def job(progress, cancel):
             self.device_found.emit(service.device)  # queued to the GUI thread
@@ -211,7 +245,7 @@ class ModelJobs:
         if self.checkpoint_path is None:
             self.no_checkpoint()
             return
-        dialog = FinetuneDialog(self.document, self.checkpoint_path.name, self)
+        dialog = FinetuneDialog(self.document, self.model_name(), self)
         if dialog.exec():
             choice = dialog.choice()
             self.start_finetune(max_steps=choice.max_steps, max_minutes=choice.max_minutes)
@@ -223,33 +257,35 @@ class ModelJobs:
         return Path(base) / f"{safe_video_id(self.document.source.video_id)}-{stamp}"
 
     def start_finetune(self, **overrides) -> bool:
-        """Fine-tune the current checkpoint on the edited/accepted frames (worker thread), then offer to load the
-        new checkpoint and re-propose the frames not reviewed yet."""
+        """Fine-tune the video's model (the workspace's adapted one unless a checkpoint was chosen) on the
+        edited/accepted frames, every 4th held out to measure it (worker thread); when it completes, the new
+        model becomes the workspace's model and the frames nobody touched are re-proposed with it."""
         from ..services.finetune import finetune_on_corrections
 
         if self.document is None or self.checkpoint_path is None:
             return False
-        document, checkpoint, run_dir = self.document, self.checkpoint_path, self.runs_folder()
+        self.stop_learning()
+        document, checkpoint, run_dir = self.document, self.document_service().checkpoint_path, self.runs_folder()
         return self.start_job("Fine-tuning", lambda progress, cancel: finetune_on_corrections(
             document, checkpoint, run_dir, device=self.options.device, progress=progress, cancel=cancel,
-            **overrides), self._finetuned)
+            **overrides), lambda result: self._finetuned(document, result))
 
-    def _finetuned(self, result) -> None:
-        if result.checkpoint_path is None:
-            self.tell("Fine-tuning was cancelled before the first checkpoint; the model is unchanged.")
+    def _finetuned(self, document, result) -> None:
+        if document is not self.document:
             return
-        score = f"; Dice on your corrected frames {result.best_score:.3f}" if result.best_score is not None else ""
-        summary = (f"Fine-tuning {'was cancelled' if result.cancelled else 'finished'} after {result.steps} step(s) "
-                   f"on {len(result.frames_used)} frame(s){score}. New model: {result.checkpoint_path}")
-        self.tell(summary)
-        question = (f"{summary}\n\nLoad the new model and re-propose the frames not reviewed yet? Frames you edited "
-                    f"or accepted keep their masks.")
-        label = f"fine-tuned ({result.run_dir.name})"
-        if self.confirm("Fine-tuning finished", question) and self.set_checkpoint(result.checkpoint_path, label=label):
-            self.propose()
-
-    def confirm(self, title: str, question: str) -> bool:
-        if not self.options.interactive:
-            return False
-        answer = QMessageBox.question(self, title, question)
-        return answer == QMessageBox.StandardButton.Yes
+        if result.checkpoint_path is None or result.cancelled:
+            kept = f" (its best checkpoint so far: {result.checkpoint_path})" if result.checkpoint_path else ""
+            self.tell(f"Fine-tuning was cancelled after {result.steps} step(s); the model is unchanged{kept}.")
+            return
+        summary = (f"Fine-tuning finished after {result.steps} step(s) on {len(result.trained_frames)} corrected "
+                   f"frame(s); {result.quality}.")
+        if result.workspace_model_sha256:  # it is now the workspace's model
+            self.use_workspace_model()
+            self.reset_assist()
+            self.tell(f"{summary} It is now this video's model: re-proposing the frames you have not touched.")
+        elif self.set_checkpoint(result.checkpoint_path, label=f"fine-tuned ({result.run_dir.name})"):
+            self.tell(f"{summary} New model: {result.checkpoint_path}; re-proposing the frames you have not "
+                      f"touched.")
+        else:
+            return
+        self.propose()

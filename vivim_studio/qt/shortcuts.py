@@ -40,6 +40,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("tool_lasso", "&Lasso add", ("L",), "Tools", "Draw an outline to add it to the mask", True),
     Command("tool_lasso_subtract", "Lasso &subtract", ("Shift+L",), "Tools", "Draw an outline to cut it out", True),
     Command("tool_pan", "&Pan / zoom", ("H",), "Tools", "Drag to pan; the wheel zooms in any tool", True),
+    Command("tool_prompt", "P&rompt: click or box", ("Q",), "Tools",
+            "The model draws the mask: click the lesion (left), the background (right or Shift+click), or drag a "
+            "box around it", True, button="Prompt"),
     Command("brush_smaller", "Brush smaller", ("[",), "Tools", "Decrease the brush size"),
     Command("brush_larger", "Brush larger", ("]",), "Tools", "Increase the brush size"),
     Command("fill_holes", "&Fill holes", ("F",), "Mask", "Fill holes inside the mask"),
@@ -81,6 +84,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("finetune", "&Fine-tune on my corrections...", ("Ctrl+T",), "Model",
             "Adapt the model to your edited and accepted frames, then re-propose the rest",
             button="Fine-tune on my corrections..."),
+    Command("learn", "&Learn from my corrections", (), "Model",
+            "After you accept or correct frames, adapt the model to them in the background and re-propose the "
+            "frames you have not touched", True),
     # view
     Command("fit_view", "&Fit image", ("0",), "View", "Zoom to fit the frame"),
     Command("zoom_in", "Zoom &in", ("=", "+"), "View", "Zoom in"),
@@ -128,6 +134,8 @@ def cheat_sheet_html() -> str:
         rows.append(f"<tr><td style='padding-right:18px'>{keys}</td><td>{command.tip}</td></tr>")
     mouse = ("<tr><td colspan=2 style='padding-top:10px'><b>Mouse</b></td></tr>"
              "<tr><td>Left drag</td><td>use the current tool</td></tr>"
+             "<tr><td>Prompt tool (Q)</td><td>left-click: lesion here · right-click or Shift+click: not lesion "
+             "· drag: a box around the lesion</td></tr>"
              "<tr><td>Middle drag</td><td>pan (any tool)</td></tr>"
              "<tr><td>Wheel</td><td>zoom around the pointer</td></tr>"
              "<tr><td>Click on the timeline</td><td>go to that frame</td></tr>")

@@ -1,5 +1,6 @@
-"""The status bar: the latest message, then frame review counts, save state, checkpoint and device, and the
-running job's progress with a Cancel button. Everything a clinician needs to trust what is on screen, at a glance.
+"""The status bar: the latest message, then frame review counts, save state, checkpoint and device, the
+running job's progress with a Cancel button, and the learning round in the background ("Learning from 12
+frames", its progress, a Stop button). Everything a clinician needs to trust what is on screen, at a glance.
 
 The message takes the room the fields leave: a long one (a workspace path) is elided with the whole text in its
 tooltip, and the fields stay in view. Qt's own transient messages (menu hints) show over it and then give it
@@ -38,7 +39,16 @@ class StudioStatusBar(QStatusBar):
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        for widget in (self.progress, self.cancel_button):
+        self.learning_label = QLabel()  # "Learning from 12 frames…", then "Learning: re-proposing 40 / 300"
+        self.learning_progress = QProgressBar()  # busy while it trains, then the re-proposal's progress
+        self.learning_progress.setFixedWidth(70)
+        self.learning_progress.setTextVisible(False)
+        self.learning_stop = QPushButton("Stop")
+        self.learning_stop.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.learning_stop.setToolTip("Stop this learning round: while it trains, the model stays as it was; while "
+                                      "it re-proposes, the frames done so far keep their new proposal")
+        for widget in (self.progress, self.cancel_button, self.learning_label, self.learning_progress,
+                       self.learning_stop):
             widget.setVisible(False)
             self.addPermanentWidget(widget)  # permanent: a transient message must not hide the progress
         for widget in (self.pointer_label, self.counts_label, self.saved_label, self.checkpoint_label,
@@ -118,3 +128,34 @@ class StudioStatusBar(QStatusBar):
     def job_finished(self) -> None:
         for widget in (self.progress, self.cancel_button):
             widget.setVisible(False)
+
+    # the learning round in the background -------------------------------------------------------------------
+    def learning_started(self, frames: int) -> None:
+        self.learning_label.setText(f"Learning from {frames} frame{'s' if frames != 1 else ''}…")
+        self.learning_progress.setRange(0, 0)  # busy while it trains
+        tip = (f"{self.learning_label.text()} The model adapts to the frames you accepted or corrected, then "
+               f"re-proposes the frames you have not touched (yours are never overwritten). You can keep working.")
+        for widget in (self.learning_label, self.learning_progress):
+            widget.setToolTip(tip)
+        self.learning_stop.setEnabled(True)
+        for widget in (self.learning_label, self.learning_progress, self.learning_stop):
+            widget.setVisible(True)
+
+    def learning_progress_update(self, done: int, total: int) -> None:
+        if total > 0:
+            self.learning_progress.setRange(0, total)
+            self.learning_progress.setValue(min(done, total))
+            self.learning_label.setText(f"Learning: re-proposing {done} / {total}")
+
+    def learning_stopping(self) -> None:
+        self.learning_label.setText("Stopping the learning round…")
+        self.learning_stop.setEnabled(False)
+
+    def learning_finished(self) -> None:
+        for widget in (self.learning_label, self.learning_progress, self.learning_stop):
+            widget.setVisible(False)
+
+    @property
+    def learning_text(self) -> str:
+        """What the learning indicator says now ("" when no round runs)."""
+        return "" if self.learning_label.isHidden() else self.learning_label.text()

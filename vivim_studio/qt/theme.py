@@ -20,6 +20,15 @@ STATUS_COLORS: dict[FrameStatus, tuple[int, int, int]] = {
 }
 STATUS_LABELS = {FrameStatus.UNREVIEWED: "Unreviewed", FrameStatus.PROPOSED: "Proposed",
                  FrameStatus.EDITED: "Edited", FrameStatus.ACCEPTED: "Accepted"}
+# A proposed frame whose mask optical flow carried from a neighbour (origin "flow:<i>"), not the model: its own
+# colour, so that the expert sees which masks no model vouched for (violet: apart from amber in hue and lightness)
+PROPAGATED_COLOR = (170, 120, 230)
+PROPAGATED_LABEL = "Propagated"
+CHANGED_MARK = (120, 230, 255)  # timeline ticks: frames the last learning round re-proposed differently
+CLICK_POSITIVE = (60, 220, 90)  # Prompt tool markers: green + "lesion here"
+CLICK_NEGATIVE = (245, 75, 75)  # red - "not lesion here"
+MARKER_OUTLINE = (10, 12, 14)  # dark rim: markers stay visible on bright and dark tissue alike
+BOX_OUTLINE = (120, 230, 255)  # the box being dragged in the Prompt tool
 
 MASK_FILL = (0, 214, 170)  # teal: visible on grey ultrasound and on pink/red endoscopy alike
 MASK_CONTOUR = (255, 236, 90)  # light yellow boundary, opaque, drawn above the fill
@@ -61,6 +70,17 @@ def qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:
 def status_css(status: FrameStatus) -> str:
     r, g, b = STATUS_COLORS[status]
     return f"rgb({r},{g},{b})"
+
+
+def css(rgb: tuple[int, int, int]) -> str:
+    return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+
+
+def review_label_html(record) -> str:
+    """The frame's review state in its colour: the status, or "Propagated" for a frame filled by flow."""
+    if record.propagated:
+        return f"<span style='color:{css(PROPAGATED_COLOR)}'>{PROPAGATED_LABEL}</span>"
+    return f"<span style='color:{status_css(record.status)}'>{STATUS_LABELS[record.status]}</span>"
 
 
 def apply_dark_theme(app: QApplication) -> None:

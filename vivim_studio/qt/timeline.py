@@ -1,5 +1,9 @@
 """The timeline: a per-frame status strip (the scrubber), and plots of mask area and model confidence.
 
+The strip colours each frame by its review status, frames proposed by optical flow in their own colour
+("Propagated"); a thin row along its top marks the frames the last learning round re-proposed differently
+(`set_changed`), each mark cleared once the user has visited that frame.
+
 Frame index i (0-based in the document) is drawn at x = i + 1, and the axis (`FrameAxis`) ticks only whole
 frame numbers from 1, so it reads like the frame label and the exports (NNNN.png). The curves' axis titles,
 in the curves' colours, are their legend. Click or drag anywhere on the timeline to go to a frame; drag the
@@ -19,8 +23,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from ..document import FrameStatus, VideoDocument
-from .theme import (AREA_CURVE, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, STATUS_COLORS, STATUS_LABELS, qcolor,
-                    status_css)
+from .theme import (AREA_CURVE, CHANGED_MARK, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, PROPAGATED_COLOR,
+                    PROPAGATED_LABEL, STATUS_COLORS, STATUS_LABELS, css, qcolor, review_label_html, status_css)
 
 DEFAULT_LOW_CONFIDENCE = 0.75
 REFRESH_INTERVAL_MS = 120
@@ -31,7 +35,9 @@ CURVE_SPEED = dict(autoDownsample=True, downsampleMethod="peak", autoDownsampleF
                    antialias=False)
 STATUS_ORDER = list(FrameStatus)
 STATUS_CODES = {status: code for code, status in enumerate(STATUS_ORDER)}
-STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER], np.uint8)
+PROPAGATED_CODE = len(STATUS_ORDER)
+STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER] + [PROPAGATED_COLOR], np.uint8)
+CHANGED_ROW = 0.22  # the top fraction of the strip that carries the "changed by the last round" marks
 
 
 class FrameAxis(pg.AxisItem):
@@ -89,9 +95,16 @@ class Timeline(QWidget):
         header.addWidget(self.position_label)
         header.addStretch(1)
         header.setSpacing(10)
-        for status in STATUS_ORDER:
-            header.addWidget(QLabel(f"<span style='color:{status_css(status)}'>&#9632;</span> "
-                                    f"<span style='color:{MUTED_TEXT}'>{STATUS_LABELS[status]}</span>"))
+        legend = [(status_css(status), STATUS_LABELS[status]) for status in STATUS_ORDER]
+        for colour, text in legend[:2] + [(css(PROPAGATED_COLOR), PROPAGATED_LABEL)] + legend[2:]:
+            header.addWidget(QLabel(f"<span style='color:{colour}'>&#9632;</span> "
+                                    f"<span style='color:{MUTED_TEXT}'>{text}</span>"))
+        self.changed_legend = QLabel(f"<span style='color:{css(CHANGED_MARK)}'>&#9644;</span> "
+                                     f"<span style='color:{MUTED_TEXT}'>Re-proposed by learning</span>")
+        self.changed_legend.setToolTip("Frames whose proposal the last learning round changed (cleared as you "
+                                       "visit them)")
+        self.changed_legend.setVisible(False)
+        header.addWidget(self.changed_legend)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -158,6 +171,9 @@ class Timeline(QWidget):
         strip.setYRange(0, 1, padding=0)
         self.status_image = pg.ImageItem(axisOrder="row-major")
         strip.addItem(self.status_image)
+        self.changed_image = pg.ImageItem(axisOrder="row-major")
+        strip.addItem(self.changed_image)
+        self.changed: set[int] = set()
         self.playhead = pg.InfiniteLine(0, angle=90, movable=True, pen=pg.mkPen(qcolor(PLAYHEAD), width=2),
                                         hoverPen=pg.mkPen(qcolor(PLAYHEAD), width=4))
         self.playhead.sigDragged.connect(lambda line: self._request(line.value()))
@@ -167,6 +183,8 @@ class Timeline(QWidget):
     # document --------------------------------------------------------------------------------------------
     def set_document(self, document: VideoDocument | None) -> None:
         self.document = document
+        self.changed = set()
+        self._draw_changed()
         if document is None:
             self.status_image.clear()
             self.area_curve.setData([], [])
@@ -201,6 +219,7 @@ class Timeline(QWidget):
         count = document.num_frames
         statuses, areas, confidences = document.statuses(), document.areas(), document.confidences()
         codes = np.fromiter((STATUS_CODES[s] for s in statuses), np.intp, count=count)
+        codes[document.propagated()] = PROPAGATED_CODE
         self.status_image.setImage(STATUS_RGB[codes][None, :, :], autoLevels=False, levels=(0, 255))
         self.status_image.setRect(0.5, 0, count, 1)
         x = np.arange(1, count + 1, dtype=np.float64)
@@ -208,6 +227,30 @@ class Timeline(QWidget):
         self.area_curve.setData(x, areas)
         self.curves.setYRange(0, max(float(areas.max()), 1.0) * 1.1, padding=0)
         self.confidence_curve.setData(x, confidences.astype(np.float64))
+
+    # frames changed by the last learning round -------------------------------------------------------------
+    def set_changed(self, frames) -> None:
+        """Mark `frames` (0-based) as changed by the last round (replacing the previous round's marks)."""
+        self.changed = {int(i) for i in frames}
+        self._draw_changed()
+
+    def clear_changed(self, index: int) -> None:
+        """The user has seen frame `index`: its mark goes."""
+        if index in self.changed:
+            self.changed.discard(index)
+            self._draw_changed()
+
+    def _draw_changed(self) -> None:
+        document = self.document
+        self.changed_legend.setVisible(bool(self.changed))
+        if document is None or not self.changed:
+            self.changed_image.clear()
+            return
+        count = document.num_frames
+        rgba = np.zeros((1, count, 4), np.uint8)
+        rgba[0, sorted(i for i in self.changed if 0 <= i < count)] = (*CHANGED_MARK, 255)
+        self.changed_image.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.changed_image.setRect(0.5, 1 - CHANGED_ROW, count, CHANGED_ROW)
 
     def set_current(self, index: int) -> None:
         self.current = index
@@ -217,9 +260,8 @@ class Timeline(QWidget):
         if document is None:
             return
         fps = f" · {document.fps:.3g} fps" if document.fps else ""
-        status = document.status(index)
         self.position_label.setText(f"Frame <b>{index + 1}</b> / {document.num_frames}{fps} · "
-                                    f"<span style='color:{status_css(status)}'>{STATUS_LABELS[status]}</span>")
+                                    f"{review_label_html(document.record(index))}")
 
     # input -----------------------------------------------------------------------------------------------
     def frame_at(self, x: float) -> int:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, Q
                                QSlider, QToolButton, QVBoxLayout, QWidget)
 
 from ..document import VideoDocument
-from .theme import MUTED_TEXT, STATUS_LABELS, status_css
+from .theme import MUTED_TEXT, review_label_html
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS
 
 THRESHOLD_STEPS = 100  # slider units per 1.0 of probability
@@ -69,7 +69,8 @@ class ToolPanel(QWidget):
         layout.setSpacing(2)
 
         tools, grid = _group("Tools")
-        for i, name in enumerate(("tool_brush", "tool_eraser", "tool_pan", "tool_lasso", "tool_lasso_subtract")):
+        for i, name in enumerate(("tool_brush", "tool_eraser", "tool_pan", "tool_lasso", "tool_lasso_subtract",
+                                  "tool_prompt")):
             grid.addWidget(_button(actions[name]), i // 3, i % 3)
         self.brush_slider = _slider(MIN_BRUSH_RADIUS, 60, brush_radius)
         self.brush_label = QLabel()
@@ -171,6 +172,8 @@ def describe_origin(origin: str | None, document: VideoDocument) -> str:
         return f"model {checkpoint.get('name') if same and checkpoint.get('name') else detail[:12]}"
     if kind == "flow":
         return f"propagated from frame {int(detail) + 1}" if detail.isdigit() else "propagated"
+    if kind == "prompt":
+        return "made by the model from your box or clicks"
     if kind == "import":
         return f"imported ({detail})"
     return origin
@@ -200,10 +203,15 @@ class FrameInfo(QGroupBox):
                 label.setText("—")
             return
         record = document.record(index)
-        self.labels["Status"].setText(f"<span style='color:{status_css(record.status)}'>"
-                                      f"{STATUS_LABELS[record.status]}</span>")
-        self.labels["Mask"].setText(describe_origin(record.mask_origin, document))
+        self.labels["Status"].setText(review_label_html(record))
+        origin = describe_origin(record.mask_origin, document)
+        if record.clicks:
+            positive = sum(1 for _, _, p in record.clicks if p)
+            origin += f" ({positive} lesion, {len(record.clicks) - positive} background click(s))"
+        self.labels["Mask"].setText(origin)
         self.labels["Area"].setText(f"{record.area:,} px" if record.mask_origin else "—")
-        self.labels["Confidence"].setText("—" if record.confidence is None else f"{record.confidence:.2f}")
+        # optical flow has no confidence; a model's score for another mask would mislead
+        no_score = record.confidence is None or record.propagated
+        self.labels["Confidence"].setText("—" if no_score else f"{record.confidence:.2f}")
         self.labels["Changed"].setText((record.updated or "—").replace("T", " ")[:19] + (" UTC" if record.updated
                                                                                            else ""))

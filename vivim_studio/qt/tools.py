@@ -2,8 +2,9 @@
 
 The editing itself belongs to the document model (`VideoDocument.stroke`, `add_polygon`, ...); this module only
 says *where* the user pointed. `ToolSurface` lies over the image and grabs left-button presses while a
-drawing tool is active (pyqtgraph's ViewBox then never sees them, so left-drag paints instead of panning);
-in the pan tool, and for the middle/right buttons and the wheel, everything goes to the ViewBox (pan, zoom).
+drawing tool is active (pyqtgraph's ViewBox then never sees them, so left-drag paints instead of panning), and
+right-button presses too in the prompt tool (a right-click says "not lesion here"); in the pan tool, and for
+the other buttons and the wheel, everything goes to the ViewBox (pan, zoom).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Tool(str, Enum):
     LASSO = "lasso"
     LASSO_SUBTRACT = "lasso_subtract"
     PAN = "pan"
+    PROMPT = "prompt"  # clicks and boxes that the model turns into a mask (`services.assist`)
 
     @property
     def paints(self) -> bool:
@@ -31,7 +33,7 @@ class Tool(str, Enum):
 
 
 TOOL_COMMANDS = {Tool.BRUSH: "tool_brush", Tool.ERASER: "tool_eraser", Tool.LASSO: "tool_lasso",
-                 Tool.LASSO_SUBTRACT: "tool_lasso_subtract", Tool.PAN: "tool_pan"}
+                 Tool.LASSO_SUBTRACT: "tool_lasso_subtract", Tool.PAN: "tool_pan", Tool.PROMPT: "tool_prompt"}
 
 MIN_BRUSH_RADIUS, MAX_BRUSH_RADIUS = 1, 200
 
@@ -45,7 +47,8 @@ def pixel_of(pos: QPointF) -> tuple[float, float]:
 class ToolSurface(QGraphicsObject):
     """Invisible, covers the image (plus a margin, so strokes can start just outside the edge).
 
-    Signals carry image pixel coordinates (x, y) as floats.
+    Signals carry image pixel coordinates (x, y) as floats; `pressed_button` and `pressed_modifiers` say how the
+    gesture in progress (or the last one) started.
     """
 
     gesture_started = Signal(float, float)
@@ -61,6 +64,9 @@ class ToolSurface(QGraphicsObject):
         self._size = (1, 1)
         self._active = False
         self._pressed = False
+        self._buttons = Qt.MouseButton.LeftButton
+        self.pressed_button = Qt.MouseButton.NoButton
+        self.pressed_modifiers = Qt.KeyboardModifier.NoModifier
         self.setAcceptHoverEvents(True)
         self.set_active(False)
 
@@ -68,10 +74,13 @@ class ToolSurface(QGraphicsObject):
         self.prepareGeometryChange()
         self._size = (height, width)
 
-    def set_active(self, active: bool) -> None:
-        """Active: left-button gestures are ours (drawing tools). Inactive: all buttons go to the ViewBox."""
+    def set_active(self, active: bool, right_button: bool = False) -> None:
+        """Active: left-button gestures (and right-button ones with `right_button`) are ours. Inactive: all
+        buttons go to the ViewBox."""
         self._active = active
-        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton if active else Qt.MouseButton.NoButton)
+        self._buttons = Qt.MouseButton.LeftButton | (Qt.MouseButton.RightButton if right_button
+                                                     else Qt.MouseButton.NoButton)
+        self.setAcceptedMouseButtons(self._buttons if active else Qt.MouseButton.NoButton)
 
     @property
     def pressed(self) -> bool:
@@ -85,11 +94,12 @@ class ToolSurface(QGraphicsObject):
         pass
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if not self._active or event.button() != Qt.MouseButton.LeftButton:
+        if not self._active or self._pressed or not (event.button() & self._buttons):
             event.ignore()
             return
         event.accept()
         self._pressed = True
+        self.pressed_button, self.pressed_modifiers = event.button(), event.modifiers()
         self.gesture_started.emit(*pixel_of(event.pos()))
 
     def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:
@@ -99,7 +109,7 @@ class ToolSurface(QGraphicsObject):
             self.gesture_moved.emit(x, y)
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
-        if self._pressed and event.button() == Qt.MouseButton.LeftButton:
+        if self._pressed and event.button() == self.pressed_button:
             self._pressed = False
             self.gesture_finished.emit(*pixel_of(event.pos()))
 

@@ -11,10 +11,11 @@
 Torch and vivim_core's model code are imported on first use, never at import time.
 """
 
-from .checkpoint_header import checkpoint_summary, is_vivim_checkpoint
+from .checkpoint_header import checkpoint_summary, has_prompt_inputs, is_vivim_checkpoint
 from .default_checkpoint import ENV_VARIABLE, CheckpointNotFound, find_default_checkpoint
 from .inference import InferenceService, ProposalResult
 from .jobs import Cancel, Progress, is_cancelled
 
 __all__ = ["InferenceService", "ProposalResult", "find_default_checkpoint", "is_vivim_checkpoint",
-           "checkpoint_summary", "CheckpointNotFound", "ENV_VARIABLE", "Progress", "Cancel", "is_cancelled"]
+           "checkpoint_summary", "has_prompt_inputs", "CheckpointNotFound", "ENV_VARIABLE", "Progress", "Cancel",
+           "is_cancelled"]

@@ -34,6 +34,7 @@ import numpy as np
 from vivim_core.errors import VivimError
 
 from ..document import FrameStatus
+from ..document.mask_ops import dice
 from .jobs import Cancel, Progress, is_cancelled
 
 
@@ -58,9 +59,14 @@ class AdaptResult:
     cancelled: bool = False
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
-    return 1.0 if total == 0 else 2.0 * int(np.count_nonzero(a & b)) / total
+def adapted_rounds(checkpoint) -> int:
+    """How many learning rounds made this checkpoint (its provenance's "rounds"; 0 for any other model). Reads
+    the header only (no torch), so the GUI can name the model it uses."""
+    from .checkpoint_header import read_metadata
+
+    provenance = read_metadata(checkpoint).get("provenance")
+    rounds = provenance.get("rounds") if isinstance(provenance, dict) else None
+    return rounds if isinstance(rounds, int) and not isinstance(rounds, bool) and rounds > 0 else 0
 
 
 class AssistService:
@@ -99,6 +105,7 @@ class AssistService:
         options = self.inference.options
         self._serving = copy.deepcopy(model)
         self._serving_sha = self.inference.checkpoint_sha256
+        self.rounds = adapted_rounds(self.inference.checkpoint_path)  # an adapted model's rounds go on counting
         self._video = InteractiveVideo(self._serving, document.frame, document.num_frames,
                                        native_size=document.frame_size, size=options["size"],
                                        clip_length=options["clip_length"], overlap=options["overlap"],
@@ -165,7 +172,7 @@ class AssistService:
                 continue
             probability = document.probability(index)
             if probability is not None:
-                scores.append(_dice(probability >= document.proposal_threshold, mask))
+                scores.append(dice(probability >= document.proposal_threshold, mask))
         return (float(np.mean(scores)) if scores else None), len(scores)
 
     def adapt(self, document, *, seconds: float | None = 20.0, steps: int | None = None,

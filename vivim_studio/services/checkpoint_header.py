@@ -3,6 +3,7 @@ JSON): no torch import, nothing unpickled, so the GUI can ask on its own thread.
 
     is_vivim_checkpoint(path)     True when the header's metadata says format "vivim-checkpoint"
     checkpoint_summary(path)      'vivim-tiny · train, 600 steps at 64x64 · validation Dice 0.87\n<path>'
+    has_prompt_inputs(path)       True when clicks and boxes can steer the model (`vivim_core.prompts`)
 
 Loading the weights, and the precise error for a bad file, is `vivim_core.engine.checkpoint`'s work.
 """
@@ -43,6 +44,12 @@ def read_metadata(path: Path | str) -> dict[str, Any]:
 def is_vivim_checkpoint(path: Path | str) -> bool:
     """A Vivim checkpoint, by its header (other safetensors files, e.g. the affine prior, are not)."""
     return read_metadata(path).get("format") == FORMAT
+
+
+def has_prompt_inputs(path: Path | str) -> bool:
+    """The model takes prompts (its config's `prompt_channels`), so the Prompt tool and learning can use it."""
+    config = read_metadata(path).get("model_config")
+    return isinstance(config, dict) and bool(config.get("prompt_channels"))
 
 
 def checkpoint_summary(path: Path | str) -> str:

@@ -21,6 +21,18 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def prompt_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised vivim-tiny with prompt inputs (`add_prompt_inputs`): clicks, boxes and learning
+    rounds can use it."""
+    import vivim_core
+    from vivim_core.model import add_prompt_inputs
+
+    path = tmp_path_factory.mktemp("ckpt") / "vivim-tiny-prompts.safetensors"
+    vivim_core.save_checkpoint(add_prompt_inputs(vivim_core.build_model("vivim-tiny")), path)
+    return path
+
+
 def write_small_video(folder: Path, num_frames: int = 10, size: int = 64, seed: int = 0) -> Path:
     from vivim_core.data.synthetic import make_ultrasound_video, write_video_file
 
@@ -44,7 +56,7 @@ def make_window(qtbot, tmp_path, monkeypatch):
     def make(checkpoint: Path | None = None, **overrides) -> MainWindow:
         options = dict(checkpoint=checkpoint, device="cpu", interactive=False, probe_device=False,
                        settings_file=tmp_path / "settings.ini", runs_dir=tmp_path / "runs",
-                       inference=dict(size=(64, 64), batch_size=1))
+                       inference=dict(size=(64, 64), batch_size=1), learning=dict(steps=1, seconds=None))
         options.update(overrides)
         window = MainWindow(StudioOptions(**options))
         qtbot.addWidget(window)

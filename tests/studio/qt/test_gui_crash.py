@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow,
 ROOT = Path(__file__).resolve().parents[3]
 DRIVER = Path(__file__).with_name("gui_crash_driver.py")
 CHECKPOINT = ROOT / "resources" / "vivim-tiny-thyroid.safetensors"
-START_TIMEOUT_S = 120  # app start, plus torch import and model load for the model phases, on a loaded CI box
+START_TIMEOUT_S = 240  # app start, torch import, model load and the first training steps, on a loaded box
 
 
 def make_video(folder: Path, frames: int = 40) -> Path:
@@ -206,7 +206,9 @@ def test_kill_while_finetuning(setup):
         corrections = run / "corrections"
         if corrections.exists():  # written whole or not at all (a fresh folder appears in one rename)
             _, count = read_vtus_export(corrections)
-            assert count >= 8  # the accepted frames, and those the user corrected meanwhile
+            # the accepted frames but every 4th (held out to measure the model, never exported), and those
+            # the user corrected meanwhile
+            assert count >= 6
         for saved in run.rglob("*.safetensors"):  # model checkpoints, and the optimizer state beside the last
             assert saved.name.endswith(".optim.safetensors") or is_vivim_checkpoint(saved), saved
             with safe_open(str(saved), framework="numpy") as f:

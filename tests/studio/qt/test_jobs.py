@@ -93,8 +93,10 @@ def test_no_checkpoint_says_how_to_get_one(make_window, small_video, qtbot, monk
     assert "no Vivim model checkpoint" in window.messages[-1] and "vivim-core train" in window.messages[-1]
 
 
-def test_finetune_then_offer_to_repropose(make_window, small_video, tiny_checkpoint, qtbot, monkeypatch, tmp_path):
-    """The GUI flow around the fine-tune service (the service itself is tested without Qt)."""
+def test_finetune_runs_in_the_worker_then_reproposes(make_window, small_video, tiny_checkpoint, qtbot, monkeypatch,
+                                                     tmp_path):
+    """The GUI flow around the fine-tune service (the service itself is tested without Qt): a run whose model
+    could not become the workspace's (here: the fake does not adopt it) is loaded as the checkpoint."""
     from vivim_studio.services import finetune as finetune_service
 
     calls = {}
@@ -103,18 +105,20 @@ def test_finetune_then_offer_to_repropose(make_window, small_video, tiny_checkpo
         calls.update(thread=threading.get_ident(), checkpoint=checkpoint, options=options)
         for step in range(1, 4):
             progress(step, 3)
-        return FinetuneResult(run_dir, run_dir / "corrections", [0], tiny_checkpoint, 3, "completed", 0.9)
+        return FinetuneResult(run_dir, run_dir / "corrections", [0], tiny_checkpoint, 3, "completed",
+                              trained_frames=[0])
 
     monkeypatch.setattr(finetune_service, "finetune_on_corrections", fake_finetune)
     window = make_window(checkpoint=tiny_checkpoint)
     document = open_video(qtbot, window, small_video)
     drag(qtbot, window.canvas, [(20, 20), (30, 30)])
     qtbot.keyClick(window, Qt.Key.Key_A)
-    monkeypatch.setattr(window, "confirm", lambda title, question: "re-propose" in question)
     with qtbot.waitSignal(window.proposals_finished, timeout=120_000):
         assert window.start_finetune(max_steps=3)
     assert calls["thread"] != threading.get_ident() and calls["options"]["max_steps"] == 3
-    assert any("Fine-tuning finished after 3 step(s)" in m for m in window.messages)
+    assert calls["checkpoint"] == tiny_checkpoint
+    summary = next(m for m in window.messages if m.startswith("Fine-tuning finished after 3 step(s)"))
+    assert "quality cannot be measured yet" in summary
     assert document.status(0) == FrameStatus.ACCEPTED
     assert document.status_counts()[FrameStatus.PROPOSED] == document.num_frames - 1
 

@@ -2,18 +2,19 @@
 
 Native (uncompressed) transfer syntaxes always work; compressed ones (JPEG baseline, JPEG 2000, RLE...) work
 when pydicom has a decoder for them installed, otherwise opening fails with the missing packages named.
-Only technical header fields are kept in `metadata`: no patient, study or institution fields.
+Only technical header fields are kept in `metadata`: no patient, study or institution fields. `calibrations`
+lists what the file says a pixel measures (Pixel Spacing, the Sequence of Ultrasound Regions (0018,6011)).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
 
+from ..calibration import UNITS_CM, Calibration, calibrations_from_dicom
 from ..exceptions import SourceError
 from ..frame_cache import DEFAULT_CACHE_BYTES
 from .base import VideoSource, hash_file, sample_file
@@ -24,24 +25,36 @@ log = logging.getLogger(__name__)
 SUPPORTED_PHOTOMETRIC = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422")
 
 
-def _pixel_spacing_mm(ds) -> tuple[list[float] | None, str | None]:
-    """(row, column) spacing in mm: PixelSpacing, else the first ultrasound region's physical deltas (cm).
-    Returns (spacing or None, a note when the file gives a spacing that is not two positive finite numbers)."""
+def _calibrations(ds) -> tuple[list[Calibration], list[float] | None, list[str]]:
+    """What the file says a pixel measures (technical fields only: Pixel Spacing and the Sequence of Ultrasound
+    Regions, see `calibration.calibrations_from_dicom`), the one (row, column) spacing in mm a whole volume can
+    take (Pixel Spacing, else the ultrasound regions' when they all agree; None otherwise), and notes on values
+    that are stated but unusable."""
+    calibrations = calibrations_from_dicom(ds)
+    notes = []
+    whole = [c for c in calibrations if c.region is None]
+    regional = {c.spacing for c in calibrations if c.region is not None}
+    if "PixelSpacing" in ds and not whole:
+        try:
+            stated = [str(v) for v in ds.PixelSpacing]
+        except (TypeError, ValueError):
+            stated = ["(unreadable)"]
+        notes.append(f"PixelSpacing {stated} is not a pixel spacing (two plausible positive numbers of mm); it is "
+                     f"ignored: no physical size is shown or written from it")
+    stated_regions = sum(1 for item in getattr(ds, "SequenceOfUltrasoundRegions", None) or [] if _in_cm(item))
+    if stated_regions > len(calibrations) - len(whole):
+        notes.append(f"{stated_regions - (len(calibrations) - len(whole))} of the file's ultrasound regions in cm "
+                     f"give no plausible pixel size (Physical Delta X/Y); they are ignored: lesions inside them are "
+                     f"measured in pixels unless another calibration applies")
+    volume = list(whole[0].spacing) if whole else list(next(iter(regional))) if len(regional) == 1 else None
+    return calibrations, volume, notes
+
+
+def _in_cm(region) -> bool:
     try:
-        if "PixelSpacing" in ds:
-            spacing, where = [float(v) for v in ds.PixelSpacing][:2], "PixelSpacing"
-        else:
-            region = ds.SequenceOfUltrasoundRegions[0]
-            if int(region.PhysicalUnitsXDirection) != 3 or int(region.PhysicalUnitsYDirection) != 3:  # 3 = cm
-                return None, None
-            spacing = [abs(float(region.PhysicalDeltaY)) * 10, abs(float(region.PhysicalDeltaX)) * 10]
-            where = "the ultrasound region's PhysicalDeltaX/Y"
-    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-        return None, None
-    if len(spacing) == 2 and all(math.isfinite(v) and v > 0 for v in spacing):
-        return spacing, None
-    return None, (f"{where} {spacing} is not a pixel spacing (two positive numbers of mm); it is ignored: no "
-                  f"physical size is shown or written for this file")
+        return int(region.PhysicalUnitsXDirection) == UNITS_CM and int(region.PhysicalUnitsYDirection) == UNITS_CM
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def _fps(ds) -> float | None:
@@ -97,10 +110,12 @@ class DicomCineSource(VideoSource):
         self._signed = int(getattr(ds, "PixelRepresentation", 0)) == 1
         self.metadata = {"modality": str(getattr(ds, "Modality", "")), "transfer_syntax": str(syntax.name),
                          "photometric": photometric, "bits_stored": self._bits_stored}
-        spacing, spacing_note = _pixel_spacing_mm(ds)
+        self.calibrations, spacing, spacing_notes = _calibrations(ds)
         if spacing is not None:
             self.metadata["pixel_spacing_mm"] = spacing
-        for note in [*notes, *([f"{path}: {spacing_note}"] if spacing_note else [])]:
+        if self.calibrations:
+            self.metadata["calibrations"] = [c.to_json() for c in self.calibrations]
+        for note in [*notes, *(f"{path}: {note}" for note in spacing_notes)]:
             log.warning(note)
             self.warnings.append(note)
         self._file = open(path, "rb")

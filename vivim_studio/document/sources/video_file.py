@@ -4,7 +4,7 @@ Random access keeps one decoder open: the next frame is read directly, a short j
 `grab()` (cheaper than a seek), anything else seeks (`CAP_PROP_POS_FRAMES`, which FFmpeg resolves from the
 previous key frame). Streaming (`iter_frames`) opens a second decoder and reads straight through.
 
-The container's header is not taken at its word: a frame size beyond `limits.MAX_FRAME_PIXELS` is refused
+The container's header is not taken at its word: a frame size beyond `limits.MAX_IMAGE_PIXELS` is refused
 before decoding; the announced frame count is checked by decoding the last announced frame (and one more), and
 a count that differs is repaired to what decodes, with a note in `warnings` and the log; a first frame that
 decodes at another size than announced is noted the same way; and every frame must have the first frame's size.
