@@ -54,7 +54,7 @@ def check_same_as_format2(doc, expected: dict[int, dict]) -> None:
         for key in ("mask_origin", "model", "threshold", "area", "confidence", "updated"):
             assert getattr(record, key) == old[key], (index, key)
         assert record.status.value == old["status"]
-        assert record.clicks == tuple((x, y, p, 1) for x, y, p in old["clicks"])  # the clicks drew lesion 1
+        assert record.lesion_clicks == tuple((x, y, p, 1) for x, y, p in old["clicks"])  # the clicks drew lesion 1
         assert doc.clicks(index, 1) == tuple(tuple(c) for c in old["clicks"])
         if mask.any():  # the mask is lesion 1, with the frame's status and origin
             assert doc.lesions(index) == [1]

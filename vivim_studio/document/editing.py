@@ -152,10 +152,10 @@ class EditingMixin:
         lesion_list = lesion_records(labels, record, restated, status, origin)
         if status == FrameStatus.ACCEPTED:
             lesion_list = tuple(replace(x, status=FrameStatus.ACCEPTED) for x in lesion_list)
-        if not changed and (clicks is None or clicks == record.clicks) and (
+        if not changed and (clicks is None or clicks == record.lesion_clicks) and (
                 not whole_frame or (record.status == status and record.lesions == lesion_list)):
             return False  # nothing changed: no undo step, no status change
-        changes = {} if clicks is None else {"clicks": clicks}
+        changes = {} if clicks is None else {"lesion_clicks": clicks}
         record = record.with_changes(status=status, mask_origin=origin, threshold=None, lesions=lesion_list,
                                      area=sum(lesion.area for lesion in lesion_list), **changes)
         self._commit(index, labels, record, label, durable=durable, group=group)
@@ -225,13 +225,13 @@ class EditingMixin:
         if lesion is not None:
             lesion = self._lesion(lesion)
             labels = self.masks.labels(index)
-            clicks = tuple(c for c in record.clicks if c[3] != lesion)
+            clicks = tuple(c for c in record.lesion_clicks if c[3] != lesion)
             return self._human_edit(index, lesions.erase(labels, labels == lesion, lesion), f"clear lesion {lesion}",
                                     clicks=clicks)
         if not self.masks.has_mask(index) and record.status.human_reviewed:
             return False
         self.check_writable()
-        record = record.with_changes(status=FrameStatus.EDITED, mask_origin=HUMAN, threshold=None, area=0, clicks=(),
+        record = record.with_changes(status=FrameStatus.EDITED, mask_origin=HUMAN, threshold=None, area=0, lesion_clicks=(),
                                      lesions=())
         self._commit(index, None, record, "clear frame")
         return True
@@ -278,7 +278,7 @@ class EditingMixin:
         index, lesion = self.source.check_index(index), self._lesion(lesion)
         if np.shape(mask) != self.frame_size:
             raise EditError(f"mask of shape {np.shape(mask)} for frames of size {self.frame_size}")
-        others = tuple(c for c in self.record(index).clicks if c[3] != lesion)
+        others = tuple(c for c in self.record(index).lesion_clicks if c[3] != lesion)
         stored = others + tuple((int(x), int(y), bool(positive), lesion) for x, y, positive in clicks)
         labels = lesions.replace(self.masks.labels(index), lesion, np.asarray(mask, dtype=bool))
         return self._human_edit(index, labels, label, origin=prompt_origin(model), clicks=stored)

@@ -98,11 +98,13 @@ class ExportResult:
 
 
 def _resize(image: np.ndarray, size: tuple[int, int] | None, mask: bool) -> np.ndarray:
-    """A frame (mask=False) or a label map uint8 (mask=True, nearest neighbour: ids stay ids) at `size`."""
+    """A frame (mask=False) or a label map uint8 / bool mask (mask=True, nearest neighbour: ids stay ids) at
+    `size`, in the input's dtype."""
     if size is None or image.shape[:2] == tuple(size):
         return image
     if mask:
-        return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        resized = cv2.resize(image.view(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        return resized > 0 if image.dtype == bool else resized
     shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 

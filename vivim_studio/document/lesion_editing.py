@@ -62,7 +62,7 @@ class LesionMixin:
                 if result is None:
                     continue
                 labels, lesion_list, clicks = result
-                new = record.with_changes(lesions=lesion_list, clicks=clicks,
+                new = record.with_changes(lesions=lesion_list, lesion_clicks=clicks,
                                           area=sum(x.area for x in lesion_list))
                 before = self._apply_state(index, labels, new, label, group=group)
             self._finish(index, before, False, True, durable)
@@ -90,7 +90,7 @@ class LesionMixin:
             like = gone if kept is None or REVIEW_ORDER.index(gone.status) < REVIEW_ORDER.index(kept.status) else kept
             merged = lesions.merge(labels, source, target)
             others = (x for x in record.lesions if x.id not in (source, target))
-            clicks = tuple((x, y, p, target if k == source else k) for x, y, p, k in record.clicks)
+            clicks = tuple((x, y, p, target if k == source else k) for x, y, p, k in record.lesion_clicks)
             return merged, _sorted([*others, _measured(merged, target, like)]), clicks
 
         return self._identity_edit(self._frames_holding(frames, source), f"merge lesion {source} into {target}",
@@ -105,7 +105,7 @@ class LesionMixin:
         def change(labels: np.ndarray, record: FrameRecord):
             moved = lesions.relabel(labels, source, target)
             records = _sorted(replace(x, id=swap.get(x.id, x.id)) for x in record.lesions)
-            clicks = tuple((x, y, p, swap.get(k, k)) for x, y, p, k in record.clicks)
+            clicks = tuple((x, y, p, swap.get(k, k)) for x, y, p, k in record.lesion_clicks)
             return moved, records, clicks
 
         return self._identity_edit(self._frames_holding(frames, source), f"relabel lesion {source} as {target}",
@@ -134,7 +134,7 @@ class LesionMixin:
             split[piece] = new_lesion
             others = (x for x in record.lesions if x.id != lesion)
             return split, _sorted([*others, _measured(split, lesion, old), _measured(split, new_lesion, old)]), \
-                record.clicks
+                record.lesion_clicks
 
         self._identity_edit([index], f"split lesion {lesion}", change)
         return new_lesion

@@ -137,7 +137,8 @@ class FrameRecord:
     area          number of mask pixels, every lesion together (the timeline plots it without decoding masks)
     confidence    `codec.proposal_confidence` of the probability map; None without a proposal
     updated       UTC time of the last change (ISO 8601)
-    clicks        the expert's clicks on this frame, (x, y, positive, lesion id) in frame pixels, oldest first
+    lesion_clicks the expert's clicks on this frame, (x, y, positive, lesion id) in frame pixels, oldest first
+                  (stored as "clicks"; `clicks` gives them as (x, y, positive), every lesion's, for markers)
     lesions       a LesionRecord per lesion on the frame, by increasing id
     """
 
@@ -148,8 +149,13 @@ class FrameRecord:
     area: int = 0
     confidence: float | None = None
     updated: str | None = None
-    clicks: tuple[LesionClick, ...] = ()
+    lesion_clicks: tuple[LesionClick, ...] = ()
     lesions: tuple[LesionRecord, ...] = ()
+
+    @property
+    def clicks(self) -> tuple[Click, ...]:
+        """Every lesion's clicks as (x, y, positive), oldest first (`clicks_of` for one lesion's)."""
+        return tuple((x, y, positive) for x, y, positive, _ in self.lesion_clicks)
 
     @property
     def propagated(self) -> bool:
@@ -168,12 +174,13 @@ class FrameRecord:
 
     def clicks_of(self, lesion_id: int) -> tuple[Click, ...]:
         """The clicks that drew lesion `lesion_id`, (x, y, positive), oldest first."""
-        return tuple((x, y, positive) for x, y, positive, k in self.clicks if k == lesion_id)
+        return tuple((x, y, positive) for x, y, positive, k in self.lesion_clicks if k == lesion_id)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = self.status.value
-        data["clicks"] = [[x, y, positive, k] for x, y, positive, k in self.clicks]
+        del data["lesion_clicks"]
+        data["clicks"] = [[x, y, positive, k] for x, y, positive, k in self.lesion_clicks]
         data["lesions"] = [lesion.to_json() for lesion in self.lesions]
         return data
 
