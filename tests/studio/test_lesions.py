@@ -180,6 +180,24 @@ def test_proposals_of_two_moving_blobs_keep_their_ids(tmp_path):
     doc.close()
 
 
+def test_lesions_sweeping_faster_than_their_size_keep_their_ids(tmp_path):
+    """Two small disks move 9 px a frame, more than their 8 px diameter (consecutive masks never overlap): each
+    is the other's unambiguous nearest, so each keeps its id."""
+    from .helpers import make_frames, write_frame_folder
+
+    doc = VideoDocument(open_source(write_frame_folder(tmp_path / "v", make_frames(6, H, W)[0])))
+    for t in range(6):
+        p = np.full((H, W), 0.05, np.float32)
+        p[disk(4 + 9 * t, 10, 4)] = 0.9
+        p[disk(4 + 9 * t, 38, 4)] = 0.9
+        doc.set_proposal(t, p, model="d" * 64)
+    for t in range(6):
+        rows = {x.id: x.centroid[1] for x in doc.record(t).lesions}
+        assert rows == {1: pytest.approx(10, abs=0.5), 2: pytest.approx(38, abs=0.5)}, t
+    assert doc.lesion_ids() == [1, 2]
+    doc.close()
+
+
 def test_touching_lesions_part_again_with_their_ids(mem_doc):
     doc = mem_doc
     for t in range(12):

@@ -14,7 +14,9 @@ Matching, in order, each step only for the regions still without an id:
    before), by IoU, or by centroid distance within a lesion diameter when they do not overlap, together with
    the lesions seen in the last frames but not in the previous one (it left the view, or touched another) by
    centroid distance: one-to-one (Hungarian), so two lesions parting after they touched get their ids back. A
-   region left over that mostly lies where a matched lesion was is a fragment of it and takes its id;
+   region left over that mostly lies where a matched lesion was is a fragment of it and takes its id. Then a
+   region and a previous lesion still unmatched, each the other's unambiguous nearest within three diameters,
+   are the same lesion moving fast;
 3. the next frame a human labelled (an anchor), by centroid distance;
 4. a new id (one more than any id the video has used).
 When the proposals reach a human frame, the ids they gave on the frame before it are matched to the human's by
@@ -41,6 +43,8 @@ MIN_AREA_PX = 16
 MIN_AREA_FRACTION = 1e-4  # of the frame: 207 pixels at 1080p
 GRID_SIDE = 512  # IoU is computed on a grid at most about this many pixels a side
 GATE_DIAMETERS = 1.0  # centroids further apart than this many lesion diameters never match
+WIDE_GATE_DIAMETERS = 3.0  # a lone lesion that moved this far (a fast sweep) still keeps its id
+AMBIGUITY_RATIO = 2.0  # ...when every other candidate is at least this many times further away
 FRAGMENT_SHARE = 0.5  # a region lying at least this much where a matched lesion was is a fragment of it
 NO_MATCH = 1e6
 
@@ -225,6 +229,28 @@ def _match_by_distance(regions: Regions, todo: list[int], references: Iterable[R
     return matched
 
 
+def _match_unambiguous(regions: Regions, todo: list[int], references: list[Reference], taken: set[int]
+                       ) -> dict[int, int]:
+    """A region and a previous lesion (after its motion), both still unmatched, each the other's nearest within
+    the wide gate, with every other candidate of either at least AMBIGUITY_RATIO times further: the same lesion
+    moved faster than the narrow gate allows (a fast sweep of the probe)."""
+    free = [reference for reference in references if reference.id not in taken]
+    if not free or not todo:
+        return {}
+    distance = np.array([[_distance_in_diameters(regions.centroids[r], regions.areas[r], reference)
+                          for reference in free] for r in todo])
+    matched = {}
+    for row, r in enumerate(todo):
+        j = int(np.argmin(distance[row]))
+        best = distance[row, j]
+        if best > WIDE_GATE_DIAMETERS or int(np.argmin(distance[:, j])) != row:
+            continue
+        others = np.concatenate([np.delete(distance[row], j), np.delete(distance[:, j], row)])
+        if not len(others) or others.min() >= AMBIGUITY_RATIO * best:
+            matched[r] = free[j].id
+    return matched
+
+
 def assign_ids(regions: Regions, own: list[Reference], previous: list[Reference], remembered: list[Reference],
                anchors: list[Reference], new_id: Callable[[set[int]], int]) -> list[int]:
     """The lesion id of each region (0-based list), by the steps of the module docstring: `own`, the lesions of
@@ -236,6 +262,9 @@ def assign_ids(regions: Regions, own: list[Reference], previous: list[Reference]
     todo = [r for r in everything if r not in ids]
     ids.update(_match_overlapping(regions, todo, previous, set(ids.values()), remembered))
     todo = [r for r in everything if r not in ids]
+    if todo:
+        ids.update(_match_unambiguous(regions, todo, previous, set(ids.values())))
+        todo = [r for r in everything if r not in ids]
     if todo:
         ids.update(_match_by_distance(regions, todo, anchors, set(ids.values()), frames_ahead=0))
     taken = set(ids.values())
