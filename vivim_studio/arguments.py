@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import __version__
 
-VERBS = ("export", "propose", "report")
+VERBS = ("export", "propose", "import", "report")
 PROG = "vivim-studio"
 
 
@@ -66,6 +66,10 @@ def build_export_parser() -> argparse.ArgumentParser:
                         help="vtus: frames + masks (default); png: masks only; nifti: one H x W x T volume .nii.gz; "
                              "dicom-seg: a DICOM Segmentation of a DICOM cine, one segment per lesion (it carries the "
                              "source's patient and study identifiers, so that viewers link it to its images)")
+    parser.add_argument("--lesions", choices=("union", "labels", "separate"),
+                        help="how lesions are written: union (every lesion 255: the vtus default, what training "
+                             "reads), labels (each pixel's lesion id: the png and nifti default) or separate (the "
+                             "union plus a folder lesion<k>/ per lesion inside the masks folder; vtus and png)")
     parser.add_argument("--out", type=Path, required=True, help="output root folder (created, or added to)")
     parser.add_argument("--split", default="Train", help="VTUS split folder name (default Train)")
     which = parser.add_mutually_exclusive_group()
@@ -141,10 +145,33 @@ def build_propose_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_import_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} import", description="Bring masks a site already has into a video's workspace (created "
+        "beside the video, or resumed): a folder of PNG masks (binary or label maps, named like the video's frames "
+        "or by 1-based frame number, e.g. a VTUS _GT case folder; lesion<k>/ sub-folders give lesion k), or a NIfTI "
+        "volume (H x W x frames, values the lesion ids). Every file is checked (size, frame number, values) before "
+        "anything is written. Imported frames become human frames with provenance imported:<file>; a frame a human "
+        "edited or accepted is kept unless --replace-reviewed.")
+    parser.add_argument("target", type=Path, metavar="VIDEO_OR_WORKSPACE",
+                        help="a workspace folder (<video>.vivim), or a video whose workspace to import into")
+    parser.add_argument("--masks", type=Path, required=True, metavar="PATH",
+                        help="a folder of PNG masks or a NIfTI volume (.nii, .nii.gz)")
+    parser.add_argument("--status", choices=("edited", "accepted"), default="edited",
+                        help="status of the imported frames (default edited: reviewed work; accepted: confirmed)")
+    parser.add_argument("--replace-reviewed", action="store_true",
+                        help="let imported masks replace frames a human edited or accepted (kept otherwise)")
+    parser.add_argument("--workspace", type=Path, help="workspace folder of VIDEO (default: <video>.vivim beside it)")
+    parser.add_argument("--source", type=Path, help="where the video is, if it moved since the workspace was made")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
+    return parser
+
+
 def build_gui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Vivim Studio: review and correct Vivim's mask proposals for medical videos. "
-        f"Headless commands: {PROG} export --help, {PROG} propose --help, {PROG} report --help.")
+        f"Headless commands: {PROG} export --help, {PROG} propose --help, {PROG} import --help, "
+        f"{PROG} report --help.")
     parser.add_argument("video", nargs="?", type=Path, metavar="VIDEO",
                         help="video file, frame folder, VTUS case folder or DICOM cine file to open")
     parser.add_argument("--demo", action="store_true", help="open the demo video")

@@ -3,6 +3,7 @@
     vivim-studio [VIDEO] [--demo] ...                       the GUI (any first argument that is not a verb)
     vivim-studio export WORKSPACE --format vtus --out DIR   write the corrected masks for training
     vivim-studio propose INPUT... [--checkpoint CKPT]       pre-annotate videos overnight
+    vivim-studio import VIDEO_OR_WORKSPACE --masks PATH     bring in masks a site already has
     vivim-studio report WORKSPACE --out DIR                 lesion sizes: measurements.csv, summary.json, PNG
 
 Only argparse is imported at module level; the document model, torch and Qt load after parsing, so `--help`
@@ -16,16 +17,23 @@ import os
 import sys
 from pathlib import Path
 
-from .arguments import PROG, VERBS, build_export_parser, build_propose_parser, build_report_parser
+from .arguments import PROG, VERBS, build_export_parser, build_import_parser, build_propose_parser, \
+    build_report_parser
+
+
+def _looks_like_workspace(path: Path) -> bool:
+    """A workspace folder (or a damaged one: a .vivim folder, or one with masks/ inside), not a video."""
+    from .document.workspace_format import WORKSPACE_FILE
+
+    return (path / WORKSPACE_FILE).is_file() or (path.is_dir() and (path.suffix == ".vivim"
+                                                                    or (path / "masks").is_dir()))
 
 
 def _open_read_only(path: Path, source: Path | None):
     """The document of a workspace folder, or of a video's default workspace, opened read-only."""
     from .document import VideoDocument
-    from .document.workspace_format import WORKSPACE_FILE
 
-    looks_like_workspace = path.is_dir() and (path.suffix == ".vivim" or (path / "masks").is_dir())
-    if (path / WORKSPACE_FILE).is_file() or looks_like_workspace:  # (the latter: a damaged one)
+    if _looks_like_workspace(path):
         return VideoDocument.open_workspace(path, source, read_only=True)
     return VideoDocument.open(source or path, read_only=True)
 
@@ -37,7 +45,7 @@ def run_export(args: argparse.Namespace) -> int:
     document = _open_read_only(args.workspace, args.source)
     selection = "accepted" if args.only_accepted else "all" if args.include_unreviewed_proposals else "reviewed"
     options = ExportOptions(format=args.format, split=args.split, selection=selection, size=args.size,
-                            video_id=args.video_id, pixel_spacing_mm=args.pixel_spacing)
+                            video_id=args.video_id, lesions=args.lesions, pixel_spacing_mm=args.pixel_spacing)
     from tqdm import tqdm
 
     with document, tqdm(total=0, desc=f"export {document.source.video_id}", unit="frame", leave=False) as bar:
@@ -58,6 +66,40 @@ def run_export(args: argparse.Namespace) -> int:
           f"({args.format}, {selection}) to " + ", ".join(str(p) for p in result.outputs)
           + f"; manifest {result.manifest_path}")
     return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from .document import VideoDocument
+    from .document.mask_import import import_masks
+
+    if _looks_like_workspace(args.target):
+        document = VideoDocument.open_workspace(args.target, args.source)
+    else:
+        document = VideoDocument.open(args.source or args.target, args.workspace)
+    from tqdm import tqdm
+
+    with document, tqdm(total=0, desc=f"import {document.source.video_id}", unit="frame", leave=False) as bar:
+        for warning in document.warnings:
+            print(f"{PROG} import: note: {warning}", file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        result = import_masks(document, args.masks, args.status, args.replace_reviewed, progress)
+        folder = document.workspace.folder
+    lesions = ", ".join(map(str, result.lesion_ids)) or "none"
+    print(f"imported {len(result.imported)} frame(s) from {args.masks} into {folder} as {args.status} (lesions "
+          f"{lesions})" + (f"; {len(result.unchanged)} already held these masks" if result.unchanged else ""))
+    if result.kept:
+        print(f"{PROG} import: note: {len(result.kept)} frame(s) a human edited or accepted were kept as they are "
+              f"(frames {_frame_list(result.kept)}); add --replace-reviewed to replace them", file=sys.stderr)
+    return 0
+
+
+def _frame_list(frames: list[int], limit: int = 8) -> str:
+    """1-based frame numbers, the first few."""
+    shown = ", ".join(str(i + 1) for i in frames[:limit])
+    return shown + (f" and {len(frames) - limit} more" if len(frames) > limit else "")
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -177,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in VERBS:
         verb = argv[0]
         parser, runner = {"export": (build_export_parser, run_export), "propose": (build_propose_parser, run_propose),
+                          "import": (build_import_parser, run_import),
                           "report": (build_report_parser, run_report)}[verb]
         args = parser().parse_args(argv[1:])
     else:  # the GUI parses its own arguments (`arguments.build_gui_parser`) before it imports Qt

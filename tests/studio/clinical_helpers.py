@@ -1,6 +1,6 @@
 """Helpers of the clinical-output tests: an ultrasound DICOM cine as scanners write them (UIDs, patient and
 study fields, a Sequence of Ultrasound Regions, with or without a Frame of Reference), analytic lesion shapes,
-and a document double with lesion label maps."""
+and lesion label maps written into a document."""
 
 from __future__ import annotations
 
@@ -92,14 +92,14 @@ def within(measured: float, true: float, pixel: float = 1.0) -> bool:
 
 
 def with_labels(document, label_maps: dict[int, np.ndarray]):
-    """`document` seen with lesion label maps (uint8 (H, W) per frame; frames not given: none), as a document
-    with lesions offers them (`labels(i)`); every other attribute is the document's own."""
+    """Write uint8 (H, W) lesion label maps (frame index -> labels) into the frames of `document` a human
+    reviewed, each keeping its status (accepted, else edited); other frames stay as they are. Returns the
+    document."""
+    from vivim_studio.document import FrameStatus
 
-    class Labelled:
-        def __getattr__(self, name):
-            return getattr(document, name)
-
-        def labels(self, index: int) -> np.ndarray:
-            return label_maps.get(index, np.zeros(document.frame_size, np.uint8))
-
-    return Labelled()
+    for index, labels in label_maps.items():
+        if not document.status(index).human_reviewed:
+            continue
+        status = FrameStatus.ACCEPTED if document.status(index) == FrameStatus.ACCEPTED else FrameStatus.EDITED
+        document.set_labels(index, np.asarray(labels, np.uint8), "paint lesions", status=status)
+    return document

@@ -1,8 +1,8 @@
 """A calibrated ultrasound cine (Sequence of Ultrasound Regions, no Pixel Spacing, no Frame of Reference) goes
 through the report, then DICOM-SEG, NIfTI and VTUS exports, with every number checked against the shapes drawn.
 
-Two lesions go through the functions (the document seen with lesion label maps); through the headless verbs the
-document has one lesion per frame, its mask."""
+Two lesions go through the functions (label maps painted into the document), and through the headless verbs:
+`import` of a folder of label PNGs, review (accept), `report`, then `export` as DICOM-SEG, NIfTI and VTUS."""
 
 from __future__ import annotations
 
@@ -117,17 +117,62 @@ def test_two_lesions_through_the_report_and_every_export(study, tmp_path):
     assert nifti.manifest["pixel_spacing"] == {"mm": [MM, MM], "source": "the DICOM file"}
 
 
-def test_one_lesion_through_the_headless_verbs(study, tmp_path, capsys):
-    with VideoDocument.open(study) as doc:
-        review(doc, (1,))
+def write_label_pngs(folder, frames) -> None:
+    """Label PNGs named by 1-based frame number (0001.png), as a site's annotation tool would leave them."""
+    folder.mkdir()
+    for t in frames:
+        assert cv2.imwrite(str(folder / f"{t + 1:04d}.png"), label_map(t))
+
+
+def test_two_lesions_imported_reviewed_and_exported_through_the_headless_verbs(study, tmp_path, capsys):
+    masks = tmp_path / "site_masks"
+    write_label_pngs(masks, [*REVIEWED, 6])  # frame 6: an empty mask, "no lesion here"
+    before = sorted(p.name for p in masks.iterdir())
+    capsys.readouterr()
+    assert studio(["import", str(study), "--masks", str(masks)]) == 0, capsys.readouterr().err
+    assert "imported 7 frame(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in masks.iterdir()) == before  # nothing written beside the masks
     workspace = study.with_name("thyroid.dcm.vivim")
+    with VideoDocument.open_workspace(workspace) as doc:
+        assert doc.lesion_ids() == [1, 2]
+        for t in (*REVIEWED, 6):
+            assert np.array_equal(doc.labels(t), label_map(t))
+            assert doc.record(t).mask_origin == f"imported:{t + 1:04d}.png"
+            doc.accept(t)  # the expert reviews each imported frame
+        doc.set_proposal(7, (label_map(2) > 0).astype(np.float32), model="9" * 64)  # not reviewed: stays out
+        identity = doc.workspace.identity.digest
     commands = [["report", workspace, "--out", tmp_path / "report", "--task", "thyroid"],
                 ["export", workspace, "--format", "dicom-seg", "--out", tmp_path / "seg"],
                 ["export", workspace, "--format", "nifti", "--out", tmp_path / "nifti"],
-                ["export", workspace, "--format", "vtus", "--out", tmp_path / "vtus"]]
+                ["export", workspace, "--format", "vtus", "--out", tmp_path / "vtus"],
+                ["export", workspace, "--format", "vtus", "--lesions", "separate", "--out", tmp_path / "separate"]]
     for command in commands:
         capsys.readouterr()
         assert studio([str(a) for a in command]) == 0, capsys.readouterr().err
-    check_report(tmp_path / "report", (1,))
-    check_exports(tmp_path / "seg" / "thyroid.seg.dcm", tmp_path / "nifti" / "thyroid.nii.gz", tmp_path / "vtus",
-                  study, (1,))
+    check_report(tmp_path / "report", (1, 2))
+    with open(tmp_path / "report" / "measurements.csv", newline="") as f:
+        assert {row["status"] for row in csv.DictReader(f)} == {"accepted"}
+    seg_path, nifti_path = tmp_path / "seg" / "thyroid.seg.dcm", tmp_path / "nifti" / "thyroid.nii.gz"
+    check_exports(seg_path, nifti_path, tmp_path / "vtus", study, (1, 2))
+    seg = pydicom.dcmread(seg_path)
+    from vivim_studio.document.export_dicom_seg import tracking_uid
+
+    assert len(seg.SegmentSequence) == 2
+    assert {int(s.SegmentNumber): (s.TrackingID, s.TrackingUID) for s in seg.SegmentSequence} == {
+        k: (f"Lesion {k}", tracking_uid(identity, k)) for k in (1, 2)}
+    frames_of = {}  # segment -> the source frames its SEG frames reference: the lesion's frames, one id throughout
+    for item in seg.PerFrameFunctionalGroupsSequence:
+        segment = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        frame = int(item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedFrameNumber)
+        frames_of.setdefault(segment, []).append(frame)
+    assert frames_of == {1: [t + 1 for t in REVIEWED], 2: [t + 1 for t in REVIEWED]}
+    data = np.asarray(nib.load(nifti_path).dataobj)
+    for i, t in enumerate([*REVIEWED, 6]):
+        assert np.array_equal(data[:, :, i], label_map(t))  # a label volume: each voxel its lesion's id
+        for k in (1, 2):
+            mask = cv2.imread(str(tmp_path / "separate" / "Train_GT" / "thyroid" / f"lesion{k}" / f"{t + 1:04d}.png"),
+                              cv2.IMREAD_UNCHANGED)
+            assert np.array_equal(mask > 0, label_map(t) == k), (t, k)
+    manifest = json.loads(next((tmp_path / "nifti" / "manifests").glob("*.json")).read_text())
+    assert manifest["lesions"]["ids"] == [1, 2]
+    assert {f["mask_origin"] for f in manifest["frames"]} == {f"imported:{t + 1:04d}.png" for t in (*REVIEWED, 6)}

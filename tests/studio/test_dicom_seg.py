@@ -120,14 +120,19 @@ def test_dciodvfy_finds_nothing_wrong(labelled, tmp_path):
 def test_a_proposed_then_accepted_lesion_is_semiautomatic(tmp_path):
     frames = np.zeros((T, H, W), np.uint8)
     path = write_us_cine(tmp_path / "cine.dcm", frames)
-    with VideoDocument.open(path, tmp_path / "ws") as doc:  # no label maps: one lesion, the mask
-        doc.set_proposal(2, lesion_maps()[1].astype(np.float32), model="9" * 64)
+    with VideoDocument.open(path, tmp_path / "ws") as doc:  # the proposal's two blobs become lesions 1 and 2
+        doc.set_proposal(2, (lesion_maps()[1] > 0).astype(np.float32), model="9" * 64)
         doc.accept(2)
+        doc.active_lesion = 3
+        doc.paint_stroke(3, [(30, 10)], 3)  # lesion 3 drawn by hand on another frame
         result = export_document(doc, tmp_path / "out", ExportOptions(format="dicom-seg"))
+        proposed = doc.labels(2).copy()
     seg = pydicom.dcmread(result.outputs[0])
-    (segment,) = seg.SegmentSequence
-    assert segment.SegmentAlgorithmType == "SEMIAUTOMATIC" and segment.SegmentAlgorithmName == "Vivim"
-    assert np.array_equal(seg.pixel_array.reshape(H, W) > 0, lesion_maps()[1] > 0)
+    algorithms = {int(s.SegmentNumber): s.SegmentAlgorithmType for s in seg.SegmentSequence}
+    assert algorithms == {1: "SEMIAUTOMATIC", 2: "SEMIAUTOMATIC", 3: "MANUAL"}
+    assert {s.SegmentAlgorithmName for s in seg.SegmentSequence if s.SegmentAlgorithmType != "MANUAL"} == {"Vivim"}
+    assert np.array_equal(proposed > 0, lesion_maps()[1] > 0) and set(np.unique(proposed)) == {0, 1, 2}
+    assert np.array_equal(seg.pixel_array[0] > 0, proposed == 1)
 
 
 def test_what_cannot_become_a_seg_is_refused_with_the_formats_that_work(tmp_path, document, capsys):

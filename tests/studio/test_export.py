@@ -82,8 +82,12 @@ def test_png_and_nifti_exports_read_back_bit_exact(reviewed, tmp_path):
     png = export_document(reviewed, tmp_path / "png", ExportOptions(format="png", selection="reviewed"))
     names = sorted(p.name for p in (tmp_path / "png" / "frames").iterdir())
     assert names == ["0003.png", "0005.png", "0008.png"] and png.frames == [2, 4, 7]
-    for i, name in zip(png.frames, names):
-        assert np.array_equal(read_png(tmp_path / "png" / "frames" / name) == 255, reviewed.mask(i))
+    for i, name in zip(png.frames, names):  # label maps: each pixel's lesion id (here lesion 1 only)
+        assert np.array_equal(read_png(tmp_path / "png" / "frames" / name), reviewed.labels(i))
+    union = export_document(reviewed, tmp_path / "png-union", ExportOptions(format="png", lesions="union"))
+    assert union.manifest["lesions"]["mode"] == "union"
+    for i, name in zip(union.frames, names):
+        assert np.array_equal(read_png(tmp_path / "png-union" / "frames" / name) == 255, reviewed.mask(i))
     nifti = export_document(reviewed, tmp_path / "nii", ExportOptions(format="nifti", selection="all"))
     volume = nib.load(nifti.outputs[0])
     data = np.asarray(volume.dataobj)

@@ -102,7 +102,7 @@ def test_old_workspaces_open_and_are_upgraded_once_without_losing_anything(tmp_p
         assert doc.status(2) == FrameStatus.ACCEPTED and np.array_equal(doc.mask(2), truth[2])
         assert doc.status(6) == FrameStatus.EDITED and np.array_equal(doc.mask(6), truth[6])
     data = json.loads((tmp_path / "ws" / "workspace.json").read_text())
-    assert data["format_version"] == 2 and data["source"]["identity"]["version"] == 2
+    assert data["format_version"] == 3 and data["source"]["identity"]["version"] == 2
     assert data["source"]["identity"]["digest"] == current and data["source"]["previous_identities"] == [old]
     upgraded = (tmp_path / "ws" / "workspace.json").read_text()
     with VideoDocument.open_workspace(tmp_path / "ws") as doc:

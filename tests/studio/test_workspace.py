@@ -124,7 +124,7 @@ CORRUPTIONS = {
     "workspace.json not JSON": ("workspace.json", lambda t: t[: len(t) // 2], "workspace.json: not valid JSON"),
     "workspace.json wrong format": ("workspace.json", lambda t: t.replace("vivim-studio-workspace", "x"),
                                     "not a Vivim Studio workspace file"),
-    "workspace.json newer": ("workspace.json", lambda t: t.replace('"format_version": 2', '"format_version": 9'),
+    "workspace.json newer": ("workspace.json", lambda t: t.replace('"format_version": 3', '"format_version": 9'),
                              "update Vivim Studio"),
     "identity mangled": ("workspace.json", lambda t: t.replace('"num_frames": 12', '"num_frames": "many"'),
                          "source description is invalid"),

@@ -1,7 +1,8 @@
 """Compact encodings of masks and probability maps (the in-memory and on-disk form of the mask store).
 
-* Mask: bool (H, W) <-> 1-bit PNG bytes (a few KB, ~1.5 ms to encode and ~1 ms to decode a 1080p lesion
-  mask; lossless).
+* Mask: a label map uint8 (H, W) (0 background, 1..255 lesion ids) <-> PNG bytes, lossless: a 1-bit PNG while
+  the frame holds lesion 1 only (a few KB, ~1 ms to encode or decode at 1080p), else an 8-bit greyscale PNG whose
+  values are the ids (~4 ms to encode, ~1 ms to decode). A bool mask is the label map of lesion 1.
 * Probability: float32 (H, W) in [0, 1] -> uint8 q = min(floor(256 p), 255) -> 8-bit PNG.
   The floor quantisation makes thresholds on the 1/256 grid exact: p >= k/256  <=>  q >= k (k = 1..255), so
   re-thresholding at 0.5 (k = 128) gives bit-for-bit the mask of `p >= 0.5` from the float map.
@@ -15,7 +16,7 @@ import struct
 import cv2
 import numpy as np
 
-from .fast_png import decode_bilevel, encode_bilevel
+from .fast_png import decode_bilevel, decode_labels8, encode_bilevel, encode_labels8, png_depth
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PROB_PNG_FLAGS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
@@ -53,17 +54,48 @@ def encode_mask(mask: np.ndarray) -> bytes:
     return encode_bilevel(mask)
 
 
-def decode_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """PNG bytes -> bool (H, W). Raises CodecError on undecodable bytes or a size other than `shape` (H, W)."""
-    mask = decode_bilevel(data) if isinstance(data, bytes) else None  # our own masks: ~8x faster than OpenCV
-    if mask is None:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+def encode_labels(labels: np.ndarray, only_lesion_1: bool | None = None) -> bytes:
+    """uint8 (H, W) label map -> PNG bytes: 1-bit when every value is 0 or 1, else 8-bit. `only_lesion_1`: that
+    fact when the caller knows it (saves a pass over the map)."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or 0 in labels.shape:
+        raise CodecError(f"cannot encode a label map of shape {labels.shape}; masks are non-empty (H, W) arrays")
+    if labels.dtype == bool:
+        return encode_bilevel(labels)
+    if labels.dtype != np.uint8:
+        raise CodecError(f"a label map must be uint8 (lesion ids 0..255), got {labels.dtype}")
+    if only_lesion_1 is None:
+        only_lesion_1 = int(labels.max()) <= 1
+    return encode_bilevel(labels.view(bool)) if only_lesion_1 else encode_labels8(labels)
+
+
+def decode_labels(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """PNG bytes -> uint8 (H, W) label map: a 1-bit PNG is lesion 1; an 8-bit PNG holds the ids. Raises
+    CodecError on undecodable bytes, another kind of PNG, or a size other than `shape` (H, W)."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    depth = png_depth(data)
+    labels = None
+    if depth == (1, 0):
+        mask = decode_bilevel(data)
+        labels = None if mask is None else mask.view(np.uint8)
+    elif depth == (8, 0):
+        labels = decode_labels8(data)
+    if labels is None:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if image is None:
             raise CodecError("PNG data cannot be decoded (corrupt or truncated)")
-        mask = image > 127
-    if shape is not None and mask.shape != tuple(shape):
-        raise CodecError(f"mask is {mask.shape[1]}x{mask.shape[0]}, expected {shape[1]}x{shape[0]}")
-    return mask
+        if image.ndim != 2 or image.dtype != np.uint8:
+            raise CodecError(f"not a single-channel 8-bit mask ({image.dtype}, shape {image.shape})")
+        labels = (image > 127).view(np.uint8) if depth is not None and depth[0] == 1 else image
+    if shape is not None and labels.shape != tuple(shape):
+        raise CodecError(f"mask is {labels.shape[1]}x{labels.shape[0]}, expected {shape[1]}x{shape[0]}")
+    return labels
+
+
+def decode_mask(data: bytes, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """PNG bytes -> bool (H, W), the union of the lesions. Raises CodecError like `decode_labels`."""
+    return decode_labels(data, shape) > 0
 
 
 def quantize_probability(prob: np.ndarray) -> np.ndarray:

@@ -5,12 +5,18 @@
     with doc.stroke(frame=10, radius=8) as s:            # brush: painted live, one undo step, saved at the end
         s.add_points([(120, 80), (124, 83)])
     doc.fill_holes(10); doc.undo(10); doc.accept(10)
+    doc.active_lesion = 2                                # the second nodule: edits now act on lesion 2
+    doc.labels(10)                                       # uint8 (H, W): 0 background, 1..N lesion ids
+
+A frame's mask is a label map: 0 background, 1..255 lesion ids, each lesion keeping its id through the clip
+(see `status` for the per-lesion records, `lesion_editing` for merge, split and relabel).
 
 Every change is saved before the call returns (see `workspace`), so a crash loses at most the stroke in
 progress; an interactive editor may move these saves to a background thread (`save_in_background`, see
 `background_save`), where at most the latest edit is still being written. Methods are thread-safe (one lock):
 the proposal job writes proposals from a worker thread while the user edits. Editing operations live in
-`editing.EditingMixin`, calibrations (`calibrations`, `set_user_calibration`) in
+`editing.EditingMixin`, proposals in `proposals.ProposalMixin`, lesion identities in
+`lesion_editing.LesionMixin`, calibrations (`calibrations`, `set_user_calibration`) in
 `document_calibration.CalibrationMixin`.
 """
 
@@ -31,21 +37,25 @@ from .editing import EditingMixin
 from .exceptions import EditError
 from .events import DocumentEvents
 from .frame_cache import DEFAULT_CACHE_BYTES
-from .history import FrameState, UndoHistory
+from .history import FrameState, StepGroup, UndoHistory
+from .lesion_editing import LesionMixin
+from .lesions import check_lesion_id, geometry
 from .mask_store import MaskStore
+from .proposals import ProposalMixin
 from .sources import VideoSource, open_source
-from .status import FrameRecord, FrameStatus
+from .status import Click, FrameRecord, FrameStatus, LesionRecord
 from .timeline import TimelineMixin
 from .workspace import KEEP, Workspace
 
 STATE_SAVE_INTERVAL_S = 1.0  # the current frame is saved at most this often while scrubbing (and on close)
 
 
-class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
+class VideoDocument(EditingMixin, ProposalMixin, LesionMixin, TimelineMixin, CalibrationMixin):
     """A video under review. `workspace=None`: in memory only (nothing saved).
 
-    Frames: `frame(i)` uint8 (H, W, 3) RGB. Masks: `mask(i)` bool (H, W), read-only. Probability:
-    `probability(i)` float32 (H, W) or None. Records: `record(i)` / `status(i)`.
+    Frames: `frame(i)` uint8 (H, W, 3) RGB. Masks: `labels(i)` uint8 (H, W) lesion ids, `mask(i)` bool (H, W)
+    their union, `lesion_mask(i, k)`; all read-only. Probability: `probability(i)` float32 (H, W) or None.
+    Records: `record(i)` / `status(i)`; lesions: `lesions(i)`, `lesion_ids()`, `lesion_record(i, k)`.
     """
 
     def __init__(self, source: VideoSource, workspace: Workspace | None = None, import_initial_masks: bool = True):
@@ -66,6 +76,10 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
         self._state_saved_at = 0.0
         self._state_dirty = False
         self._saver: BackgroundSaver | None = None
+        self._active_lesion = 1
+        self._max_lesion_id = 0  # the highest lesion id the video has used: new lesions get the next one
+        self._tracked_ids: set[int] = set()  # ids the proposals' tracking made up (a human frame may rename them)
+        self._pending_notes: list = []  # (frame, state before) of frames rewritten under the lock, to notify after
         if workspace is not None:
             self._load(workspace, import_initial_masks)
         elif import_initial_masks:
@@ -122,6 +136,7 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
             self.masks.set_mask_bytes(index, stored.mask)
             if stored.probability_file is not None:
                 self.masks.attach_probability_file(index)
+            self._max_lesion_id = max(self._max_lesion_id, *stored.record.lesion_ids, 0)
         self._current = state["current_frame"]
         self.proposal_threshold = state["proposal_threshold"]
         self.checkpoint = state["checkpoint"]
@@ -129,15 +144,20 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
         self._load_calibration(workspace)
         if not workspace.read_only:
             workspace.remove_leftovers()  # only now that everything validated
+            workspace.mark_current_format()
         if not frames and import_initial_masks and not workspace.read_only:
             self._import_initial_masks()  # first open of a VTUS case: its ground truth, saved once
 
     def _import_initial_masks(self) -> None:
         origin = self.source.initial_mask_origin
         for index, mask in self.source.initial_masks():
-            record = FrameRecord().with_changes(status=FrameStatus.EDITED, mask_origin=origin, area=int(mask.sum()))
+            area, box, centroid = geometry(mask)
+            lesions = (LesionRecord(1, FrameStatus.EDITED, origin, area, box, centroid),) if area else ()
+            record = FrameRecord().with_changes(status=FrameStatus.EDITED, mask_origin=origin, area=area,
+                                                lesions=lesions)
             self._records[index] = record
             self.masks.set_mask(index, mask)
+            self._max_lesion_id = max(self._max_lesion_id, *record.lesion_ids, 0)
             self._unsaved.add(index)
         self._save_pending(durable=False)
         if self._records and self.workspace is not None and not self.workspace.read_only:
@@ -188,11 +208,66 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
         return self.source.frame(index)
 
     def mask(self, index: int) -> np.ndarray:
-        """bool (H, W), read-only; while a stroke paints this frame, its live mask."""
+        """bool (H, W), the union of the frame's lesions, read-only; while a stroke paints this frame, its live
+        mask."""
         stroke = self._active_stroke
         if stroke is not None and stroke.frame == index:
             return stroke.mask
         return self.masks.mask(self.source.check_index(index))
+
+    def labels(self, index: int) -> np.ndarray:
+        """uint8 (H, W) label map, read-only: 0 background, 1..255 the lesion ids (live while a stroke paints)."""
+        stroke = self._active_stroke
+        if stroke is not None and stroke.frame == index:
+            return stroke.labels
+        return self.masks.labels(self.source.check_index(index))
+
+    def lesion_mask(self, index: int, lesion: int) -> np.ndarray:
+        """bool (H, W): the pixels of lesion `lesion` on frame `index`."""
+        return self.labels(index) == lesion
+
+    def lesions(self, index: int) -> list[int]:
+        """The ids of the lesions on frame `index` (from its record: no decoding)."""
+        return list(self.record(index).lesion_ids)
+
+    def lesion_record(self, index: int, lesion: int) -> LesionRecord | None:
+        """Status, origin, area, box and centroid of lesion `lesion` on frame `index` (None when absent)."""
+        return self.record(index).lesion(lesion)
+
+    def lesion_ids(self) -> list[int]:
+        """Every lesion id used on some frame of the video, increasing."""
+        return sorted({k for record in self._records_snapshot().values() for k in record.lesion_ids})
+
+    def lesion_frames(self, lesion: int) -> list[int]:
+        """The frames lesion `lesion` is on."""
+        return sorted(i for i, record in self._records_snapshot().items() if lesion in record.lesion_ids)
+
+    def clicks(self, index: int, lesion: int | None = None) -> tuple[Click, ...]:
+        """The expert's clicks (x, y, positive) that drew `lesion` (default: the active one) on frame `index`."""
+        return self.record(index).clicks_of(self.active_lesion if lesion is None else lesion)
+
+    # the lesion edits act on ----------------------------------------------------------------------------------
+    @property
+    def active_lesion(self) -> int:
+        """The lesion that brush, eraser, lasso, prompts and lesion operations act on (default 1)."""
+        return self._active_lesion
+
+    @active_lesion.setter
+    def active_lesion(self, lesion: int) -> None:
+        try:
+            lesion = check_lesion_id(lesion)
+        except ValueError as exc:
+            raise EditError(str(exc)) from None
+        if lesion != self._active_lesion:
+            self._active_lesion = lesion
+            self.events.active_lesion_changed.emit(lesion)
+
+    def next_lesion_id(self) -> int:
+        """An id no frame of the video has used yet (for "new lesion"); EditError when all 255 are used."""
+        used = max(self._max_lesion_id, *self.lesion_ids(), 0)
+        if used >= 255:
+            raise EditError("all 255 lesion ids are used in this video; merge or relabel lesions to free some")
+        return used + 1
 
     def probability(self, index: int) -> np.ndarray | None:
         """The model's probability float32 (H, W) (quantised to 1/256), or None without a proposal."""
@@ -257,28 +332,34 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
         return self.model["sha256"]
 
     def _commit(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
-                probability: Any = KEEP, durable: bool = True) -> None:
-        """Apply a new mask (bool array, encoded bytes, or None = empty) and record to a frame, push the undo
-        step `label` (None: not undoable), save, then notify (outside the lock)."""
+                probability: Any = KEEP, durable: bool = True, group: StepGroup | None = None) -> None:
+        """Apply a new mask (label map uint8, bool array = lesion 1, encoded bytes, or None = empty) and record
+        to a frame, push the undo step `label` (None: not undoable; `group`: of an operation over several
+        frames), save, then notify (outside the lock)."""
         self._wait_for_saves()
         with self._lock:
-            before = self._apply_state(index, mask, record, label, probability)
+            before = self._apply_state(index, mask, record, label, probability, group=group)
         self._finish(index, before, probability is not KEEP, label is not None, durable)
 
     def _apply_state(self, index: int, mask: np.ndarray | bytes | None, record: FrameRecord, label: str | None,
-                     probability: Any = KEEP, probability_encoded: bytes | None = None) -> FrameState:
+                     probability: Any = KEEP, probability_encoded: bytes | None = None,
+                     group: StepGroup | None = None) -> FrameState:
         """The in-memory part of `_commit`; the caller holds the lock. Returns the state before.
         probability_encoded: the new probability map's encoding, made before the lock was taken."""
         before = self._state(index)
         if isinstance(mask, np.ndarray):
-            self.masks.set_mask(index, mask)
+            if mask.dtype == bool:
+                self.masks.set_mask(index, mask)
+            else:
+                self.masks.set_labels(index, mask, only_lesion_1=record.lesion_ids in ((), (1,)))
         else:
             self.masks.set_mask_bytes(index, mask)
         if probability is not KEEP:
             self.masks.set_probability(index, probability, probability_encoded)
         self._records[index] = record
+        self._max_lesion_id = max(self._max_lesion_id, *record.lesion_ids, 0)
         if label is not None:
-            self.history.record(index, label, before)
+            self.history.record(index, label, before, group)
         self._unsaved.add(index)
         return before
 
@@ -298,6 +379,8 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
             self.events.probability_changed.emit(index)
         if (after.record.status, after.record.mask_origin) != (before.record.status, before.record.mask_origin):
             self.events.status_changed.emit(index, after.record.status)
+        if after.record.lesions != before.record.lesions:
+            self.events.lesions_changed.emit(index)
         if history_changed:
             self.events.history_changed.emit(index)
 
@@ -377,6 +460,8 @@ class VideoDocument(EditingMixin, TimelineMixin, CalibrationMixin):
         return self._undo_redo(index, undo=False)
 
     def _undo_redo(self, index: int | None, undo: bool) -> str | None:
+        """Undo (redo) the frame's last step; a step of an operation over several frames is undone (redone) on
+        each of its frames."""
         self.check_writable()
         self._wait_for_saves()
         index = self._current if index is None else self.source.check_index(index)

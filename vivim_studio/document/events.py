@@ -59,6 +59,8 @@ class DocumentEvents:
     status_changed(frame: int, status: FrameStatus)   review status or provenance changed
     current_frame_changed(frame: int)        the frame the user is looking at
     history_changed(frame: int)              undo/redo availability of the frame changed
+    lesions_changed(frame: int)              the frame's lesions (ids, per-lesion status or origin) changed
+    active_lesion_changed(lesion: int)       the lesion that edits act on changed
     save_failed(message: str)                a background save failed (`save_in_background`); the change
                                              stays in memory and is saved with the next one
     calibration_changed()                    the user's calibration line was set or cleared
@@ -70,5 +72,7 @@ class DocumentEvents:
         self.status_changed = Signal("status_changed", "(frame, status)")
         self.current_frame_changed = Signal("current_frame_changed", "(frame)")
         self.history_changed = Signal("history_changed", "(frame)")
+        self.lesions_changed = Signal("lesions_changed", "(frame)")
+        self.active_lesion_changed = Signal("active_lesion_changed", "(lesion)")
         self.save_failed = Signal("save_failed", "(message)")
         self.calibration_changed = Signal("calibration_changed", "()")

@@ -22,3 +22,7 @@ class ExportError(VivimError, ValueError):
 
 class EditError(VivimError, ValueError):
     """An editing operation that cannot apply to this frame (e.g. re-threshold without a proposal)."""
+
+
+class ImportMasksError(VivimError, ValueError):
+    """Masks to import that cannot be used (wrong size, frame number or values); nothing was imported."""

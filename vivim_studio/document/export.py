@@ -1,6 +1,10 @@
 """Export a document's masks: VTUS layout (default, what `vivim-core finetune` reads), plain PNG masks, a
 NIfTI volume or a DICOM-SEG (`export_dicom_seg`, DICOM sources), each with a manifest JSON
-(`<root>/manifests/...`) recording provenance.
+(`<root>/manifests/...`) recording provenance and which lesions exist.
+
+Lesions (`ExportOptions.lesions`, see `export_writers`): VTUS writes their union (binary, what training reads) by
+default, or adds one folder per lesion ("separate"); PNG and NIfTI write label maps (each pixel's lesion id) by
+default, or the union; DICOM-SEG always writes one segment per lesion.
 
 Atomic: everything is written into a hidden staging folder inside ROOT, every file is read back and checked,
 then the finished folders are renamed into place. If ROOT did not exist the whole staging folder becomes ROOT
@@ -38,7 +42,7 @@ from .export_journal import (JOURNAL_SUFFIX, STAGING_PREFIX, apply_journal,  # n
 from .export_targets import (MANIFEST_FORMAT, check_apart_from_inputs, choose_video_id,  # noqa: F401
                              output_paths, safe_video_id)
 from .export_dicom_seg import PRIVACY_NOTE, DicomSegWriter, require_dicom_source
-from .export_writers import NiftiWriter, PngWriter, VtusWriter
+from .export_writers import LESION_MODES, NiftiWriter, PngWriter, VtusWriter, lesion_folder
 from .sources import MissingSource
 from .status import FrameStatus, now_utc
 
@@ -47,6 +51,7 @@ REVIEWED = (FrameStatus.EDITED, FrameStatus.ACCEPTED)
 SELECTIONS = {"reviewed": REVIEWED, "accepted": (FrameStatus.ACCEPTED,), "all": None}
 UNREVIEWED_FLAG = "--include-unreviewed-proposals"  # the command line's name for selection "all"
 MAX_SIZE = 16384
+DEFAULT_LESIONS = {"vtus": "union", "png": "labels", "nifti": "labels"}
 
 
 class ExportCancelled(ExportError):
@@ -62,6 +67,8 @@ class ExportOptions:
     size: (H, W) to resize to (frames INTER_AREA/LINEAR, masks nearest), None = native.
     video_id: name of the video in the export, a plain file name (default: the source's name made safe, see
     `export_targets.safe_video_id`, unique in the output folder).
+    lesions: union | labels | separate (see `export_writers`); None: the format's default (vtus union, png and
+    nifti labels; dicom-seg: one segment per lesion, whatever this says).
     pixel_spacing_mm: a square pixel's size for the NIfTI volume (nifti only; default: the user's drawn
     calibration, else the DICOM file's spacing, else none)."""
 
@@ -71,7 +78,14 @@ class ExportOptions:
     size: tuple[int, int] | None = None
     video_id: str | None = None
     frames: range | None = None  # restrict to a frame range (0-based)
+    lesions: str | None = None
     pixel_spacing_mm: float | None = None
+
+    @property
+    def lesion_mode(self) -> str:
+        if self.format == "dicom-seg":
+            return "segments"
+        return self.lesions or DEFAULT_LESIONS.get(self.format, "union")
 
 
 @dataclass
@@ -84,10 +98,13 @@ class ExportResult:
 
 
 def _resize(image: np.ndarray, size: tuple[int, int] | None, mask: bool) -> np.ndarray:
+    """A frame (mask=False) or a label map uint8 / bool mask (mask=True, nearest neighbour: ids stay ids) at
+    `size`, in the input's dtype."""
     if size is None or image.shape[:2] == tuple(size):
         return image
     if mask:
-        return cv2.resize(image.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST) > 0
+        resized = cv2.resize(image.view(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        return resized > 0 if image.dtype == bool else resized
     shrinking = size[0] * size[1] < image.shape[0] * image.shape[1]
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
@@ -131,6 +148,7 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
     from .. import __version__
 
     source, records = document.source, [document.record(i) for i in frames]
+    lesion_ids = sorted({k for r in records for k in r.lesion_ids})
     frame_files = getattr(source, "frame_paths", None)  # frame folders: the file each exported frame came from
     identity = document.workspace.identity if document.workspace is not None else source.identity
     reviewed = [r.status in REVIEWED for r in records]
@@ -146,8 +164,13 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
         "size": list(options.size or document.frame_size),
         "resized": options.size is not None and tuple(options.size) != tuple(document.frame_size),
         "frame_range": [frames[0], frames[-1]] if frames else None, "files": files,
+        "lesions": {"mode": options.lesion_mode, "ids": lesion_ids, "values": _lesion_values(options),
+                    **({"folders": {str(k): lesion_folder(k) for k in lesion_ids}}
+                       if options.lesion_mode == "separate" else {})},
         "frames": [{"index": i, "name": n, "status": r.status.value, "reviewed": ok, "mask_origin": r.mask_origin,
-                    "model": r.model, **({"source_file": frame_files[i].name} if frame_files else {})}
+                    "model": r.model, "lesions": [{"id": x.id, "status": x.status.value, "origin": x.origin}
+                                                  for x in r.lesions],
+                    **({"source_file": frame_files[i].name} if frame_files else {})}
                    for i, n, r, ok in zip(frames, names, records, reviewed)],
         "reviewed_frames": [i for i, ok in zip(frames, reviewed) if ok],
         "unreviewed_frames": [i for i, ok in zip(frames, reviewed) if not ok],
@@ -157,6 +180,16 @@ def _manifest(document, options: ExportOptions, video_id: str, frames: list[int]
         "checkpoint": _json_safe(document.checkpoint),
         **_json_safe(extra),
     }
+
+
+def _lesion_values(options: ExportOptions) -> str:
+    if options.lesion_mode == "segments":
+        return "one segment per lesion, numbered by its lesion id"
+    if options.lesion_mode == "labels":
+        return "each pixel's lesion id, 0 background"
+    lesion = "1" if options.format == "nifti" else "255"
+    return f"{lesion} for every lesion, 0 background" + (
+        f"; lesion<k>/ holds lesion k alone ({lesion} / 0)" if options.lesion_mode == "separate" else "")
 
 
 def _check_path_text(text: str, what: str) -> None:
@@ -172,6 +205,17 @@ def _check_path_text(text: str, what: str) -> None:
 def _check_options(options: ExportOptions) -> None:
     if options.format not in FORMATS:
         raise ExportError(f"unknown export format {options.format!r}; choose one of {', '.join(FORMATS)}")
+    if options.format == "dicom-seg" and options.lesions is not None:
+        raise ExportError(f"a DICOM-SEG export always holds one segment per lesion; leave out --lesions "
+                          f"{options.lesions}")
+    if options.format != "dicom-seg" and options.lesion_mode not in LESION_MODES:
+        raise ExportError(f"unknown lesion mode {options.lesions!r}; choose one of {', '.join(LESION_MODES)}")
+    if options.format == "vtus" and options.lesion_mode == "labels":
+        raise ExportError("a VTUS export holds binary masks (what training reads): choose --lesions union, or "
+                          "separate for a folder per lesion beside them; label maps come with --format png or nifti")
+    if options.format == "nifti" and options.lesion_mode == "separate":
+        raise ExportError("a NIfTI export is one volume: choose --lesions labels (each voxel holds its lesion's id) "
+                          "or union; a folder per lesion comes with --format vtus or png")
     if options.format == "vtus":
         safe_name(options.split, "--split")
         safe_name(f"{options.split}_GT", "--split")
@@ -263,16 +307,18 @@ def _write_staged(document, staging: Path, options: ExportOptions, video_id: str
                   progress, cancel) -> list[Path]:
     """Write and verify every file in `staging`; returns the top-level outputs, the manifest last."""
     size = tuple(options.size) if options.size else document.frame_size
+    mode = options.lesion_mode
+    lesion_ids = sorted({k for i in frames for k in document.record(i).lesion_ids})
     extra: dict[str, Any] = {}
     if options.format == "vtus":
-        writer = VtusWriter(staging, options.split, video_id)
+        writer = VtusWriter(staging, options.split, video_id, mode, lesion_ids)
     elif options.format == "png":
-        writer = PngWriter(staging, video_id)
+        writer = PngWriter(staging, video_id, mode, lesion_ids)
     elif options.format == "dicom-seg":
         writer = DicomSegWriter(staging, video_id, document)
     else:
         spacing, spacing_source = _volume_spacing(document, options)
-        writer = NiftiWriter(staging, video_id, size, len(frames), spacing)
+        writer = NiftiWriter(staging, video_id, size, len(frames), spacing, mode)
         extra["pixel_spacing"] = {"mm": writer.spacing_mm, "source": spacing_source if writer.spacing_mm else None}
     wanted = set(frames)
     frame_files = getattr(document.source, "frame_paths", None)  # JPEG frame files are copied, not re-encoded
@@ -289,13 +335,13 @@ def _write_staged(document, staging: Path, options: ExportOptions, video_id: str
             frame = None if frame is None else _resize(frame, size, mask=False)
             original = frame_files[index] if copy_jpeg and frame_files[index].suffix.lower() in (".jpg", ".jpeg") \
                 else None
-            names.append(writer.add(index, frame, _resize(document.mask(index), size, mask=True), original))
+            names.append(writer.add(index, frame, _resize(document.labels(index), size, mask=True), original))
             if progress is not None:
                 progress(len(names), len(frames))
     finally:
         writer.close()
     if isinstance(writer, NiftiWriter):
-        writer.verify(_resize(document.mask(i), size, mask=True) for i in frames)
+        writer.verify(_resize(document.labels(i), size, mask=True) for i in frames)
     if isinstance(writer, DicomSegWriter):
         writer.finish()
         extra.update(dicom_seg=writer.info, privacy=PRIVACY_NOTE)

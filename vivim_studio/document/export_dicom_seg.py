@@ -37,8 +37,7 @@ from typing import Any
 import numpy as np
 
 from .exceptions import ExportError
-from .lesion_view import lesion_masks
-from .status import HUMAN
+from .lesion_view import lesion_from_model, lesion_masks
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 SEG_SUFFIX = ".seg.dcm"
@@ -333,8 +332,8 @@ class DicomSegWriter:
     def add(self, index: int, frame, mask, original=None) -> str:
         lesions = lesion_masks(self.document, index)
         self.masks.add(index, lesions)
-        from_model = (self.document.record(index).mask_origin or HUMAN) != HUMAN
         for lesion in lesions:
+            from_model = lesion_from_model(self.document, index, lesion)
             self.automatic[lesion] = self.automatic.get(lesion, False) or from_model
         return f"{index + 1:04d}"
 

@@ -1,9 +1,16 @@
 """Writers of the export formats, each verifying every file right after writing it (read back from disk).
 
     vtus    <root>/<Split>/<video_id>/NNNN.jpg and <root>/<Split>_GT/<video_id>/NNNN.png (8-bit {0, 255})
-    png     <root>/<video_id>/NNNN.png (8-bit {0, 255})
-    nifti   <root>/<video_id>.nii.gz: one uint8 {0, 1} volume of shape (H, W, T), streamed frame by frame
+    png     <root>/<video_id>/NNNN.png: 8-bit label maps (0 background, the lesion ids), or {0, 255}
+    nifti   <root>/<video_id>.nii.gz: one uint8 volume of shape (H, W, T), streamed frame by frame: the lesion
+            ids (0 background), or {0, 1}
 NNNN is the source frame number (1-based, at least 4 digits), so a frame keeps its name in every export.
+
+How lesions are written (`LESION_MODES`): "union" writes every lesion as 255 (NIfTI: 1), what `vivim-core
+finetune` trains on; "labels" writes each pixel's lesion id; "separate" writes the union as "union" does and, in
+the same masks folder, one sub-folder per lesion, lesion<k>/NNNN.png ({0, 255}, every exported frame, empty where
+the lesion is absent). Training readers take only the files directly in a video's masks folder, so a VTUS export
+with separate lesions still trains as the union; the per-lesion folders travel (and are replaced) with it.
 """
 
 from __future__ import annotations
@@ -26,9 +33,20 @@ def frame_name(index: int) -> str:
     return f"{index + 1:04d}"
 
 
+LESION_MODES = ("union", "labels", "separate")
+
+
+def lesion_folder(lesion: int) -> str:
+    return f"lesion{lesion}"
+
+
 def _write_verified_png(path: Path, mask01: np.ndarray) -> None:
-    """uint8 {0, 255} (H, W) PNG; read back and compared bit for bit."""
-    image = np.where(mask01, 255, 0).astype(np.uint8)
+    """uint8 {0, 255} (H, W) PNG of a bool mask; read back and compared bit for bit."""
+    _write_verified_image(path, np.where(mask01, 255, 0).astype(np.uint8))
+
+
+def _write_verified_image(path: Path, image: np.ndarray) -> None:
+    """uint8 (H, W) greyscale PNG, values as they are; read back and compared bit for bit."""
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise ExportError(f"{path}: could not encode the mask")
@@ -58,19 +76,41 @@ def _write_verified_jpeg(path: Path, frame: np.ndarray, original: Path | None = 
         raise ExportError(f"{path}: the copied frame does not decode to the source frame; nothing was exported")
 
 
+class _MaskFolder:
+    """The masks of one video in a folder: NNNN.png per frame as the lesion mode says (see the module
+    docstring); `lesion_ids`: the lesions that get a folder of their own in "separate" mode."""
+
+    def __init__(self, masks_dir: Path, mode: str, lesion_ids: list[int]):
+        self.masks_dir, self.mode, self.lesion_ids = masks_dir, mode, lesion_ids
+        masks_dir.mkdir(parents=True)
+        if mode == "separate":
+            for lesion in lesion_ids:
+                (masks_dir / lesion_folder(lesion)).mkdir()
+
+    def write(self, name: str, labels: np.ndarray) -> None:
+        if self.mode == "labels":
+            _write_verified_image(self.masks_dir / f"{name}.png", labels)
+            return
+        _write_verified_png(self.masks_dir / f"{name}.png", labels > 0)
+        if self.mode == "separate":
+            for lesion in self.lesion_ids:
+                _write_verified_png(self.masks_dir / lesion_folder(lesion) / f"{name}.png", labels == lesion)
+
+
 class VtusWriter:
-    def __init__(self, root: Path, split: str, video_id: str):
+    def __init__(self, root: Path, split: str, video_id: str, mode: str = "union", lesion_ids: list[int] = ()):
         self.frames_dir = root / split / video_id
         self.masks_dir = root / f"{split}_GT" / video_id
         self.frames_dir.mkdir(parents=True)
-        self.masks_dir.mkdir(parents=True)
+        self._masks = _MaskFolder(self.masks_dir, mode, list(lesion_ids))
         self.outputs = [self.frames_dir, self.masks_dir]
         self.needs_frames = True
 
-    def add(self, index: int, frame: np.ndarray | None, mask: np.ndarray, original: Path | None = None) -> str:
+    def add(self, index: int, frame: np.ndarray | None, labels: np.ndarray, original: Path | None = None) -> str:
+        """`labels`: the frame's label map uint8 (H, W)."""
         name = frame_name(index)
         _write_verified_jpeg(self.frames_dir / f"{name}.jpg", frame, original)
-        _write_verified_png(self.masks_dir / f"{name}.png", mask)
+        self._masks.write(name, labels)
         return name
 
     def close(self) -> None:
@@ -78,15 +118,15 @@ class VtusWriter:
 
 
 class PngWriter:
-    def __init__(self, root: Path, video_id: str):
+    def __init__(self, root: Path, video_id: str, mode: str = "labels", lesion_ids: list[int] = ()):
         self.masks_dir = root / video_id
-        self.masks_dir.mkdir(parents=True)
+        self._masks = _MaskFolder(self.masks_dir, mode, list(lesion_ids))
         self.outputs = [self.masks_dir]
         self.needs_frames = False
 
-    def add(self, index: int, frame: np.ndarray | None, mask: np.ndarray, original: Path | None = None) -> str:
+    def add(self, index: int, frame: np.ndarray | None, labels: np.ndarray, original: Path | None = None) -> str:
         name = frame_name(index)
-        _write_verified_png(self.masks_dir / f"{name}.png", mask)
+        self._masks.write(name, labels)
         return name
 
     def close(self) -> None:
@@ -112,10 +152,12 @@ def valid_spacing(spacing_mm, path: Path) -> tuple[float, float] | None:
 class NiftiWriter:
     """Streams a uint8 (H, W, T) NIfTI-1 volume: header, then each frame in the file's Fortran order (the
     first axis varies fastest), so no more than one frame is in memory. Verified by re-reading the header
-    with nibabel and streaming the data back."""
+    with nibabel and streaming the data back. Values: the lesion ids ("labels"), or 1 for every lesion
+    ("union")."""
 
     def __init__(self, root: Path, video_id: str, frame_size: tuple[int, int], num_frames: int,
-                 spacing_mm: tuple[float, float] | None = None):
+                 spacing_mm: tuple[float, float] | None = None, mode: str = "labels"):
+        self.mode = mode
         import nibabel as nib
 
         self.path = root / f"{video_id}.nii.gz"
@@ -140,8 +182,11 @@ class NiftiWriter:
         header.write_to(self._file)
         self._written = 0
 
-    def add(self, index: int, frame: np.ndarray | None, mask: np.ndarray, original: Path | None = None) -> str:
-        self._file.write(np.ascontiguousarray(mask.astype(np.uint8).T).tobytes())
+    def _values(self, labels: np.ndarray) -> np.ndarray:
+        return labels if self.mode == "labels" else (labels > 0).view(np.uint8)
+
+    def add(self, index: int, frame: np.ndarray | None, labels: np.ndarray, original: Path | None = None) -> str:
+        self._file.write(np.ascontiguousarray(self._values(labels).T).tobytes())
         self._written += 1
         return str(self._written - 1)  # position along the volume's third axis
 
@@ -149,7 +194,7 @@ class NiftiWriter:
         self._file.close()
 
     def verify(self, masks) -> None:
-        """`masks`: iterable of the bool (H, W) masks in volume order (re-derived by the caller)."""
+        """`masks`: iterable of the label maps uint8 (H, W) in volume order (re-derived by the caller)."""
         import nibabel as nib
 
         try:
@@ -165,6 +210,6 @@ class NiftiWriter:
             for t, mask in enumerate(masks):
                 data = f.read(h * w)
                 back = np.frombuffer(data, np.uint8).reshape(w, h).T if len(data) == h * w else None
-                if back is None or not np.array_equal(back, mask.astype(np.uint8)):
+                if back is None or not np.array_equal(back, self._values(mask)):
                     raise ExportError(f"{self.path}: frame {t} of the volume reads back differently from what "
                                       f"was written")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .lesions import present_ids
+
 METHODS = ("dis", "farneback")
 
 
@@ -35,13 +37,31 @@ def backward_flow(previous: np.ndarray, current: np.ndarray, method: str = "dis"
     return flow
 
 
+def _sampling_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return grid_x + flow[..., 0], grid_y + flow[..., 1]
+
+
+def _warp(mask: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    warped = cv2.remap(mask.astype(np.float32), maps[0], maps[1], interpolation=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return warped >= 0.5
+
+
 def warp_mask(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """bool (H, W) mask of the previous frame carried to the current one along a `backward_flow`."""
-    h, w = mask.shape
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    warped = cv2.remap(mask.astype(np.float32), grid_x + flow[..., 0], grid_y + flow[..., 1],
-                       interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return warped >= 0.5
+    return _warp(mask, _sampling_maps(flow))
+
+
+def warp_labels(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) label map carried along a `backward_flow`: each lesion warped as a mask (as `warp_mask`),
+    keeping its id; where two would meet (a pixel exactly half of each) the lower id keeps it."""
+    maps = _sampling_maps(flow)
+    out = np.zeros(labels.shape, np.uint8)
+    for lesion in present_ids(labels):
+        out[_warp(labels == lesion, maps) & (out == 0)] = lesion
+    return out
 
 
 def propagate_mask(previous: np.ndarray, current: np.ndarray, mask: np.ndarray, method: str = "dis"
@@ -50,3 +70,11 @@ def propagate_mask(previous: np.ndarray, current: np.ndarray, mask: np.ndarray, 
     if not mask.any():
         return np.zeros_like(mask, dtype=bool)
     return warp_mask(mask, backward_flow(previous, current, method))
+
+
+def propagate_labels(previous: np.ndarray, current: np.ndarray, labels: np.ndarray, method: str = "dis"
+                     ) -> np.ndarray:
+    """The label map uint8 (H, W) of frame `previous` moved onto frame `current`, each lesion keeping its id."""
+    if not labels.any():
+        return np.zeros_like(labels, dtype=np.uint8)
+    return warp_labels(labels, backward_flow(previous, current, method))

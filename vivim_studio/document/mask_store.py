@@ -1,7 +1,8 @@
 """Masks and probability maps of every frame, memory-bounded for long videos.
 
-Masks live in memory as 1-bit PNG bytes (about 5 KB for a 1080p lesion mask; 10,000 frames ~ 50 MB); an
-empty mask is stored as nothing. Probability maps (8-bit PNG, ~50-100 KB at 1080p) stay in memory only until
+A frame's mask is a label map (0 background, 1..255 lesion ids). Masks live in memory as PNG bytes (`codec`:
+1-bit while the frame holds lesion 1 only, about 5 KB at 1080p; 10,000 frames ~ 50 MB); an empty mask is stored
+as nothing. Probability maps (8-bit PNG, ~50-100 KB at 1080p) stay in memory only until
 the workspace has written them; after that only their file is kept and they are read back on demand.
 A few recently used frames are kept decoded (LRU) so that scrubbing and painting do not decode twice.
 """
@@ -21,31 +22,41 @@ from .exceptions import WorkspaceError
 ON_DISK = object()  # marker: the probability map is in the workspace, read it with the loader
 
 
+def _pair(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, union), both read-only; a map of lesion 1 only is its own union (a bool view, no copy)."""
+    labels.setflags(write=False)
+    union = labels.view(bool) if int(labels.max(initial=0)) <= 1 else labels > 0
+    union.setflags(write=False)
+    return labels, union
+
+
 class _DecodedLRU:
     def __init__(self, capacity: int):
         self.capacity = capacity
-        self._items: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[int, object] = OrderedDict()
 
-    def get(self, index: int) -> np.ndarray | None:
+    def get(self, index: int):
         item = self._items.get(index)
         if item is not None:
             self._items.move_to_end(index)
         return item
 
-    def put(self, index: int, array: np.ndarray) -> np.ndarray:
-        array.setflags(write=False)
-        self._items[index] = array
+    def put(self, index: int, item):
+        if isinstance(item, np.ndarray):
+            item.setflags(write=False)
+        self._items[index] = item
         self._items.move_to_end(index)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
-        return array
+        return item
 
     def drop(self, index: int) -> None:
         self._items.pop(index, None)
 
 
 class MaskStore:
-    """Masks: bool (H, W) per frame (absent = empty). Probabilities: quantised uint8 (H, W) (see `codec`).
+    """Masks: label maps uint8 (H, W) per frame (absent = empty), also read as their bool union. Probabilities:
+    quantised uint8 (H, W) (see `codec`).
 
     prob_loader(index) -> bytes reads a probability map the workspace has written (`mark_probability_saved`).
     locate(index, "mask" | "probability") -> the workspace file of that map (or None), to name it in errors:
@@ -62,29 +73,36 @@ class MaskStore:
         self._probs: dict[int, object] = {}  # bytes, or ON_DISK
         self._mask_cache = _DecodedLRU(decoded_masks)
         self._prob_cache = _DecodedLRU(decoded_probabilities)
-        self._empty = np.zeros(self.frame_size, bool)
-        self._empty.setflags(write=False)
+        self._empty_pair = _pair(np.zeros(self.frame_size, np.uint8))
         self._lock = threading.RLock()
 
     # masks ---------------------------------------------------------------------------------------------
+    def labels(self, index: int) -> np.ndarray:
+        """uint8 (H, W) label map, read-only (copy it to modify)."""
+        return self._decoded(index)[0]
+
     def mask(self, index: int) -> np.ndarray:
-        """bool (H, W), read-only (copy it to modify)."""
+        """bool (H, W), the union of the lesions, read-only (copy it to modify)."""
+        return self._decoded(index)[1]
+
+    def _decoded(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, union mask) of a frame, decoded once and kept in the LRU."""
         with self._lock:
             cached = self._mask_cache.get(index)
             if cached is not None:
                 return cached
             data = self._masks.get(index)
         if data is None:
-            return self._empty
+            return self._empty_pair
         try:  # outside the lock: a 1080p decode takes milliseconds, other threads' reads must not wait for it
-            decoded = codec.decode_mask(data, self.frame_size)
+            decoded = codec.decode_labels(data, self.frame_size)
         except codec.CodecError as exc:
             raise self._damaged(index, "mask", exc) from None
+        pair = _pair(decoded)
         with self._lock:
             if self._masks.get(index) is not data:  # replaced meanwhile: the caller gets what it read, uncached
-                decoded.setflags(write=False)
-                return decoded
-            return self._mask_cache.put(index, decoded)
+                return pair
+            return self._mask_cache.put(index, pair)
 
     def _damaged(self, index: int, kind: str, exc: Exception) -> WorkspaceError:
         where = self._locate(index, kind) if self._locate is not None else None
@@ -98,21 +116,28 @@ class MaskStore:
         return index in self._masks
 
     def mask_bytes(self, index: int) -> bytes | None:
+        """The frame's encoded label map (None: empty)."""
         return self._masks.get(index)
 
     def set_mask(self, index: int, mask: np.ndarray | None) -> bytes | None:
-        """Store a bool (H, W) mask (None or all-False: no mask); returns its encoding (None when empty)."""
+        """Store a bool (H, W) mask as lesion 1 (None or all-False: no mask); returns its encoding."""
+        return self.set_labels(index, None if mask is None else np.asarray(mask, dtype=bool).view(np.uint8),
+                               only_lesion_1=True)
+
+    def set_labels(self, index: int, labels: np.ndarray | None, only_lesion_1: bool | None = None) -> bytes | None:
+        """Store a uint8 (H, W) label map (None or all 0: no mask); returns its encoding (None when empty).
+        `only_lesion_1`: whether every value is 0 or 1, when the caller knows (see `codec.encode_labels`)."""
         with self._lock:
-            if mask is None or not mask.any():
+            if labels is None or not labels.any():
                 self._masks.pop(index, None)
                 self._mask_cache.drop(index)
                 return None
-            mask = np.asarray(mask, dtype=bool)
-            if mask.shape != self.frame_size:
-                raise ValueError(f"mask of shape {mask.shape} for frames of size {self.frame_size}")
-            data = codec.encode_mask(mask)
+            if labels.shape != self.frame_size:
+                raise ValueError(f"mask of shape {labels.shape} for frames of size {self.frame_size}")
+            labels = np.array(labels, dtype=np.uint8)  # our own copy: the caller may go on modifying its array
+            data = codec.encode_labels(labels, only_lesion_1)
             self._masks[index] = data
-            self._mask_cache.put(index, mask.copy())
+            self._mask_cache.put(index, _pair(labels))
             return data
 
     def set_mask_bytes(self, index: int, data: bytes | None) -> None:

@@ -35,7 +35,7 @@ from .atomic import atomic_write
 from .calibration import Calibration
 from .exceptions import ExportError, SourceError
 from .export_targets import export_inputs
-from .lesion_view import lesion_masks
+from .lesion_view import lesion_masks, lesion_status
 from .measurements import Axis, LesionMeasurement, measure_lesion
 from .size_information import NOT_A_DIAGNOSIS, size_information
 from .status import FrameStatus, now_utc
@@ -182,7 +182,7 @@ def measure_lesion_frame(document, frame: int, lesion: int, mask: np.ndarray,
         row_mm, column_mm = calibration.spacing
         physical = _scaled(pixels, row_mm) if row_mm == column_mm else measure_lesion(mask, calibration.spacing)
     edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
-    return LesionFrame(frame, lesion, document.status(frame), pixels, physical, calibration, edge)
+    return LesionFrame(frame, lesion, lesion_status(document, frame, lesion), pixels, physical, calibration, edge)
 
 
 def select_frames(document, options: ReportOptions) -> list[int]:

@@ -41,6 +41,15 @@ class TimelineMixin:
             out[i] = r.area
         return out
 
+    def lesion_areas(self, lesion: int) -> np.ndarray:
+        """int64 (T,) pixel count of lesion `lesion` on each frame (0 where absent), from the records."""
+        out = np.zeros(self.num_frames, np.int64)
+        for i, r in self._records_snapshot().items():
+            found = r.lesion(lesion)
+            if found is not None:
+                out[i] = found.area
+        return out
+
     def confidences(self) -> np.ndarray:
         """float32 (T,) proposal confidence per frame (`codec.proposal_confidence`), NaN without a proposal."""
         out = np.full(self.num_frames, np.nan, np.float32)

@@ -61,6 +61,7 @@ class Workspace:
         self.identity: SourceIdentity = info["identity"]
         self.identity_aliases: set[str] = set(info.get("previous_identities", ()))  # digests of earlier versions
         self.source_info: dict[str, Any] = info["source"]
+        self.format_version: int = info["format_version"]
         self.read_only = read_only
         self.read_only_reason: str | None = None  # why a workspace asked for writing was opened read-only
         self._files: dict[int, tuple[str | None, str | None]] = {}  # frame -> (mask file, probability file)
@@ -184,11 +185,23 @@ class Workspace:
                                  f"read-only and edits cannot be saved. To edit, copy the folder to a writable "
                                  f"place and open that copy (or make it writable)")
 
+    def mark_current_format(self) -> None:
+        """An older workspace opened for writing, once its records validated: mark it with this format's version
+        (its records are read as they are, see `workspace_format`), so that an older Vivim Studio refuses it
+        instead of misreading the label maps written from now on. No-op when current or read-only."""
+        if self.read_only or self.format_version >= FORMAT_VERSION:
+            return
+        data = parse_workspace_file(self.folder)["raw"]
+        data["format_version"] = FORMAT_VERSION
+        self._write(self.folder / WORKSPACE_FILE, dump_json(data), True)
+        self.format_version = FORMAT_VERSION
+
     def _rewrite_source(self, source: VideoSource) -> None:
         data = parse_workspace_file(self.folder)["raw"]
         data["source"] = _source_description(source, self.folder, self.identity_aliases)
-        data["format_version"] = FORMAT_VERSION
+        data["format_version"] = max(self.format_version, 2)  # 3 once the records validated (`mark_current_format`)
         self._write(self.folder / WORKSPACE_FILE, dump_json(data), True)
+        self.format_version = data["format_version"]
         self.source_info = data["source"]
 
     def source_candidates(self) -> list[Path]:

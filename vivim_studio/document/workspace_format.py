@@ -4,8 +4,11 @@
       workspace.json                       format, version, source identity and location (written at creation;
                                            rewritten when the video moved or its identity was upgraded)
       state.json                           current frame, proposal threshold, last checkpoint (small, rewritten)
-      frames/NNNNNN.json                   one record per frame that has any content (0-based index, 6+ digits)
-      masks/NNNNNN-<sha16>.png             the frame's mask, 1-bit PNG, named by content hash
+      frames/NNNNNN.json                   one record per frame that has any content (0-based index, 6+ digits):
+                                           status, provenance, and a record per lesion (`status.LesionRecord`)
+      masks/NNNNNN-<sha16>.png             the frame's label map, named by content hash: a 1-bit PNG while the
+                                           frame holds lesion 1 only, else 8-bit greyscale whose values are the
+                                           lesion ids (0 background)
       probabilities/NNNNNN-<sha16>.png     the frame's probability map, 8-bit q = min(floor(256 p), 255)
       models/adapted-NNNN.safetensors      the model adapted to this video while the expert corrected it
                                            (the newest two; state.json names the current one)
@@ -15,6 +18,12 @@ A frame record names its mask and probability files; a save writes the new (cont
 replaces the record (temp + fsync + rename), then deletes the files it no longer names. So at any instant the
 record on disk names complete files: a crash loses only the edit whose record had not been renamed yet.
 Files that no record names (left by such a crash) are removed on the next open.
+
+Versions: 1 identified the video by sampled content; 2 hashes all of it; 3 holds lesion label maps. A version 2
+record has no "lesions": its mask (1-bit) is lesion 1 with the frame's status and origin, and its clicks drew
+lesion 1 (`FrameRecord.from_json`); so older workspaces open without loss, and are marked version 3 when opened
+for writing (an older Vivim Studio then refuses them rather than misreading 8-bit label maps). Records are
+rewritten in the new form as their frames change.
 """
 
 from __future__ import annotations
@@ -31,8 +40,8 @@ from .sources import SourceIdentity
 from .status import FrameRecord
 
 FORMAT = "vivim-studio-workspace"
-FORMAT_VERSION = 2  # 2: the source identity hashes the whole content (version 1 workspaces are upgraded on open)
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3  # 3: label maps of lesions (see the module docstring for 1 and 2)
+READABLE_VERSIONS = (1, 2, 3)
 WORKSPACE_FILE, STATE_FILE = "workspace.json", "state.json"
 FRAMES_DIR, MASKS_DIR, PROBS_DIR, MODELS_DIR = "frames", "masks", "probabilities", "models"
 MODEL_NAME = re.compile(r"^adapted-(\d{4,9})\.safetensors$")
@@ -114,7 +123,8 @@ def parse_workspace_file(folder: Path) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as exc:
         raise WorkspaceError(f"{path}: the source description is invalid ({exc}); this file identifies the "
                              f"video, restore it from a backup or open the video with a new workspace") from None
-    return {"identity": identity, "source": source, "previous_identities": set(previous), "raw": data}
+    return {"identity": identity, "source": source, "previous_identities": set(previous), "raw": data,
+            "format_version": version}
 
 
 def parse_state(folder: Path, num_frames: int) -> dict[str, Any]:

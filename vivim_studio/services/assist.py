@@ -6,10 +6,12 @@ worker.
     assist.click(document, frame=12, x=140, y=96, positive=True)      # the frame's mask follows the click
     result = assist.adapt(document, seconds=20)          # learn the human frames, re-propose the others
 
-How a click works: the frame's clicks so far plus the new one, with the frame's current mask as the rough
-mask, go through the prompt-capable model (`vivim_core.engine.interactive`) on the clip that centres the frame;
-the human frames of that clip come along as rough masks, so the model sees what the expert settled nearby.
-The result is a human edit (status "edited", origin "prompt:<model>", one undo step, the clicks recorded).
+How a click works: the clicks so far of the lesion being drawn (the document's active lesion) plus the new
+one, with that lesion's current mask as the rough mask, go through the prompt-capable model
+(`vivim_core.engine.interactive`) on the clip that centres the frame; the human frames of that clip come along
+as rough masks, so the model sees what the expert settled nearby.
+The result is a human edit of that lesion (status "edited", origin "prompt:<model>", one undo step, the clicks
+recorded); other lesions on the frame keep their pixels.
 A checkpoint without prompt inputs cannot be steered: its clicks and boxes go to GrabCut seeded by them
 (`vivim_core.prompt_fallback`, origin "prompt:grabcut"), and the loop still learns (images only).
 
@@ -125,7 +127,7 @@ class AssistService:
     def _frame_prompt(self, document, frame: int, clicks, box=None):
         from vivim_core.prompts import FramePrompt
 
-        mask = document.mask(frame)
+        mask = document.lesion_mask(frame, document.active_lesion)  # the lesion the clicks draw, not its neighbours
         rough = mask if (mask.any() or document.status(frame).human_reviewed) else None
         if box is not None:
             rough = None
@@ -155,7 +157,10 @@ class AssistService:
         from vivim_core.prompt_fallback import grabcut_prompt
 
         probability = document.probability(frame)
-        prior = None if probability is None else probability >= document.proposal_threshold
+        prior = None
+        if probability is not None:  # the proposal, less the pixels of the frame's other lesions
+            others = document.mask(frame) & ~document.lesion_mask(frame, document.active_lesion)
+            prior = (probability >= document.proposal_threshold) & ~others
         mask = grabcut_prompt(document.frame(frame), prompt, prior)
         return document.apply_prompt(frame, mask, clicks, GRABCUT, label)
 
@@ -165,7 +170,7 @@ class AssistService:
         h, w = document.frame_size
         if not (0 <= x < w and 0 <= y < h):
             raise AssistError(f"click at ({x:.0f}, {y:.0f}) is outside the {w}x{h} frame")
-        clicks = (*document.record(frame).clicks, (int(x), int(y), bool(positive)))
+        clicks = (*document.clicks(frame), (int(x), int(y), bool(positive)))  # the active lesion's clicks
         label = "click (lesion)" if positive else "click (background)"
         return self._apply(document, frame, self._frame_prompt(document, frame, clicks), clicks, label)
 
