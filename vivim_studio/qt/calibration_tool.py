@@ -22,7 +22,6 @@ from ..document.calibration import MAX_MM, MIN_MM, UserCalibration
 from .theme import CALIBRATION_LINE, CALIPER_RIM, qcolor
 
 MIN_LINE_PX = 10  # the document refuses shorter lines (too imprecise): the dialog is not even opened
-DEFAULT_LENGTH_MM = 10.0
 
 
 def line_length(start: tuple[float, float], end: tuple[float, float]) -> float:
@@ -119,13 +118,17 @@ class CalibrationDialog(QDialog):
         explanation.setWordWrap(True)
         self.length_spin = QDoubleSpinBox()
         self.length_spin.setDecimals(2)
-        self.length_spin.setRange(max(MIN_MM * self.pixels, 0.01), MAX_MM * self.pixels)
+        # one step below the plausible range: "type the length" until the user does (no guessed default)
+        lowest = max(MIN_MM * self.pixels, 0.01)
+        self.length_spin.setRange(lowest - 0.01, MAX_MM * self.pixels)
+        self.length_spin.setSpecialValueText("type the length")
         self.length_spin.setSuffix(" mm")
-        self.length_spin.setValue(previous_mm or DEFAULT_LENGTH_MM)
+        self.length_spin.setValue(previous_mm if previous_mm is not None else self.length_spin.minimum())
         self.result_label = QLabel()
         self.length_spin.valueChanged.connect(self._show_result)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Calibrate")
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Calibrate")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form = QFormLayout(self)
@@ -137,7 +140,9 @@ class CalibrationDialog(QDialog):
         self._show_result()
 
     def _show_result(self) -> None:
-        self.result_label.setText(f"{self.length_mm() / self.pixels:.4g} mm per pixel")
+        typed = self.length_spin.value() > self.length_spin.minimum()
+        self.ok_button.setEnabled(typed)
+        self.result_label.setText(f"{self.length_mm() / self.pixels:.4g} mm per pixel" if typed else "—")
 
     def length_mm(self) -> float:
         return float(self.length_spin.value())

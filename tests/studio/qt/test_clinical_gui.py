@@ -183,3 +183,16 @@ def test_timeline_plots_the_long_axis_in_pixels_until_calibrated(make_window, sm
     x, y = window.timeline.long_axis_curve.getData()
     assert y[2] == pytest.approx(measure_lesion(mask).long_axis.length * 0.5)
     assert window.timeline.curves.getAxis("left").labelText == "long axis (mm)"
+
+
+def test_calibration_dialog_waits_for_a_typed_length(qtbot):
+    from vivim_studio.qt.calibration_tool import CalibrationDialog
+
+    dialog = CalibrationDialog(200.0)
+    qtbot.addWidget(dialog)
+    assert not dialog.ok_button.isEnabled() and dialog.result_label.text() == "—"  # no guessed length
+    dialog.length_spin.setValue(40.0)
+    assert dialog.ok_button.isEnabled() and dialog.result_label.text() == "0.2 mm per pixel"
+    again = CalibrationDialog(100.0, previous_mm=40.0)  # a new line over the same ruler: the last length offered
+    qtbot.addWidget(again)
+    assert again.length_mm() == 40.0 and again.ok_button.isEnabled()
