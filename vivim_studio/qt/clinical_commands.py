@@ -36,6 +36,7 @@ class ClinicalCommands:
         a["report"].triggered.connect(self.report_dialog)
         self.canvas.calibration_line_drawn.connect(self.on_calibration_line)
         self.canvas.display_window.changed.connect(self._show_display_window)
+        self._show_calibration()
 
     def clinical_document_set(self) -> None:
         """A document was opened (or closed): follow its calibration."""
