@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QWidget
 
 from ..document import VideoDocument
-from .measurement_text import frame_measurements, size_lines, thresholds_text
+from .measurement_text import calibration_summary, frame_measurements, size_lines, thresholds_text
 from .theme import MUTED_TEXT, WARNING_TEXT, review_label_html
 
 ROWS = ("Status", "Mask", "Area", "Axes", "Calibration", "Size info", "Changed")  # the model's confidence is
@@ -101,9 +101,9 @@ class FrameInfo(QGroupBox):
         if not rows:
             self.labels["Area"].setText("no lesion")
             self.labels["Axes"].setText("—")
-            calibrated = bool(document.calibrations)
-            self.labels["Calibration"].setText("calibrated" if calibrated else
-                                               f"<span style='color:{WARNING_TEXT}'>uncalibrated</span>")
+            short, _full = calibration_summary(document)
+            self.labels["Calibration"].setText(short if document.calibrations else
+                                               f"<span style='color:{WARNING_TEXT}'>{short}</span>")
             self._show_size_info(None)
             return
         several = len(rows) > 1

@@ -196,3 +196,18 @@ def test_calibration_dialog_waits_for_a_typed_length(qtbot):
     again = CalibrationDialog(100.0, previous_mm=40.0)  # a new line over the same ruler: the last length offered
     qtbot.addWidget(again)
     assert again.length_mm() == 40.0 and again.ok_button.isEnabled()
+
+
+def test_size_thresholds_show_as_information_only_with_a_calibration(make_window, small_video, qtbot):
+    window = make_window(task="thyroid")
+    document = open_video(qtbot, window, small_video)
+    put_ellipse(document)
+    info = window.panel.frame_info
+    qtbot.waitUntil(lambda: "px" in info.labels["Axes"].text())
+    assert not info.labels["Size info"].isVisibleTo(info)  # pixels: no thresholds at all
+    window.calibrate((2, 2), (2, 52), 25.0)  # 0.5 mm per pixel: a long axis of about 22 mm
+    qtbot.waitUntil(lambda: info.labels["Size info"].isVisibleTo(info))
+    text = info.labels["Size info"].text()
+    assert text.startswith("TI-RADS 2.2") and "information, not a diagnosis" in text
+    assert "FNA size for TR4, TR5; follow-up size for TR3" in text  # 2.2 cm: TR3 FNA from 2.5, follow-up 1.5
+    assert "not a diagnosis" in info.labels["Size info"].toolTip()
