@@ -10,7 +10,8 @@ thread, in the direction the user scrubs), and the mask overlay is rewritten onl
 
 The Prompt tool: a click (press and release within the platform's drag distance) emits `prompt_clicked` at the
 pixel pressed (left: lesion; right or Shift+left: background); a left drag draws a box and emits
-`prompt_boxed`. The frame's clicks (`FrameRecord.clicks`) show as markers, green + and red -, and clicks still
+`prompt_boxed`. The Calibrate tool: a left drag draws a line, and `calibration_line_drawn` carries its ends
+(the window asks for its length, `calibration_tool`). The frame's clicks (`FrameRecord.clicks`) show as markers, green + and red -, and clicks still
 waiting for the model as paler ones (`add_pending_click`), so every click is seen at once.
 """
 
@@ -26,12 +27,16 @@ from PySide6.QtWidgets import (QApplication, QGraphicsEllipseItem, QGraphicsPath
 from vivim_core.errors import VivimError
 
 from ..document import VideoDocument
+from .calibration_tool import MIN_LINE_PX, CalibrationOverlay, line_length
+from .calipers import CalipersOverlay
 from .frame_item import FrameItem
 from .overlay import MaskContourItem, MaskFillItem, bounding_box, union
 from .prefetch import FramePrefetcher, blank_display
 from .theme import (BOX_OUTLINE, BRUSH_CURSOR, CLICK_NEGATIVE, CLICK_POSITIVE, ERASER_CURSOR, HEATMAP_CONTOUR,
                     MARKER_OUTLINE, MASK_CONTOUR, MUTED_TEXT, qcolor)
+from .measurement_text import frame_measurements
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS, Tool, ToolSurface
+from .window_level import DisplayWindow
 
 CONTOUR_INTERVAL_MS = 40
 HEATMAP_LUT = None  # built on first use (pyqtgraph colormap)
@@ -69,6 +74,7 @@ class Canvas(QWidget):
     lasso_drawn = Signal(object, bool)  # points [(x, y), ...], subtract
     prompt_clicked = Signal(int, int, bool)  # Prompt tool: pixel (x, y), positive (lesion) or not
     prompt_boxed = Signal(object)  # Prompt tool: (x0, y0, x1, y1) in pixels, x0 < x1 and y0 < y1
+    calibration_line_drawn = Signal(object, object)  # Calibrate tool: (x, y) start and end, inside the image
     pointer_moved = Signal(int, int)  # pixel under the pointer, (-1, -1) outside the image
     edit_failed = Signal(str)  # an edit was refused (e.g. read-only workspace): a message for a dialog
     frame_unavailable = Signal(str)  # the frame cannot be decoded (e.g. the video moved): a banner, not a dialog
@@ -86,6 +92,7 @@ class Canvas(QWidget):
         self._lasso: list[tuple[float, float]] = []
         self._prompt_press: tuple[float, float] | None = None  # where a Prompt-tool gesture started
         self._prompt_drag = False
+        self._calibration_start: tuple[float, float] | None = None  # where a Calibrate-tool drag started
         self._pending_clicks: dict[int, list[tuple[int, int, bool]]] = {}  # frame -> clicks waiting for the model
         self._prefetcher: FramePrefetcher | None = None
 
@@ -109,11 +116,18 @@ class Canvas(QWidget):
         self.box_item.setVisible(False)
         self.marks_item = pg.ScatterPlotItem(pxMode=True)
         self.surface = ToolSurface()
+        self.calibration_overlay = CalibrationOverlay()
+        self.calipers = CalipersOverlay()
+        self.display_window = DisplayWindow(self)  # brightness / contrast of the display only
+        self.display_window.changed.connect(self._apply_display_window)
+        self._raw_display: np.ndarray | None = None  # the frame shown, before the display window
         for z, item in enumerate((self.frame_item, self.heat_item, self.fill_item, self.contour_item,
                                   self.outline_item, self.box_item, self.marks_item, self.cursor_item,
                                   self.surface)):
             item.setZValue(z)
             self.viewbox.addItem(item, ignoreBounds=item is not self.frame_item)
+        self.calibration_overlay.add_to(self.viewbox, self.cursor_item.zValue() - 0.5)  # under the tool surface
+        self.calipers.add_to(self.viewbox, self.contour_item.zValue() + 0.5)  # over the mask, under the tools
         self.surface.gesture_started.connect(self._on_press)
         self.surface.gesture_moved.connect(self._on_move)
         self.surface.gesture_finished.connect(self._on_release)
@@ -141,9 +155,14 @@ class Canvas(QWidget):
         self.document, self.frame_index = document, -1
         self._pending_clicks = {}
         self._end_prompt_gesture()
+        self._calibration_start = None
+        self.calibration_overlay.end_drawing()
+        self.show_calibration(document.user_calibration if document is not None else None)
         self._stack.setCurrentWidget(self.placeholder if document is None else self.view)
         if document is None:
+            self._raw_display = None
             self.frame_item.set_frame(None)
+            self.calipers.clear()
             self.heat_item.clear()
             self.fill_item.set_mask(None, (1, 1))
             self.contour_item.set_mask(None)
@@ -170,7 +189,8 @@ class Canvas(QWidget):
         except VivimError as exc:  # e.g. the workspace's video moved: masks stay editable, say why no image
             display = blank_display(*self.document.frame_size)
             self.frame_unavailable.emit(str(exc))
-        self.frame_item.set_frame(display)
+        self._raw_display = display
+        self.frame_item.set_frame(self.display_window.apply(display))
         self.refresh_mask()
         self.refresh_probability()
 
@@ -186,6 +206,27 @@ class Canvas(QWidget):
         self.fill_item.set_mask(mask, self.document.frame_size, self._mask_box)
         self.contour_item.set_mask(mask, self._mask_box)
         self.refresh_marks()
+        self.refresh_calipers()
+
+    # calipers and the display window -------------------------------------------------------------------------
+    def set_calipers_visible(self, visible: bool) -> None:
+        self.calipers.set_visible(visible)
+        self.refresh_calipers()
+
+    def refresh_calipers(self) -> None:
+        """Measure the shown frame's lesions again (mask or calibration changed); only while calipers show."""
+        if self.document is None or self.frame_index < 0 or not self.calipers.visible:
+            self.calipers.clear()
+            return
+        self.calipers.set_measurements(frame_measurements(self.document, self.frame_index))
+
+    def _apply_display_window(self) -> None:
+        if self._raw_display is not None:
+            self.frame_item.set_frame(self.display_window.apply(self._raw_display))
+
+    def shown_frame_rgb(self) -> np.ndarray | None:
+        """The frame shown, before the display window: uint8 (H, W, 3) in B, G, R order (for Auto)."""
+        return None if self._raw_display is None else self._raw_display[..., :3]
 
     # Prompt-tool markers --------------------------------------------------------------------------------
     def refresh_marks(self, index: int | None = None) -> None:
@@ -273,6 +314,13 @@ class Canvas(QWidget):
         self.cursor_item.setPen(_cosmetic_pen(colour, 1.5))
         if not self.tool.paints:
             self.cursor_item.setVisible(False)
+        self._calibration_start = None
+        self.calibration_overlay.end_drawing()
+        self.calibration_overlay.set_saved_visible(self.tool is Tool.CALIBRATE)
+
+    def show_calibration(self, drawn) -> None:
+        """The document's drawn calibration line (`UserCalibration` or None), shown while calibrating."""
+        self.calibration_overlay.show_saved(drawn, visible=self.tool is Tool.CALIBRATE)
 
     def set_brush_radius(self, radius: int) -> None:
         self.brush_radius = int(min(max(radius, MIN_BRUSH_RADIUS), MAX_BRUSH_RADIUS))
@@ -312,9 +360,19 @@ class Canvas(QWidget):
             self._draw_outline()
         elif self.tool is Tool.PROMPT:
             self._prompt_press, self._prompt_drag = (x, y), False
+        elif self.tool is Tool.CALIBRATE:
+            self._calibration_start = self._inside(x, y)
+            self.calibration_overlay.show_drawing(self._calibration_start, self._calibration_start)
+
+    def _inside(self, x: float, y: float) -> tuple[float, float]:
+        """(x, y) moved onto the image's nearest pixel centre range (a line ends on the image)."""
+        h, w = self.document.frame_size
+        return min(max(x, 0.0), w - 1.0), min(max(y, 0.0), h - 1.0)
 
     def _on_move(self, x: float, y: float) -> None:
-        if self._stroke is not None:
+        if self._calibration_start is not None:
+            self.calibration_overlay.show_drawing(self._calibration_start, self._inside(x, y))
+        elif self._stroke is not None:
             self._paint(x, y)
         elif self._lasso:
             self._lasso.append((x, y))
@@ -328,7 +386,17 @@ class Canvas(QWidget):
                 self.box_item.setVisible(True)
 
     def _on_release(self, x: float, y: float) -> None:
-        if self._prompt_press is not None:
+        if self._calibration_start is not None:
+            start, end = self._calibration_start, self._inside(x, y)
+            self._calibration_start = None
+            self.calibration_overlay.show_drawing(start, end)
+            if line_length(start, end) >= MIN_LINE_PX:
+                self.calibration_line_drawn.emit(start, end)  # the window asks for the length, then ends it
+            else:
+                self.calibration_overlay.end_drawing()
+                self.edit_failed.emit(f"The calibration line is {line_length(start, end):.1f} pixels long: drag it "
+                                      f"over at least {MIN_LINE_PX} pixels (the whole depth ruler is best).")
+        elif self._prompt_press is not None:
             self._finish_prompt_gesture(x, y)
         elif self._stroke is not None:
             self._paint(x, y)

@@ -70,6 +70,8 @@ class EditingCommands:
             return
         self.canvas.set_tool(tool)
         self.actions_by_id[TOOL_COMMANDS[tool]].setChecked(True)
+        if tool is Tool.CALIBRATE:
+            self.calibrate_tool_chosen()
         if tool is Tool.PROMPT:
             self.tell("Prompt: click the lesion (left), the background (right-click or Shift+click), or drag a box "
                       "around it; the model redraws the mask after each click (Ctrl+Z undoes one click).")

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from ..document import FrameStatus, VideoDocument
 from ..document.export import ExportOptions
+from ..document.exceptions import ExportError
+from ..document.export_dicom_seg import PRIVACY_NOTE, require_dicom_source
 from ..document.export_targets import safe_video_id
 from ..services.finetune import MIN_FRAMES_TO_MEASURE, FinetuneLimits, default_limits, split_heldout
 from .shortcuts import cheat_sheet_html
@@ -29,10 +31,12 @@ def _buttons(dialog: QDialog, ok_text: str) -> QDialogButtonBox:
 
 class ExportDialog(QDialog):
     """Format (VTUS by default), which frames (the reviewed ones by default; unreviewed proposals only when
-    asked for explicitly), split, video id, size, output folder."""
+    asked for explicitly), split, video id, size, output folder. DICOM-SEG is offered for DICOM sources only,
+    and says that it carries the source's patient and study identifiers."""
 
     FORMATS = (("VTUS layout: frames + masks (for vivim-core finetune)", "vtus"),
-               ("PNG masks only", "png"), ("NIfTI volume (.nii.gz)", "nifti"))
+               ("PNG masks only", "png"), ("NIfTI volume (.nii.gz)", "nifti"),
+               ("DICOM-SEG (for PACS and DICOM viewers)", "dicom-seg"))
     SELECTIONS = (("Frames I edited or accepted", "reviewed"), ("Accepted frames only", "accepted"))
     UNREVIEWED_TEXT = "Include unreviewed proposals (every frame)"
     UNREVIEWED_HELP = ("Also export the frames nobody reviewed, with the model's masks as they are. They are not "
@@ -47,6 +51,14 @@ class ExportDialog(QDialog):
         self.format_box = QComboBox()
         for text, value in self.FORMATS:
             self.format_box.addItem(text, value)
+        self.dicom_seg_problem = dicom_seg_problem(document)
+        self.format_note = QLabel()
+        self.format_note.setWordWrap(True)
+        self.format_note.setStyleSheet("color: #e0a040")
+        if self.dicom_seg_problem is not None:  # listed, greyed, with the reason: the user learns why not
+            item = self.format_box.model().item(self.format_box.findData("dicom-seg"))
+            item.setEnabled(False)
+            item.setToolTip(self.dicom_seg_problem)
         self.selection_box = QComboBox()
         for text, value in self.SELECTIONS:
             self.selection_box.addItem(text, value)
@@ -82,6 +94,7 @@ class ExportDialog(QDialog):
         folder_row.addWidget(self.folder_edit, 1)
         folder_row.addWidget(browse)
         form.addRow("Format", self.format_box)
+        form.addRow("", self.format_note)
         form.addRow("Frames", self.selection_box)
         form.addRow("", self.unreviewed_check)
         form.addRow("", self.unreviewed_note)
@@ -95,7 +108,24 @@ class ExportDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(summary)
         layout.addWidget(_buttons(self, "Export"))
+        self.format_box.currentIndexChanged.connect(self._show_format)
+        self._show_format()
 
+    def _show_format(self) -> None:
+        """DICOM-SEG: native size only, no split; say that it carries the patient and study identifiers."""
+        seg = self.format_box.currentData() == "dicom-seg"
+        if seg:
+            self.resize_check.setChecked(False)
+            text = f"Note: {PRIVACY_NOTE}. It is the one export that copies them."
+        elif self.dicom_seg_problem is not None:
+            text = f"DICOM-SEG is not available: {self.dicom_seg_problem}"
+        else:
+            text = ("DICOM-SEG is available for this DICOM cine; it carries the source's patient and study "
+                    "identifiers (the one export that copies them).")
+        self.format_note.setText(text)
+        self.format_note.setStyleSheet(f"color: {'#e0a040' if seg or self.dicom_seg_problem is None else '#a0a6b0'}")
+        self.resize_check.setEnabled(not seg)
+        self.split_edit.setEnabled(self.format_box.currentData() == "vtus")
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder_edit.text())
         if folder:
@@ -109,6 +139,15 @@ class ExportDialog(QDialog):
                                 selection=selection, size=size,
                                 video_id=None if video_id in ("", self.suggested_video_id) else video_id)
         return Path(self.folder_edit.text()).expanduser(), options
+
+
+def dicom_seg_problem(document: VideoDocument) -> str | None:
+    """Why this video cannot be exported as DICOM-SEG (None: it can), naming the formats that work."""
+    try:
+        require_dicom_source(document)
+    except ExportError as exc:
+        return str(exc)
+    return None
 
 
 class AcceptRangeDialog(QDialog):

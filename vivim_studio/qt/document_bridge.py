@@ -20,6 +20,7 @@ class DocumentBridge(QObject):
     current_frame_changed = Signal(int)
     history_changed = Signal(int)
     save_failed = Signal(str)  # from the document's background saver thread
+    calibration_changed = Signal()  # the user's calibration line was set or removed
 
     def __init__(self, document: VideoDocument, parent: QObject | None = None):
         super().__init__(parent)
@@ -32,6 +33,7 @@ class DocumentBridge(QObject):
             (events.current_frame_changed, self.current_frame_changed.emit),
             (events.history_changed, self.history_changed.emit),
             (events.save_failed, self.save_failed.emit),
+            (events.calibration_changed, self.calibration_changed.emit),
         ]
         for event, callback in self._subscriptions:
             event.connect(callback)

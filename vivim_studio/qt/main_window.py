@@ -2,7 +2,8 @@
 
 Editing, navigation and review commands live in `commands.EditingCommands`; model jobs (propose, threshold,
 propagate, export, fine-tune) in `model_jobs.ModelJobs`; the Prompt tool and learning from corrections in
-`assist_commands.AssistCommands`. The window owns one `JobRunner`: long work never runs on the GUI thread
+`assist_commands.AssistCommands`; calibration, calipers, the display window and the lesion report in
+`clinical_commands.ClinicalCommands`. The window owns one `JobRunner`: long work never runs on the GUI thread
 (clicks and learning rounds have workers of their own). Opening a video also runs in the worker (hashing,
 reading a long workspace).
 """
@@ -24,6 +25,7 @@ from ..document import VideoDocument
 from . import error_reporting
 from .assist_commands import AssistCommands
 from .canvas import Canvas
+from .clinical_commands import ClinicalCommands
 from .commands import EditingCommands
 from .compat import guard_none_refcount
 from .document_bridge import DocumentBridge
@@ -70,7 +72,7 @@ class StudioOptions:
     # `AssistService.adapt`'s seconds and/or steps (tests: {"steps": 1, "seconds": None})
 
 
-class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QMainWindow):
+class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, ClinicalCommands, QMainWindow):
     device_found = Signal(str)  # emitted from a worker: queued to the GUI thread
     proposals_finished = Signal()
     document_opened = Signal()
@@ -118,6 +120,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QM
         self.init_editing()
         self.init_assist()
         self.init_model()
+        self.init_clinical()
         self._update_enabled()
 
     def _build_layout(self) -> None:
@@ -206,6 +209,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QM
         self.canvas.set_document(document)
         self.timeline.set_document(document)
         self.status.show_saved(document)
+        self.clinical_document_set()
         self._refresh_frame_info()
         self._refresh_counts()
         self._update_enabled()
@@ -262,6 +266,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QM
         if self.canvas.painting(index):  # a live stroke: the canvas draws it itself; the rest follows its commit
             return
         self.canvas.refresh_mask(index)
+        self.timeline.mask_changed(index)
         self.timeline.schedule_refresh()
         self._refresh_frame_info(index)
         self.labels_changed(index)
@@ -269,7 +274,8 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QM
     def _refresh_frame_info(self, index: int | None = None) -> None:
         document = self.document
         if document is None or index is None or index == document.current_frame:
-            self.panel.frame_info.show_frame(document, document.current_frame if document else 0)
+            self.panel.frame_info.show_frame(document, document.current_frame if document else 0,
+                                             getattr(self, "task", None))
 
     def _on_status_changed(self, index: int) -> None:
         self.labels_changed(index)
@@ -332,13 +338,15 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, QM
 
     def _update_enabled(self) -> None:
         has_doc, busy = self.document is not None, self.runner.busy
-        for name in ("export", "propose", "finetune", "propagate"):
+        for name in ("export", "report", "propose", "finetune", "propagate"):
             self.actions_by_id[name].setEnabled(has_doc and not busy)
         for name in ("open", "open_folder"):
             self.actions_by_id[name].setEnabled(not busy)
         for name in ("accept", "accept_range", "fill_holes", "keep_largest", "smooth", "copy_previous",
                      "copy_next", "clear", "next_frame", "previous_frame", "first_frame", "last_frame",
-                     "next_unreviewed", "previous_unreviewed", "next_low_confidence", "play", "fit_view"):
+                     "next_unreviewed", "previous_unreviewed", "next_low_confidence", "play", "fit_view",
+                     "tool_calibrate", "toggle_calipers", "toggle_long_axis_curve", "window_level",
+                     "reset_window_level"):
             self.actions_by_id[name].setEnabled(has_doc)
         self.actions_by_id["cancel_job"].setEnabled(busy)
         self.panel.threshold_slider.setEnabled(has_doc and not busy)

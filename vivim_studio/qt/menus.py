@@ -8,16 +8,17 @@ from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QMainWindow
 
 MENUS = (
-    ("&File", ("open", "open_folder", "@recent", "-", "export", "-", "quit")),
+    ("&File", ("open", "open_folder", "@recent", "-", "export", "report", "-", "quit")),
     ("&Edit", ("undo", "redo")),
     ("&Tools", ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "tool_prompt", "-",
-                "brush_smaller", "brush_larger")),
+                "tool_calibrate", "clear_calibration", "-", "brush_smaller", "brush_larger")),
     ("&Mask", ("fill_holes", "keep_largest", "smooth", "-", "copy_previous", "copy_next", "propagate", "-", "clear")),
     ("&Navigate", ("next_frame", "previous_frame", "first_frame", "last_frame", "-", "next_unreviewed",
                    "previous_unreviewed", "next_low_confidence", "-", "play")),
     ("&Review", ("accept", "accept_range")),
     ("M&odel", ("propose", "cancel_job", "-", "@task", "choose_checkpoint", "-", "finetune", "learn")),
-    ("&View", ("fit_view", "zoom_in", "zoom_out", "-", "toggle_mask", "toggle_heatmap")),
+    ("&View", ("fit_view", "zoom_in", "zoom_out", "-", "toggle_mask", "toggle_heatmap", "toggle_calipers",
+               "toggle_long_axis_curve", "-", "window_level", "reset_window_level")),
     ("&Help", ("shortcuts", "about")),
 )
 
@@ -39,7 +40,8 @@ def build_menus(window: QMainWindow) -> None:
             else:
                 menu.addAction(actions[entry])
     tools = QActionGroup(window)  # exactly one tool is checked
-    for name in ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "tool_prompt"):
+    for name in ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "tool_prompt",
+                 "tool_calibrate"):
         tools.addAction(actions[name])
     actions["tool_brush"].setChecked(True)
     tasks = QActionGroup(window)

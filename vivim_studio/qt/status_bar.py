@@ -29,6 +29,9 @@ class StudioStatusBar(QStatusBar):
         self.pointer_label = QLabel()
         self.pointer_label.setMinimumWidth(self.pointer_label.fontMetrics().horizontalAdvance("x 0000, y 0000") + 12)
         self.counts_label = QLabel()
+        self.calibration_label = QLabel()  # "0.128 mm/px · drawn line", or "uncalibrated" in amber
+        self.window_label = QLabel()  # "W/L 100/120 (display only)" while the display window is not the identity
+        self.window_label.setVisible(False)
         self.saved_label = QLabel()
         self.device_label = QLabel()
         self.checkpoint_label = ElidedLabel()
@@ -51,8 +54,8 @@ class StudioStatusBar(QStatusBar):
                        self.learning_stop):
             widget.setVisible(False)
             self.addPermanentWidget(widget)  # permanent: a transient message must not hide the progress
-        for widget in (self.pointer_label, self.counts_label, self.saved_label, self.checkpoint_label,
-                       self.device_label):
+        for widget in (self.pointer_label, self.window_label, self.calibration_label, self.counts_label,
+                       self.saved_label, self.checkpoint_label, self.device_label):
             self.addPermanentWidget(widget)
         self.set_device(None)
         self.set_checkpoint(None)
@@ -77,6 +80,19 @@ class StudioStatusBar(QStatusBar):
         self.counts_label.setText("&nbsp;&nbsp;".join(parts))
         self.counts_label.setMinimumWidth(self.counts_label.sizeHint().width())  # never clipped by a long message
         self.counts_label.setToolTip(f"{document.num_frames} frames in total")
+
+    def show_calibration(self, short: str, full: str) -> None:
+        """The video's calibration (`measurement_text.calibration_summary`): uncalibrated shows in amber."""
+        colour = WARNING_TEXT if short == "uncalibrated" else MUTED_TEXT
+        self.calibration_label.setText(f"<span style='color:{colour}'>{short}</span>" if short else "")
+        self.calibration_label.setToolTip(full)
+
+    def show_display_window(self, text: str) -> None:
+        """The display window in force ("" hides it): what is on screen is not the frame as it is."""
+        self.window_label.setText(f"<span style='color:{WARNING_TEXT}'>{text}</span>")
+        self.window_label.setToolTip("Brightness / contrast of the display only: the frames, measurements and "
+                                     "exports are unchanged (View > Reset brightness / contrast, Shift+W)")
+        self.window_label.setVisible(bool(text))
 
     def show_saved(self, document: VideoDocument | None) -> None:
         if document is None or document.workspace is None:

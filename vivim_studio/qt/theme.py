@@ -36,6 +36,11 @@ HEATMAP_CONTOUR = (0, 230, 255)  # cyan: the boundary over the heat map's reds a
 BRUSH_CURSOR = (255, 255, 255)
 ERASER_CURSOR = (255, 110, 110)
 AREA_CURVE = (0, 214, 170)
+LONG_AXIS_CURVE = (255, 170, 60)  # the long axis over the video (timeline, when shown)
+CALIPER_LONG = (255, 170, 60)  # calipers on the image: long axis orange, short axis cyan, both with a dark rim
+CALIPER_SHORT = (90, 210, 255)
+CALIPER_RIM = (10, 12, 14)
+CALIBRATION_LINE = (255, 90, 200)  # the line drawn over a known length: magenta, unlike any mask colour
 CONFIDENCE_CURVE = (200, 160, 255)
 PLAYHEAD = (255, 255, 255)
 

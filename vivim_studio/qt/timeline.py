@@ -9,7 +9,8 @@ frame numbers from 1, so it reads like the frame label and the exports (NNNN.png
 in the curves' colours, are their legend. Click or drag anywhere on the timeline to go to a frame; drag the
 dashed line to set what counts as "low confidence" (key M jumps to the next such frame). Refreshes are
 coalesced: proposals arriving for hundreds of frames cause a few redraws, not hundreds, and none while a brush
-stroke paints. The curves of a long video are drawn from about two points per pixel column and cached while
+stroke paints. `set_long_axis_shown(True)` plots the lesion's long axis (`long_axis_curve`: mm with a calibration,
+else px) in place of the mask area. The curves of a long video are drawn from about two points per pixel column and cached while
 only the playhead moves (see CURVE_SPEED).
 """
 
@@ -23,8 +24,9 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from ..document import FrameStatus, VideoDocument
-from .theme import (AREA_CURVE, CHANGED_MARK, CONFIDENCE_CURVE, MUTED_TEXT, PLAYHEAD, PROPAGATED_COLOR,
-                    PROPAGATED_LABEL, STATUS_COLORS, STATUS_LABELS, css, qcolor, review_label_html, status_css)
+from .long_axis_curve import LongAxisSeries
+from .theme import (AREA_CURVE, CHANGED_MARK, CONFIDENCE_CURVE, LONG_AXIS_CURVE, MUTED_TEXT, PLAYHEAD,
+                    PROPAGATED_COLOR, PROPAGATED_LABEL, STATUS_COLORS, STATUS_LABELS, css, qcolor, review_label_html, status_css)
 
 DEFAULT_LOW_CONFIDENCE = 0.75
 REFRESH_INTERVAL_MS = 120
@@ -78,6 +80,8 @@ class Timeline(QWidget):
         self.document: VideoDocument | None = None
         self.current = 0
         self.low_confidence = DEFAULT_LOW_CONFIDENCE
+        self.long_axis = LongAxisSeries(self)
+        self.long_axis.updated.connect(self._draw_long_axis)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("#1a1c20")
         self.graphics.ci.layout.setSpacing(0)
@@ -131,6 +135,10 @@ class Timeline(QWidget):
         self.area_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(AREA_CURVE), width=1), fillLevel=0,
                                           brush=qcolor(AREA_CURVE, 40), **CURVE_SPEED)
         plot.addItem(self.area_curve)
+        self.long_axis_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(LONG_AXIS_CURVE), width=1), connect="finite",
+                                               **CURVE_SPEED)
+        self.long_axis_curve.setVisible(False)
+        plot.addItem(self.long_axis_curve)
         self.confidence_view = pg.ViewBox(enableMouse=False, enableMenu=False)
         plot.scene().addItem(self.confidence_view)
         plot.getAxis("right").linkToView(self.confidence_view)
@@ -139,7 +147,7 @@ class Timeline(QWidget):
         self.confidence_curve = pg.PlotDataItem(pen=pg.mkPen(qcolor(CONFIDENCE_CURVE), width=1), connect="finite",
                                                 **CURVE_SPEED)
         self.confidence_view.addItem(self.confidence_curve)
-        for curve in (self.area_curve.curve, self.confidence_curve.curve):
+        for curve in (self.area_curve.curve, self.confidence_curve.curve, self.long_axis_curve.curve):
             # drawn once into a pixmap, reused while only the playhead moves (a 2-px antialiased curve with its
             # fill, over a long video, took up to hundreds of ms to draw; every frame change redrew it)
             curve.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
@@ -185,9 +193,11 @@ class Timeline(QWidget):
         self.document = document
         self.changed = set()
         self._draw_changed()
+        self.long_axis.set_document(document)
         if document is None:
             self.status_image.clear()
             self.area_curve.setData([], [])
+            self.long_axis_curve.setData([], [])
             self.confidence_curve.setData([], [])
             self.position_label.setText("No video")
             for plot in (self.curves, self.strip):
@@ -225,8 +235,35 @@ class Timeline(QWidget):
         x = np.arange(1, count + 1, dtype=np.float64)
         areas = areas.astype(np.float64)
         self.area_curve.setData(x, areas)
-        self.curves.setYRange(0, max(float(areas.max()), 1.0) * 1.1, padding=0)
+        if not self.long_axis_curve.isVisible():
+            self.curves.setYRange(0, max(float(areas.max()), 1.0) * 1.1, padding=0)
         self.confidence_curve.setData(x, confidences.astype(np.float64))
+
+    # the long axis in place of the area ----------------------------------------------------------------------
+    def set_long_axis_shown(self, shown: bool) -> None:
+        self.area_curve.setVisible(not shown)
+        self.long_axis_curve.setVisible(shown)
+        if shown:
+            self.long_axis.start()
+            self._draw_long_axis()
+        else:
+            self.long_axis.stop()
+            self.curves.setLabel("left", "mask area (px)", color=qcolor(AREA_CURVE).name())
+            self.refresh()
+
+    def mask_changed(self, index: int) -> None:
+        self.long_axis.invalidate(index)
+
+    def _draw_long_axis(self) -> None:
+        if not self.long_axis_curve.isVisible() or self.document is None:
+            return
+        values = self.long_axis.values()
+        unit = self.long_axis.unit
+        label = "long axis (mm)" if unit == "mm" else "long axis (px, uncalibrated)"
+        self.curves.setLabel("left", label, color=qcolor(LONG_AXIS_CURVE).name())
+        self.long_axis_curve.setData(np.arange(1, len(values) + 1, dtype=np.float64), values)
+        top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+        self.curves.setYRange(0, max(top, 1.0) * 1.1, padding=0)
 
     # frames changed by the last learning round -------------------------------------------------------------
     def set_changed(self, frames) -> None:

@@ -1,4 +1,5 @@
-"""The side panel: tools, brush size, mask operations, display options, proposal threshold, review buttons.
+"""The side panel: tools, brush size, mask operations, display options, proposal threshold, review buttons and
+the current frame's record (`frame_info`).
 
 Buttons are views of the window's QActions (`setDefaultAction`), so a button, its menu entry and its shortcut
 are one command. Sliders take no keyboard focus: arrow keys always move between frames.
@@ -11,8 +12,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QCheckBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QSizePolicy,
                                QSlider, QToolButton, QVBoxLayout, QWidget)
 
-from ..document import VideoDocument
-from .theme import MUTED_TEXT, review_label_html
+from .frame_info import FrameInfo, describe_origin  # noqa: F401 (describe_origin re-exported)
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS
 
 THRESHOLD_STEPS = 100  # slider units per 1.0 of probability
@@ -70,20 +70,20 @@ class ToolPanel(QWidget):
 
         tools, grid = _group("Tools")
         for i, name in enumerate(("tool_brush", "tool_eraser", "tool_pan", "tool_lasso", "tool_lasso_subtract",
-                                  "tool_prompt")):
+                                  "tool_prompt", "tool_calibrate")):
             grid.addWidget(_button(actions[name]), i // 3, i % 3)
         self.brush_slider = _slider(MIN_BRUSH_RADIUS, 60, brush_radius)
         self.brush_label = QLabel()
         self.brush_label.setToolTip("Brush radius in image pixels ([ and ] change it)")
         self.brush_slider.setToolTip("Brush radius in image pixels ([ and ] change it)")
-        grid.addLayout(_slider_row(self.brush_label, self.brush_slider), 2, 0, 1, 3)
+        grid.addLayout(_slider_row(self.brush_label, self.brush_slider), 2, 1, 1, 2)  # beside Calibrate
         self.brush_slider.valueChanged.connect(self._on_brush)
         layout.addWidget(tools)
 
         mask, grid = _group("Mask")
-        names = ("fill_holes", "keep_largest", "smooth", "clear", "copy_previous", "copy_next", "propagate")
-        for i, name in enumerate(names):
-            grid.addWidget(_button(actions[name]), i // 2, i % 2)
+        names = ("fill_holes", "keep_largest", "smooth", "copy_previous", "copy_next", "propagate", "clear")
+        for i, name in enumerate(names):  # three columns, as the tools: the panel fits a 768-pixel-high screen
+            grid.addWidget(_button(actions[name]), i // 3, i % 3)
         layout.addWidget(mask)
 
         display, box = _group("Display", QVBoxLayout)
@@ -92,10 +92,13 @@ class ToolPanel(QWidget):
         self.opacity_slider.valueChanged.connect(self._on_opacity)
         self.mask_check = QCheckBox("Mask (O)")
         self.heatmap_check = QCheckBox("Heat map (V)")
+        self.calipers_check = QCheckBox("Calipers (D)")
+        self.calipers_check.setToolTip("Draw each lesion's long and short axis on the image")
         self.mask_check.setToolTip("Show the mask and its outline")
         self.heatmap_check.setToolTip("Show the model's probability heat map")
-        for check, action in ((self.mask_check, actions["toggle_mask"]), (self.heatmap_check,
-                                                                         actions["toggle_heatmap"])):
+        for check, action in ((self.mask_check, actions["toggle_mask"]),
+                              (self.heatmap_check, actions["toggle_heatmap"]),
+                              (self.calipers_check, actions["toggle_calipers"])):
             check.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             check.setChecked(action.isChecked())
             check.toggled.connect(action.setChecked)
@@ -104,6 +107,7 @@ class ToolPanel(QWidget):
         checks = QHBoxLayout()
         checks.addWidget(self.mask_check)
         checks.addWidget(self.heatmap_check)
+        checks.addWidget(self.calipers_check)
         checks.addStretch(1)
         box.addLayout(checks)
         layout.addWidget(display)
@@ -157,61 +161,3 @@ class ToolPanel(QWidget):
 
     def _show_threshold(self, value: int) -> None:
         self.threshold_label.setText(f"Threshold {value / THRESHOLD_STEPS:.2f}")
-
-
-def describe_origin(origin: str | None, document: VideoDocument) -> str:
-    """Who made the mask, in words (provenance: `FrameRecord.mask_origin`)."""
-    if not origin:
-        return "none yet"
-    kind, _, detail = origin.partition(":")
-    if kind == "human":
-        return "drawn or corrected by hand"
-    if kind == "model":
-        checkpoint = document.checkpoint or {}
-        same = (checkpoint.get("sha256") or "").startswith(detail)
-        return f"model {checkpoint.get('name') if same and checkpoint.get('name') else detail[:12]}"
-    if kind == "flow":
-        return f"propagated from frame {int(detail) + 1}" if detail.isdigit() else "propagated"
-    if kind == "prompt":
-        return "made by the model from your box or clicks"
-    if kind == "import":
-        return f"imported ({detail})"
-    return origin
-
-
-class FrameInfo(QGroupBox):
-    """The current frame's record: status, who made its mask, area, model confidence, last change."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__("This frame", parent)
-        form = QFormLayout(self)
-        form.setContentsMargins(6, 4, 6, 6)
-        form.setVerticalSpacing(2)
-        self.labels = {}
-        for key in ("Status", "Mask", "Area", "Confidence", "Changed"):
-            label = QLabel("—")
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            self.labels[key] = label
-            title = QLabel(key)
-            title.setStyleSheet(f"color: {MUTED_TEXT}")
-            form.addRow(title, label)
-
-    def show_frame(self, document: VideoDocument | None, index: int) -> None:
-        if document is None:
-            for label in self.labels.values():
-                label.setText("—")
-            return
-        record = document.record(index)
-        self.labels["Status"].setText(review_label_html(record))
-        origin = describe_origin(record.mask_origin, document)
-        if record.clicks:
-            positive = sum(1 for _, _, p in record.clicks if p)
-            origin += f" ({positive} lesion, {len(record.clicks) - positive} background click(s))"
-        self.labels["Mask"].setText(origin)
-        self.labels["Area"].setText(f"{record.area:,} px" if record.mask_origin else "—")
-        # optical flow has no confidence; a model's score for another mask would mislead
-        no_score = record.confidence is None or record.propagated
-        self.labels["Confidence"].setText("—" if no_score else f"{record.confidence:.2f}")
-        self.labels["Changed"].setText((record.updated or "—").replace("T", " ")[:19] + (" UTC" if record.updated
-                                                                                           else ""))

@@ -22,6 +22,7 @@ class Tool(str, Enum):
     LASSO_SUBTRACT = "lasso_subtract"
     PAN = "pan"
     PROMPT = "prompt"  # clicks and boxes that the model turns into a mask (`services.assist`)
+    CALIBRATE = "calibrate"  # a line over a known length gives the millimetres per pixel (`calibration_tool`)
 
     @property
     def paints(self) -> bool:
@@ -33,7 +34,8 @@ class Tool(str, Enum):
 
 
 TOOL_COMMANDS = {Tool.BRUSH: "tool_brush", Tool.ERASER: "tool_eraser", Tool.LASSO: "tool_lasso",
-                 Tool.LASSO_SUBTRACT: "tool_lasso_subtract", Tool.PAN: "tool_pan", Tool.PROMPT: "tool_prompt"}
+                 Tool.LASSO_SUBTRACT: "tool_lasso_subtract", Tool.PAN: "tool_pan", Tool.PROMPT: "tool_prompt",
+                 Tool.CALIBRATE: "tool_calibrate"}
 
 MIN_BRUSH_RADIUS, MAX_BRUSH_RADIUS = 1, 200
 
