@@ -13,7 +13,9 @@ as rough masks, so the model sees what the expert settled nearby.
 The result is a human edit of that lesion (status "edited", origin "prompt:<model>", one undo step, the clicks
 recorded); other lesions on the frame keep their pixels.
 A checkpoint without prompt inputs cannot be steered: its clicks and boxes go to GrabCut seeded by them
-(`vivim_core.prompt_fallback`, origin "prompt:grabcut"), and the loop still learns (images only).
+(`vivim_core.prompt_fallback`, origin "prompt:grabcut"), and the loop still learns (images only). A model that
+does not follow some clicks (its answer leaves a clicked pixel on the wrong side) gets the same help for those
+clicks, applied to its answer (origin "prompt:<model>+grabcut"): every click moves the mask its way.
 
 How the loop learns (`adapt`): the model trains on every frame a human edited or accepted for a bounded time,
 starting from where the last round stopped, then re-proposes only the frames no human touched, with the human
@@ -45,6 +47,12 @@ class AssistError(VivimError, ValueError):
 
 
 GRABCUT = "grabcut"  # the model name of masks made by the classical fallback
+
+
+def _honours(mask: np.ndarray, click) -> bool:
+    """Whether bool (H, W) `mask` agrees with click (x, y, positive) at its pixel."""
+    x, y, positive = click
+    return bool(mask[int(y), int(x)]) == bool(positive)
 
 
 @dataclass
@@ -149,7 +157,18 @@ class AssistService:
             prompts[frame] = prompt
             probability = video.predict_frame(frame, prompts)
             sha = self.model_sha256
-        return document.apply_prompt(frame, probability >= document.proposal_threshold, clicks, sha, label)
+        mask = probability >= document.proposal_threshold
+        if any(not _honours(mask, click) for click in clicks):
+            # The model did not follow some clicks (a scanner unlike its training data): the clicks still act,
+            # through GrabCut on the model's answer, so that every click moves the mask its way.
+            from vivim_core.prompt_fallback import grabcut_prompt
+            from vivim_core.prompts import FramePrompt
+
+            help_prompt = FramePrompt(tuple((x, y) for x, y, p in clicks if p),
+                                      tuple((x, y) for x, y, p in clicks if not p), mask)
+            return document.apply_prompt(frame, grabcut_prompt(document.frame(frame), help_prompt), clicks,
+                                         f"{sha[:7]}+{GRABCUT}", label)
+        return document.apply_prompt(frame, mask, clicks, sha, label)
 
     def _apply_grabcut(self, document, frame: int, prompt, clicks, label: str) -> bool:
         """The classical answer for a model without prompt inputs: GrabCut seeded by the prompt, with the
