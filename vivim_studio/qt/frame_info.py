@@ -35,7 +35,7 @@ def describe_origin(origin: str | None, document: VideoDocument) -> str:
         return f"propagated from frame {int(detail) + 1}" if detail.isdigit() else "propagated"
     if kind == "prompt":
         return "made by the model from your box or clicks"
-    if kind == "import":
+    if kind in ("import", "imported"):
         return f"imported ({detail})"
     return origin
 

@@ -11,7 +11,7 @@ them on the document, each one undo step.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHBoxLayout, QMenu, QSizePolicy, QToolButton, QTreeWidget,
                                QTreeWidgetItem, QVBoxLayout, QWidget)
 
@@ -21,6 +21,7 @@ from .measurement_text import frame_measurements, size_lines
 from .theme import MUTED_TEXT, STATUS_COLORS, STATUS_LABELS, lesion_color, qcolor
 
 COMPACT_BUTTON = "QToolButton { padding: 2px 6px; }"  # a lower row of buttons: the frame panel stays in view
+ACTIVE_ROW = "#3a4352"  # the active lesion's row
 VISIBLE_ROWS = 2  # the list's height: a 768-pixel-high screen keeps the whole panel in view; more rows scroll
 
 
@@ -32,6 +33,12 @@ def _size_text(row) -> tuple[str, str]:
     else:
         short = f"{row.pixels.area_px:,} px · {row.pixels.long_axis.length:.0f}×{row.pixels.short_axis.length:.0f}"
     return short, f"Area {lines['Size']}\nAxes {lines['Axes']}\nCalibration {lines['Calibration']}"
+
+
+def _swatch(lesion: int) -> QIcon:
+    pixmap = QPixmap(10, 10)
+    pixmap.fill(qcolor(lesion_color(lesion)))
+    return QIcon(pixmap)
 
 
 def _menu_button(text: str, tip: str, menu: QMenu | None = None) -> QToolButton:
@@ -70,7 +77,8 @@ class LesionPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setUniformRowHeights(True)
         self.tree.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # arrow keys keep moving between frames
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)  # the active row is marked
+        # with a background of its own: a selection highlight would paint over the lesion and status colours
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self.tree.itemClicked.connect(lambda item, _column: self.lesion_chosen.emit(item.data(0, Qt.ItemDataRole.UserRole)))
@@ -94,12 +102,12 @@ class LesionPanel(QWidget):
         self.new_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.new_button.setText("New")
         self.new_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.merge_button = _menu_button("Merge into", "Make the active lesion part of another lesion", self.merge_menu)
+        self.merge_button = _menu_button("Merge", "Make the active lesion part of another lesion", self.merge_menu)
         self.split_button = QToolButton()
         self.split_button.setDefaultAction(actions["split_lesion"])
         self.split_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.split_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.relabel_button = _menu_button("Relabel as", "Give the active lesion another id (two lesions present "
+        self.relabel_button = _menu_button("Relabel", "Give the active lesion another id (two lesions present "
                                            "exchange their ids)", self.relabel_menu)
         for button in (self.new_button, self.merge_button, self.split_button, self.relabel_button):
             button.setStyleSheet(COMPACT_BUTTON)
@@ -125,8 +133,8 @@ class LesionPanel(QWidget):
         for lesion in sorted({*self.frame_ids, self.active}):
             item = QTreeWidgetItem([f"L{lesion}", "", ""])
             item.setData(0, Qt.ItemDataRole.UserRole, lesion)
-            item.setForeground(0, qcolor(lesion_color(lesion)))
-            item.setText(0, f"\u25A0 L{lesion}" + (" \u270E" if lesion == self.active else ""))  # pencil: edited
+            item.setIcon(0, _swatch(lesion))
+            item.setText(0, f"L{lesion}" + (" \u270E" if lesion == self.active else ""))  # pencil: being edited
             item.setToolTip(0, f"Lesion {lesion}" + (": brush, eraser, lasso and Prompt act on it"
                                                      if lesion == self.active else f" (key {lesion} to edit it)"
                                                      if lesion <= 9 else ""))
@@ -143,7 +151,11 @@ class LesionPanel(QWidget):
                 item.setForeground(2, QColor(MUTED_TEXT))
             self.tree.addTopLevelItem(item)
             if lesion == self.active:
-                item.setSelected(True)
+                font = item.font(0)
+                font.setBold(True)
+                for column in range(3):
+                    item.setBackground(column, QColor(ACTIVE_ROW))
+                    item.setFont(column, font)
                 self.tree.scrollToItem(item)
         self._enable(True)
 

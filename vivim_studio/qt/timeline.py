@@ -43,8 +43,8 @@ STATUS_CODES = {status: code for code, status in enumerate(STATUS_ORDER)}
 PROPAGATED_CODE = len(STATUS_ORDER)
 STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER] + [PROPAGATED_COLOR], np.uint8)
 CHANGED_ROW = 0.22  # the top fraction of the strip that carries the "changed by the last round" marks
-LESION_ROWS_PX = 36  # the lesion rows' height in all (a row each, at most LESION_ROW_MAX_PX high)
-LESION_ROW_MAX_PX = 9
+LESION_ROWS_PX = 40  # the lesion rows' height in all (a row each, at most LESION_ROW_MAX_PX high)
+LESION_ROW_MAX_PX = 12
 LESION_ABSENT = (44, 47, 53, 255)  # a lesion's row where it is not on the frame: a dark track
 
 

@@ -31,7 +31,7 @@ def test_number_keys_choose_the_lesion_the_brush_paints(make_window, small_video
     qtbot.keyClick(window, Qt.Key.Key_2)
     assert document.active_lesion == 2 and window.actions_by_id["lesion_2"].isChecked()
     assert "Lesion 2" in window.status.lesion_label.text()
-    assert "L2 \u270E" in window.panel.lesion_panel.tree.topLevelItem(1).text(0)  # marked in the frame panel
+    assert window.panel.lesion_panel.tree.topLevelItem(1).text(0) == "L2 \u270E"  # marked in the frame panel
     drag(qtbot, window.canvas, [(44, 44), (46, 46)])
     labels = document.labels(0)
     assert labels[12, 12] == 1 and labels[45, 45] == 2 and document.lesions(0) == [1, 2]
