@@ -278,3 +278,18 @@ def test_events_tell_lesion_changes_and_the_active_lesion(mem_doc):
     mem_doc.active_lesion = 4
     assert seen == [("lesions", 2), ("active", 4)]
     assert mem_doc.next_lesion_id() == 2
+
+
+def test_split_lesion_pieces_makes_each_smaller_piece_a_new_lesion_in_one_step(mem_doc):
+    doc = mem_doc
+    doc.set_lesion_mask(2, disk(10, 10, 4) | disk(40, 30, 7) | disk(56, 8, 3), lesion=1)
+    assert doc.split_lesion_pieces(2, 1) == [2, 3]  # the largest piece keeps id 1; then by size
+    labels = doc.labels(2)
+    assert labels[30, 40] == 1 and labels[10, 10] == 2 and labels[8, 56] == 3
+    assert doc.lesion_record(2, 2).status == FrameStatus.EDITED
+    ids, presence = doc.lesion_presence()
+    assert ids == [1, 2, 3] and presence[:, 2].all() and not presence[:, 3].any()
+    assert doc.undo(2) == "split lesion 1 into 3" and doc.lesions(2) == [1]
+    doc.set_lesion_mask(4, disk(20, 20, 5), lesion=1)
+    with pytest.raises(EditError, match="one connected piece"):
+        doc.split_lesion_pieces(4, 1)

@@ -3,6 +3,7 @@
     doc.merge_lesions(3, 2)                    # lesion 3 was the same nodule as lesion 2: everywhere
     doc.relabel_lesion(2, 1, frames=range(40, 80))   # on these frames, lesion 2 is lesion 1 (swap if both)
     new = doc.split_lesion(12, lesion=1, x=300, y=200)   # the piece of lesion 1 under (300, 200): a new lesion
+    new_ids = doc.split_lesion_pieces(12, lesion=1)      # every piece but the largest: a new lesion each
 
 These change which lesion the pixels belong to, not the pixels: the review status of the frames stays (a
 proposed frame stays proposed, its masks still need a look), and each lesion keeps its own status and origin
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from . import lesions
@@ -138,3 +140,33 @@ class LesionMixin:
 
         self._identity_edit([index], f"split lesion {lesion}", change)
         return new_lesion
+
+    def split_lesion_pieces(self, index: int, lesion: int) -> list[int]:
+        """Each 8-connected piece of lesion `lesion` on frame `index` but the largest becomes a new lesion (new
+        ids, increasing with the piece's size order), keeping the status and origin; one undo step. Returns the
+        new ids; EditError when the lesion is one piece (nothing to split)."""
+        index = self.source.check_index(index)
+        lesion = self._lesion(lesion)
+        if self.record(index).lesion(lesion) is None:
+            raise EditError(f"frame {index + 1} has no lesion {lesion}")
+        count, pieces, stats, _ = cv2.connectedComponentsWithStats((self.masks.labels(index) == lesion)
+                                                                   .view(np.uint8), connectivity=8)
+        if count <= 2:
+            raise EditError(f"lesion {lesion} is one connected piece on frame {index + 1}: nothing to split")
+        by_size = sorted(range(1, count), key=lambda k: -int(stats[k, cv2.CC_STAT_AREA]))
+        first = self.next_lesion_id()
+        if first + len(by_size) - 2 > 255:
+            raise EditError("not enough free lesion ids (1..255) for the pieces; merge or relabel lesions first")
+        new_ids = {piece: first + n for n, piece in enumerate(by_size[1:])}
+
+        def change(labels: np.ndarray, record: FrameRecord):
+            old = record.lesion(lesion)
+            split = labels.copy()
+            for piece, new_id in new_ids.items():
+                split[pieces == piece] = new_id
+            others = (x for x in record.lesions if x.id != lesion)
+            return split, _sorted([*others, _measured(split, lesion, old),
+                                   *(_measured(split, k, old) for k in new_ids.values())]), record.lesion_clicks
+
+        self._identity_edit([index], f"split lesion {lesion} into {len(by_size)}", change)
+        return list(new_ids.values())

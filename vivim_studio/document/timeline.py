@@ -50,6 +50,18 @@ class TimelineMixin:
                 out[i] = found.area
         return out
 
+    def lesion_presence(self) -> tuple[list[int], np.ndarray]:
+        """(ids, bool (len(ids), T)): every lesion id used in the video, increasing, and the frames each is on
+        (from the records)."""
+        records = self._records_snapshot()
+        ids = sorted({k for r in records.values() for k in r.lesion_ids})
+        row = {k: n for n, k in enumerate(ids)}
+        out = np.zeros((len(ids), self.num_frames), bool)
+        for i, r in records.items():
+            for k in r.lesion_ids:
+                out[row[k], i] = True
+        return ids, out
+
     def confidences(self) -> np.ndarray:
         """float32 (T,) proposal confidence per frame (`codec.proposal_confidence`), NaN without a proposal."""
         out = np.full(self.num_frames, np.nan, np.float32)

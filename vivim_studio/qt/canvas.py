@@ -1,7 +1,7 @@
-"""The image canvas: the frame (pyqtgraph ImageItem), the probability heat map, the mask fill and contour, the
-brush cursor and the lasso outline, in a ViewBox with zoom (wheel) and pan (middle drag, or the pan tool).
+"""The image canvas: the frame (pyqtgraph ImageItem), the probability heat map, the lesions' fill and outlines
+(each lesion in its colour, the active one emphasised: `overlay`, `lesion_contours`), the brush cursor and the lasso outline, in a ViewBox with zoom (wheel) and pan (middle drag, or the pan tool).
 
-Brush strokes go straight to the document's live `Stroke`: every mouse move paints into the stroke's buffer,
+Brush strokes go straight to the document's live `Stroke` (of the document's active lesion): every mouse move paints into the stroke's buffer,
 and only the rectangle it returns is redrawn; the contour follows at most every CONTOUR_INTERVAL_MS. Releasing
 the button commits the stroke as one undo step (the window has the document save it on a background thread).
 
@@ -30,10 +30,11 @@ from ..document import VideoDocument
 from .calibration_tool import MIN_LINE_PX, CalibrationOverlay, line_length
 from .calipers import CalipersOverlay
 from .frame_item import FrameItem
-from .overlay import MaskContourItem, MaskFillItem, bounding_box, union
+from .lesion_contours import LesionContours
+from .overlay import MaskFillItem, bounding_box, union
 from .prefetch import FramePrefetcher, blank_display
-from .theme import (BOX_OUTLINE, BRUSH_CURSOR, CLICK_NEGATIVE, CLICK_POSITIVE, ERASER_CURSOR, HEATMAP_CONTOUR,
-                    MARKER_OUTLINE, MASK_CONTOUR, MUTED_TEXT, qcolor)
+from .theme import (BOX_OUTLINE, BRUSH_CURSOR, CLICK_NEGATIVE, CLICK_POSITIVE, ERASER_CURSOR, MARKER_OUTLINE,
+                    MASK_CONTOUR, MUTED_TEXT, qcolor)
 from .measurement_text import frame_measurements
 from .tools import MAX_BRUSH_RADIUS, MIN_BRUSH_RADIUS, Tool, ToolSurface
 from .window_level import DisplayWindow
@@ -106,7 +107,7 @@ class Canvas(QWidget):
         self.fill_item = MaskFillItem()
         self.fill_item.setOpacity(0.4)
         self._mask_visible = True
-        self.contour_item = MaskContourItem()
+        self.contour_item = LesionContours()
         self.outline_item = QGraphicsPathItem()
         self.outline_item.setPen(_cosmetic_pen(MASK_CONTOUR, 1.5, Qt.PenStyle.DashLine))
         self.cursor_item = QGraphicsEllipseItem()
@@ -165,7 +166,7 @@ class Canvas(QWidget):
             self.calipers.clear()
             self.heat_item.clear()
             self.fill_item.set_mask(None, (1, 1))
-            self.contour_item.set_mask(None)
+            self.contour_item.set_labels(None)
             self.marks_item.clear()
             return
         self._prefetcher = FramePrefetcher(document)
@@ -201,10 +202,12 @@ class Canvas(QWidget):
             return
         if self._stroke is not None and self._stroke.frame == self.frame_index:
             return
-        mask = self.document.mask(self.frame_index)
-        self._mask_box = bounding_box(mask)
-        self.fill_item.set_mask(mask, self.document.frame_size, self._mask_box)
-        self.contour_item.set_mask(mask, self._mask_box)
+        labels = self.document.labels(self.frame_index)
+        active = self.document.active_lesion
+        self._mask_box = bounding_box(labels)
+        self.fill_item.set_active(active)
+        self.fill_item.set_mask(labels, self.document.frame_size, self._mask_box)
+        self.contour_item.set_labels(labels, self._mask_box, active)
         self.refresh_marks()
         self.refresh_calipers()
 
@@ -288,12 +291,11 @@ class Canvas(QWidget):
         self.refresh_probability()
 
     def _apply_layer_visibility(self) -> None:
-        """With the heat map on, the fill would tint the probabilities: show only the outline, in a colour that
-        stands out from the heat map's yellows."""
+        """With the heat map on, the fill would tint the probabilities: show only the outlines (each on its dark
+        rim, so that they stand out from the heat map's yellows)."""
         heat = self.heat_item.isVisible()
         self.fill_item.setVisible(self._mask_visible and not heat)
         self.contour_item.setVisible(self._mask_visible)
-        self.contour_item.set_color(HEATMAP_CONTOUR if heat else MASK_CONTOUR)
 
     def fit(self) -> None:
         if self.document is not None:
@@ -441,13 +443,13 @@ class Canvas(QWidget):
         box = self._stroke.add_points([(x, y)])
         if box is not None:
             self._stroke_box = union(self._stroke_box, box)
-            self.fill_item.update_region(self._stroke.mask, box)
+            self.fill_item.update_region(self._stroke.labels, box)
             if not self._contour_timer.isActive():
                 self._contour_timer.start()
 
     def _refresh_contour(self) -> None:
         if self._stroke is not None:
-            self.contour_item.set_mask(self._stroke.mask, self._stroke_box)
+            self.contour_item.set_labels(self._stroke.labels, self._stroke_box, self._stroke.lesion)
 
     def _draw_outline(self) -> None:
         path = QPainterPath(QPointF(self._lasso[0][0] + 0.5, self._lasso[0][1] + 0.5))

@@ -21,6 +21,8 @@ class DocumentBridge(QObject):
     history_changed = Signal(int)
     save_failed = Signal(str)  # from the document's background saver thread
     calibration_changed = Signal()  # the user's calibration line was set or removed
+    lesions_changed = Signal(int)  # a frame's lesions (ids, per-lesion status) changed
+    active_lesion_changed = Signal(int)
 
     def __init__(self, document: VideoDocument, parent: QObject | None = None):
         super().__init__(parent)
@@ -34,6 +36,8 @@ class DocumentBridge(QObject):
             (events.history_changed, self.history_changed.emit),
             (events.save_failed, self.save_failed.emit),
             (events.calibration_changed, self.calibration_changed.emit),
+            (events.lesions_changed, self.lesions_changed.emit),
+            (events.active_lesion_changed, self.active_lesion_changed.emit),
         ]
         for event, callback in self._subscriptions:
             event.connect(callback)

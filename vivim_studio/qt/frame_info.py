@@ -1,18 +1,23 @@
-"""The side panel's "This frame" box: the current frame's review status, who made its mask, its lesions' size
-(area, long and short axis: millimetres only with a calibration, and the calibration that backs them), the
+"""The side panel's "This frame" box: the current frame's review status, who made its mask, its lesions (a row
+each, `lesion_panel`: colour, id, status, area and long x short axis: millimetres only with a calibration; the
+calibration that backs them below), the
 task's published size thresholds as information, the model's confidence and the last change."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QHBoxLayout, QLabel, QWidget
 
 from ..document import VideoDocument
+from .lesion_panel import LesionPanel
 from .measurement_text import calibration_summary, frame_measurements, size_lines, thresholds_text
 from .theme import MUTED_TEXT, WARNING_TEXT, review_label_html
 
 ROWS = ("Status", "Mask", "Area", "Axes", "Calibration", "Size info", "Changed")  # the model's confidence is
 # on the status row: the box stays short enough for a 768-pixel-high screen
+LISTED = ("Area", "Axes")  # rows kept as text (the lesions' sizes in words) but not shown: the lesion list shows
+# each lesion's area and axes in its row, and the room they took holds the list on a 768-pixel-high screen
 
 
 def describe_origin(origin: str | None, document: VideoDocument) -> str:
@@ -30,7 +35,7 @@ def describe_origin(origin: str | None, document: VideoDocument) -> str:
         return f"propagated from frame {int(detail) + 1}" if detail.isdigit() else "propagated"
     if kind == "prompt":
         return "made by the model from your box or clicks"
-    if kind == "import":
+    if kind in ("import", "imported"):
         return f"imported ({detail})"
     return origin
 
@@ -38,8 +43,9 @@ def describe_origin(origin: str | None, document: VideoDocument) -> str:
 class FrameInfo(QGroupBox):
     """The current frame's record and its lesions' measurements (`show_frame`)."""
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None):
         super().__init__("This frame", parent)
+        self.lesion_panel = LesionPanel(actions)
         form = self._form = QFormLayout(self)
         form.setContentsMargins(6, 2, 6, 4)
         form.setVerticalSpacing(1)
@@ -65,13 +71,17 @@ class FrameInfo(QGroupBox):
                 status_row.addStretch(1)
             else:
                 form.addRow(title, label)
+            if key == "Mask":
+                form.addRow(self.lesion_panel)
         self.labels["Size info"].setToolTip("Published size thresholds for the lesion's long axis: information, "
                                             "not a diagnosis")
         self._show_size_info(None)
+        for key in LISTED:
+            form.setRowVisible(self.labels[key], False)
 
     def _show_size_info(self, text: tuple[str, str] | None) -> None:
         """Shown only when there is something to say (a calibrated lesion and a task): the panel stays short."""
-        self._form.setRowVisible(ROWS.index("Size info"), text is not None)
+        self._form.setRowVisible(self.labels["Size info"], text is not None)
         if text is not None:
             self.labels["Size info"].setText(text[0])
             self.labels["Size info"].setToolTip(text[1])

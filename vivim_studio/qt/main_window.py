@@ -3,7 +3,8 @@
 Editing, navigation and review commands live in `commands.EditingCommands`; model jobs (propose, threshold,
 propagate, export, fine-tune) in `model_jobs.ModelJobs`; the Prompt tool and learning from corrections in
 `assist_commands.AssistCommands`; calibration, calipers, the display window and the lesion report in
-`clinical_commands.ClinicalCommands`. The window owns one `JobRunner`: long work never runs on the GUI thread
+`clinical_commands.ClinicalCommands`; lesions (choose, merge, split, relabel, import masks) in
+`lesion_commands.LesionCommands`. The window owns one `JobRunner`: long work never runs on the GUI thread
 (clicks and learning rounds have workers of their own). Opening a video also runs in the worker (hashing,
 reading a long workspace).
 """
@@ -29,6 +30,7 @@ from .clinical_commands import ClinicalCommands
 from .commands import EditingCommands
 from .compat import guard_none_refcount
 from .document_bridge import DocumentBridge
+from .lesion_commands import LesionCommands
 from .menus import build_menus
 from .model_jobs import ModelJobs
 from .opening import OpeningCommands
@@ -72,7 +74,8 @@ class StudioOptions:
     # `AssistService.adapt`'s seconds and/or steps (tests: {"steps": 1, "seconds": None})
 
 
-class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, ClinicalCommands, QMainWindow):
+class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, ClinicalCommands, LesionCommands,
+                 QMainWindow):
     device_found = Signal(str)  # emitted from a worker: queued to the GUI thread
     proposals_finished = Signal()
     document_opened = Signal()
@@ -121,6 +124,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, Cl
         self.init_assist()
         self.init_model()
         self.init_clinical()
+        self.init_lesions()
         self._update_enabled()
 
     def _build_layout(self) -> None:
@@ -210,6 +214,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, Cl
         self.timeline.set_document(document)
         self.status.show_saved(document)
         self.clinical_document_set()
+        self.lesions_document_set()
         self._refresh_frame_info()
         self._refresh_counts()
         self._update_enabled()
@@ -274,8 +279,9 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, Cl
     def _refresh_frame_info(self, index: int | None = None) -> None:
         document = self.document
         if document is None or index is None or index == document.current_frame:
-            self.panel.frame_info.show_frame(document, document.current_frame if document else 0,
-                                             getattr(self, "task", None))
+            current = document.current_frame if document else 0
+            self.panel.frame_info.show_frame(document, current, getattr(self, "task", None))
+            self.panel.lesion_panel.show_frame(document, current)
 
     def _on_status_changed(self, index: int) -> None:
         self.labels_changed(index)
@@ -338,7 +344,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, Cl
 
     def _update_enabled(self) -> None:
         has_doc, busy = self.document is not None, self.runner.busy
-        for name in ("export", "report", "propose", "finetune", "propagate"):
+        for name in ("export", "report", "propose", "finetune", "propagate", "import_masks"):
             self.actions_by_id[name].setEnabled(has_doc and not busy)
         for name in ("open", "open_folder"):
             self.actions_by_id[name].setEnabled(not busy)
@@ -346,7 +352,7 @@ class MainWindow(OpeningCommands, EditingCommands, ModelJobs, AssistCommands, Cl
                      "copy_next", "clear", "next_frame", "previous_frame", "first_frame", "last_frame",
                      "next_unreviewed", "previous_unreviewed", "next_low_confidence", "play", "fit_view",
                      "tool_calibrate", "toggle_calipers", "toggle_long_axis_curve", "window_level",
-                     "reset_window_level"):
+                     "reset_window_level", "new_lesion", "split_lesion", *(f"lesion_{k}" for k in range(1, 10))):
             self.actions_by_id[name].setEnabled(has_doc)
         self.actions_by_id["cancel_job"].setEnabled(busy)
         self.panel.threshold_slider.setEnabled(has_doc and not busy)

@@ -8,11 +8,12 @@ from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QMainWindow
 
 MENUS = (
-    ("&File", ("open", "open_folder", "@recent", "-", "export", "report", "-", "quit")),
+    ("&File", ("open", "open_folder", "@recent", "-", "import_masks", "export", "report", "-", "quit")),
     ("&Edit", ("undo", "redo")),
     ("&Tools", ("tool_brush", "tool_eraser", "tool_lasso", "tool_lasso_subtract", "tool_pan", "tool_prompt", "-",
                 "tool_calibrate", "clear_calibration", "-", "brush_smaller", "brush_larger")),
     ("&Mask", ("fill_holes", "keep_largest", "smooth", "-", "copy_previous", "copy_next", "propagate", "-", "clear")),
+    ("&Lesions", ("new_lesion", "@lesions", "-", "@merge", "split_lesion", "@relabel")),
     ("&Navigate", ("next_frame", "previous_frame", "first_frame", "last_frame", "-", "next_unreviewed",
                    "previous_unreviewed", "next_low_confidence", "-", "play")),
     ("&Review", ("accept", "accept_range")),
@@ -33,6 +34,13 @@ def build_menus(window: QMainWindow) -> None:
                 menu.addSeparator()
             elif entry == "@recent":
                 window.recent_menu = menu.addMenu("Open &recent")
+            elif entry == "@lesions":
+                choose = menu.addMenu("&Active lesion")
+                for k in range(1, 10):
+                    choose.addAction(actions[f"lesion_{k}"])
+            elif entry in ("@merge", "@relabel"):  # the lesion panel's menus (filled as they open)
+                panel = window.panel.lesion_panel
+                menu.addMenu(panel.merge_menu if entry == "@merge" else panel.relabel_menu)
             elif entry == "@task":
                 task_menu = menu.addMenu("&Task (default checkpoint)")
                 task_menu.addAction(actions["task_thyroid"])

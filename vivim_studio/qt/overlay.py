@@ -1,12 +1,14 @@
 """The mask drawn over the frame: a coloured fill (its own opacity) and the boundary contour.
 
-`MaskFillItem` keeps an ARGB image whose pixels live in a numpy array shared with the QImage: a brush
+The fill shows a label map (uint8 (H, W), 0 background, 1..N lesion ids): each lesion in its palette colour
+(`theme.lesion_color`), the active lesion opaque and the others paler (a 256-entry look-up table of 32-bit
+pixels). `MaskFillItem` keeps an ARGB image whose pixels live in a numpy array shared with the QImage: a brush
 stroke rewrites only the touched rectangle of that array and repaints only that rectangle (no full-frame
 conversion per mouse move, which is what an `ImageItem.setImage` would cost at 1080p). A new mask rewrites
 only its bounding box and the box drawn before (a lesion covers a small part of a frame; clearing and
 refilling a whole 1080p ARGB buffer took ~8 ms per frame change).
-`MaskContourItem` draws the boundary as vector paths (OpenCV contours, traced inside the mask's bounding box)
-with a cosmetic pen, so it stays a crisp 2-pixel line at any zoom.
+The boundaries are vector paths (`contours_to_path`, drawn per lesion by `lesion_contours.LesionContours`) with a
+cosmetic pen, so they stay crisp lines at any zoom.
 
 Both sit in image coordinates: pixel (col, row) covers [col, col+1) x [row, row+1), like pyqtgraph's ImageItem.
 """
@@ -16,17 +18,28 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QImage, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QImage, QPainter, QPainterPath
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject
 
-from .theme import MASK_CONTOUR, MASK_FILL, qcolor
+from .theme import lesion_color
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, end-exclusive
+OTHER_LESION_ALPHA = 0.55  # a lesion other than the active one: its fill this much as strong
+
+
+def lesion_lut(active: int) -> np.ndarray:
+    """uint32 (256,): each label's premultiplied ARGB pixel (B, G, R, A in memory), 0 for the background."""
+    lut = np.zeros((256, 4), np.uint8)
+    for k in range(1, 256):
+        alpha = 1.0 if k == active else OTHER_LESION_ALPHA
+        r, g, b = lesion_color(k)
+        lut[k] = (round(b * alpha), round(g * alpha), round(r * alpha), round(255 * alpha))
+    return lut.view(np.uint32)[:, 0]
 
 
 def bounding_box(mask: np.ndarray | None) -> Box | None:
-    """The smallest box holding every set pixel of a bool (H, W) mask; None when it is empty."""
+    """The smallest box holding every set pixel of a bool (H, W) mask or non-zero label; None when empty."""
     if mask is None:
         return None
     x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
@@ -40,13 +53,13 @@ def union(a: Box | None, b: Box | None) -> Box | None:
 
 
 class MaskFillItem(QGraphicsObject):
-    """The mask as a flat colour; `setOpacity` sets the fill opacity (the slider)."""
+    """The lesions as flat colours; `setOpacity` sets the fill opacity (the slider)."""
 
-    def __init__(self, color: tuple[int, int, int] = MASK_FILL, parent: QGraphicsItem | None = None):
+    def __init__(self, active: int = 1, parent: QGraphicsItem | None = None):
         super().__init__(parent)
-        # Format_ARGB32_Premultiplied is little-endian B, G, R, A in memory; opaque, so premultiplying is a no-op
-        self._pixel = np.array([color[2], color[1], color[0], 255], np.uint8)
-        self._pixel32 = self._pixel.view(np.uint32)[0]  # the same pixel as one 32-bit word
+        # Format_ARGB32_Premultiplied is little-endian B, G, R, A in memory: one 32-bit word per pixel
+        self.active = active
+        self._lut = lesion_lut(active)
         self._argb = np.zeros((1, 1, 4), np.uint8)
         self._image = self._wrap(self._argb)
         self._drawn: Box | None = None  # where set pixels may be (everything outside is clear)
@@ -60,8 +73,14 @@ class MaskFillItem(QGraphicsObject):
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self._argb.shape[1], self._argb.shape[0])
 
+    def set_active(self, active: int) -> None:
+        """Emphasise lesion `active` from the next `set_mask` on."""
+        if active != self.active:
+            self.active, self._lut = active, lesion_lut(active)
+
     def set_mask(self, mask: np.ndarray | None, shape: tuple[int, int], box: Box | None = None) -> None:
-        """Show the whole bool (H, W) mask (None: empty). `box`: its `bounding_box`, when the caller has it."""
+        """Show the whole label map uint8 (H, W) (bool: lesion 1; None: empty). `box`: its `bounding_box`, when
+        the caller has it."""
         if self._argb.shape[:2] != tuple(shape):
             self.prepareGeometryChange()
             self._argb = np.zeros((*shape, 4), np.uint8)
@@ -81,7 +100,7 @@ class MaskFillItem(QGraphicsObject):
             self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def update_region(self, mask: np.ndarray, box: Box) -> None:
-        """Redraw only `box` (x0, y0, x1, y1), end-exclusive, from `mask` (live brush strokes)."""
+        """Redraw only `box` (x0, y0, x1, y1), end-exclusive, from the label map `mask` (live brush strokes)."""
         x0, y0, x1, y1 = box
         self._write(mask, box)
         self._drawn = union(self._drawn, box)
@@ -89,8 +108,8 @@ class MaskFillItem(QGraphicsObject):
 
     def _write(self, mask: np.ndarray, box: Box) -> None:
         x0, y0, x1, y1 = box
-        words = self._argb.view(np.uint32)[..., 0]  # (H, W) 32-bit pixels: one multiply writes the region
-        np.multiply(mask[y0:y1, x0:x1], self._pixel32, out=words[y0:y1, x0:x1])
+        words = self._argb.view(np.uint32)[..., 0]  # (H, W) 32-bit pixels: one look-up writes the region
+        np.take(self._lut, mask[y0:y1, x0:x1].view(np.uint8), out=words[y0:y1, x0:x1], mode="clip")
 
     def pixel_is_set(self, x: int, y: int) -> bool:
         """For tests: whether the fill covers pixel (x, y)."""
@@ -105,38 +124,6 @@ class MaskFillItem(QGraphicsObject):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)  # crisp pixels when zoomed in
         painter.drawImage(QRectF(exposed), self._image, QRectF(exposed))
-
-
-class MaskContourItem(QGraphicsPathItem):
-    """The mask's boundary as a path (outer outlines and hole outlines)."""
-
-    def __init__(self, color: tuple[int, int, int] = MASK_CONTOUR, width: float = 2.0,
-                 parent: QGraphicsItem | None = None):
-        super().__init__(parent)
-        pen = QPen(qcolor(color), width)
-        pen.setCosmetic(True)  # width in screen pixels at any zoom
-        pen.setJoinStyle(Qt.PenJoinStyle.BevelJoin)  # round joins made Qt's stroker ~10x slower (4-10 ms a paint
-        # for a lesion's outline at 1080p); at 2 px the two look the same
-        self.setPen(pen)
-
-    def set_color(self, color: tuple[int, int, int]) -> None:
-        pen = self.pen()
-        pen.setColor(qcolor(color))
-        self.setPen(pen)
-
-    def set_mask(self, mask: np.ndarray | None, box: Box | None = None) -> None:
-        """Trace the bool (H, W) mask's boundary; `box`: where its pixels are (default: found), padded by one
-        pixel here so the trace is the same as on the whole frame."""
-        path = QPainterPath()
-        box = bounding_box(mask) if box is None else box
-        if mask is not None and box is not None:
-            h, w = mask.shape
-            x0, y0, x1, y1 = max(box[0] - 1, 0), max(box[1] - 1, 0), min(box[2] + 1, w), min(box[3] + 1, h)
-            crop = np.ascontiguousarray(mask[y0:y1, x0:x1].view(np.uint8))
-            contours, _ = cv2.findContours(crop, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))
-            if contours:
-                path = contours_to_path(contours)
-        self.setPath(path)
 
 
 def contours_to_path(contours) -> QPainterPath:

@@ -29,6 +29,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("open", "&Open video or DICOM...", ("Ctrl+O",), "File", "Open a video file or DICOM cine"),
     Command("open_folder", "Open &folder or VTUS case...", ("Ctrl+Shift+O",), "File",
             "Open a folder of frames (a VTUS case brings its masks)"),
+    Command("import_masks", "&Import masks...", ("Ctrl+I",), "File",
+            "Bring in masks you already have: a folder of PNGs (binary or label maps), a VTUS _GT folder, or a "
+            "NIfTI volume"),
     Command("export", "&Export masks...", ("Ctrl+E",), "File",
             "Write the masks as VTUS (default), PNG, NIfTI or DICOM-SEG"),
     Command("report", "Lesion size &report...", ("Ctrl+R",), "File",
@@ -65,6 +68,14 @@ COMMANDS: tuple[Command, ...] = (
             "Carry this mask forward by optical flow (stops at reviewed frames)", button="Propagate forward"),
     Command("clear", "&Clear frame (no lesion)", ("Del", "Backspace"), "Mask", "Empty mask: no lesion here",
             button="Clear (no lesion)"),
+    # lesions
+    Command("new_lesion", "&New lesion", ("Ctrl+N",), "Lesions",
+            "Edit a lesion no frame has yet (the next free id): brush, lasso and Prompt draw it"),
+    *(Command(f"lesion_{k}", f"Lesion &{k}", (str(k),), "Lesions", f"Edit lesion {k}: brush, eraser, lasso and "
+              f"Prompt act on it", True) for k in range(1, 10)),
+    Command("split_lesion", "&Split lesion into its pieces", (), "Lesions",
+            "On this frame, each separate piece of the active lesion but the largest becomes a new lesion",
+            button="Split"),
     # navigation
     Command("next_frame", "Next frame", ("Right",), "Navigate", "Next frame"),
     Command("previous_frame", "Previous frame", ("Left",), "Navigate", "Previous frame"),

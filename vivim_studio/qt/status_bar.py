@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWi
 
 from ..document import FrameStatus, VideoDocument
 from .elided_label import ElidedLabel
-from .theme import MUTED_TEXT, STATUS_LABELS, WARNING_TEXT, status_css
+from .theme import MUTED_TEXT, STATUS_LABELS, WARNING_TEXT, lesion_swatch_html, status_css
 
 CHECKPOINT_MAX_WIDTH = 300  # a long checkpoint name is elided (the whole name and its provenance in the tooltip)
 
@@ -29,6 +29,8 @@ class StudioStatusBar(QStatusBar):
         self.pointer_label = QLabel()
         self.pointer_label.setMinimumWidth(self.pointer_label.fontMetrics().horizontalAdvance("x 0000, y 0000") + 12)
         self.counts_label = QLabel()
+        self.lesion_label = QLabel()  # "■ Lesion 2": the lesion edits act on, in its colour
+        self.lesion_label.setToolTip("The lesion that brush, eraser, lasso and Prompt act on (keys 1-9, Ctrl+N: new)")
         self.calibration_label = QLabel()  # "0.128 mm/px · drawn line", or "uncalibrated" in amber
         self.window_label = QLabel()  # "W/L 100/120 (display only)" while the display window is not the identity
         self.window_label.setVisible(False)
@@ -54,7 +56,7 @@ class StudioStatusBar(QStatusBar):
                        self.learning_stop):
             widget.setVisible(False)
             self.addPermanentWidget(widget)  # permanent: a transient message must not hide the progress
-        for widget in (self.pointer_label, self.window_label, self.calibration_label, self.counts_label,
+        for widget in (self.lesion_label, self.pointer_label, self.window_label, self.calibration_label, self.counts_label,
                        self.saved_label, self.checkpoint_label, self.device_label):
             self.addPermanentWidget(widget)
         self.set_device(None)
@@ -68,6 +70,11 @@ class StudioStatusBar(QStatusBar):
             self._message_timer.start(timeout_ms)
         else:
             self._message_timer.stop()
+
+    def show_active_lesion(self, lesion: int | None) -> None:
+        self.lesion_label.setVisible(lesion is not None)
+        if lesion is not None:
+            self.lesion_label.setText(lesion_swatch_html(lesion, f"Lesion {lesion}"))
 
     def show_counts(self, document: VideoDocument | None) -> None:
         if document is None:

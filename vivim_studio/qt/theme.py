@@ -30,6 +30,11 @@ CLICK_NEGATIVE = (245, 75, 75)  # red - "not lesion here"
 MARKER_OUTLINE = (10, 12, 14)  # dark rim: markers stay visible on bright and dark tissue alike
 BOX_OUTLINE = (120, 230, 255)  # the box being dragged in the Prompt tool
 
+# Lesion k's colour is LESION_COLORS[(k - 1) % 8]: the Okabe-Ito palette (told apart with the common colour-vision
+# deficiencies), lesion 1 the Studio's teal, black left out (invisible on ultrasound) and the blue lightened
+LESION_COLORS = ((0, 214, 170), (230, 159, 0), (86, 180, 233), (204, 121, 167), (240, 228, 66), (213, 94, 0),
+                 (60, 140, 220), (200, 200, 200))
+LESION_RIM = (10, 12, 14)  # a dark line under each lesion's outline: it stays visible on bright tissue
 MASK_FILL = (0, 214, 170)  # teal: visible on grey ultrasound and on pink/red endoscopy alike
 MASK_CONTOUR = (255, 236, 90)  # light yellow boundary, opaque, drawn above the fill
 HEATMAP_CONTOUR = (0, 230, 255)  # cyan: the boundary over the heat map's reds and yellows
@@ -70,6 +75,15 @@ QLabel#banner {{ background: #3b3220; color: #ffd98a; padding: 6px 10px; border-
 
 def qcolor(rgb: tuple[int, int, int], alpha: int = 255) -> QColor:
     return QColor(rgb[0], rgb[1], rgb[2], alpha)
+
+
+def lesion_color(lesion: int) -> tuple[int, int, int]:
+    return LESION_COLORS[(int(lesion) - 1) % len(LESION_COLORS)]
+
+
+def lesion_swatch_html(lesion: int, text: str | None = None) -> str:
+    """A square in lesion `lesion`'s colour and its name ("L2", or `text`)."""
+    return f"<span style='color:{css(lesion_color(lesion))}'>&#9632;</span> {text or f'L{lesion}'}"
 
 
 def status_css(status: FrameStatus) -> str:

@@ -1,4 +1,5 @@
-"""The timeline: a per-frame status strip (the scrubber), and plots of mask area and model confidence.
+"""The timeline: a per-frame status strip (the scrubber), a thin row per lesion (in the lesion's colour on the
+frames it is on), and plots of mask area and model confidence.
 
 The strip colours each frame by its review status, frames proposed by optical flow in their own colour
 ("Propagated"); a thin row along its top marks the frames the last learning round re-proposed differently
@@ -21,12 +22,14 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from ..document import FrameStatus, VideoDocument
 from .long_axis_curve import LongAxisSeries
-from .theme import (AREA_CURVE, CHANGED_MARK, CONFIDENCE_CURVE, LONG_AXIS_CURVE, MUTED_TEXT, PLAYHEAD,
-                    PROPAGATED_COLOR, PROPAGATED_LABEL, STATUS_COLORS, STATUS_LABELS, css, qcolor, review_label_html, status_css)
+from .theme import (AREA_CURVE, CHANGED_MARK, CONFIDENCE_CURVE, LONG_AXIS_CURVE, MUTED_TEXT,
+                    PLAYHEAD, PROPAGATED_COLOR, PROPAGATED_LABEL, STATUS_COLORS, STATUS_LABELS, css, lesion_color,
+                    qcolor, review_label_html, status_css)
 
 DEFAULT_LOW_CONFIDENCE = 0.75
 REFRESH_INTERVAL_MS = 120
@@ -40,6 +43,15 @@ STATUS_CODES = {status: code for code, status in enumerate(STATUS_ORDER)}
 PROPAGATED_CODE = len(STATUS_ORDER)
 STATUS_RGB = np.array([STATUS_COLORS[s] for s in STATUS_ORDER] + [PROPAGATED_COLOR], np.uint8)
 CHANGED_ROW = 0.22  # the top fraction of the strip that carries the "changed by the last round" marks
+LESION_ROWS_PX = 40  # the lesion rows' height in all (a row each, at most LESION_ROW_MAX_PX high)
+LESION_ROW_MAX_PX = 12
+LESION_ABSENT = (44, 47, 53, 255)  # a lesion's row where it is not on the frame: a dark track
+
+
+def _small_font() -> QFont:
+    font = QFont()
+    font.setPointSize(7)
+    return font
 
 
 class FrameAxis(pg.AxisItem):
@@ -86,6 +98,8 @@ class Timeline(QWidget):
         self.graphics.setBackground("#1a1c20")
         self.graphics.ci.layout.setSpacing(0)
         self._build_curves()
+        self.graphics.nextRow()
+        self._build_lesion_rows()
         self.graphics.nextRow()
         self._build_strip()
         self.play_button = QToolButton()
@@ -161,6 +175,61 @@ class Timeline(QWidget):
         self.curve_playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(qcolor(PLAYHEAD, 140), width=1))
         plot.addItem(self.curve_playhead, ignoreBounds=True)
 
+    def _build_lesion_rows(self) -> None:
+        rows = self.lesion_rows = self.graphics.addPlot(axisItems={"bottom": FrameAxis()})
+        rows.setMouseEnabled(x=True, y=False)
+        rows.setMenuEnabled(False)
+        rows.hideButtons()
+        rows.invertY(True)  # lesion 1 on top
+        rows.hideAxis("bottom")
+        rows.showAxis("right")
+        for side in ("left", "right"):
+            rows.getAxis(side).setWidth(64)
+        rows.getAxis("right").setStyle(showValues=False)
+        rows.getAxis("left").setStyle(tickLength=0, tickFont=_small_font())
+        rows.getAxis("left").setTextPen(qcolor((160, 166, 176)))
+        rows.setXLink(self.curves)
+        rows.setToolTip("Lesions: a row per lesion, coloured on the frames it is on (as on the image)")
+        self.lesion_image = pg.ImageItem(axisOrder="row-major")
+        rows.addItem(self.lesion_image)
+        self.lesion_playhead = pg.InfiniteLine(0, angle=90, pen=pg.mkPen(qcolor(PLAYHEAD, 140), width=1))
+        rows.addItem(self.lesion_playhead, ignoreBounds=True)
+        self.lesion_row_ids: list[int] = []
+        self._show_lesion_rows(0)
+
+    def _show_lesion_rows(self, count: int) -> None:
+        """Room for `count` rows (none: the rows take no room)."""
+        height = min(LESION_ROWS_PX, count * LESION_ROW_MAX_PX) if count else 0
+        self.lesion_rows.setFixedHeight(height)
+        self.lesion_rows.setVisible(count > 0)
+        self.lesion_rows.getAxis("left").setStyle(showValues=height / max(count, 1) >= LESION_ROW_MAX_PX - 1)
+
+    def _draw_lesion_rows(self) -> None:
+        document = self.document
+        ids, presence = document.lesion_presence() if document is not None else ([], np.zeros((0, 0), bool))
+        self.lesion_row_ids = ids
+        self._show_lesion_rows(len(ids))
+        if not ids:
+            self.lesion_image.clear()
+            return
+        rgba = np.empty((*presence.shape, 4), np.uint8)
+        rgba[:] = LESION_ABSENT
+        for row, lesion in enumerate(ids):
+            rgba[row, presence[row]] = (*lesion_color(lesion), 255)
+        count = presence.shape[1]
+        self.lesion_image.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.lesion_image.setRect(0.5, 0, count, len(ids))
+        self.lesion_rows.setYRange(0, len(ids), padding=0)
+        self.lesion_rows.setLimits(xMin=0.5 - count * 0.02, xMax=count + 0.5 + count * 0.02)
+        self.lesion_rows.getAxis("left").setTicks([[(row + 0.5, f"L{k}") for row, k in enumerate(ids)]])
+
+    def lesion_row_colors(self, frame: int) -> dict[int, tuple[int, int, int]]:
+        """{lesion id: RGB drawn on frame `frame`'s column of its row} (tests)."""
+        image = self.lesion_image.image
+        if image is None or not self.lesion_row_ids:
+            return {}
+        return {k: tuple(int(v) for v in image[row, frame, :3]) for row, k in enumerate(self.lesion_row_ids)}
+
     def _build_strip(self) -> None:
         strip = self.strip = self.graphics.addPlot(axisItems={"bottom": FrameAxis()})
         strip.setMouseEnabled(x=True, y=False)
@@ -195,6 +264,7 @@ class Timeline(QWidget):
         self._draw_changed()
         self.long_axis.set_document(document)
         if document is None:
+            self._draw_lesion_rows()
             self.status_image.clear()
             self.area_curve.setData([], [])
             self.long_axis_curve.setData([], [])
@@ -238,6 +308,7 @@ class Timeline(QWidget):
         if not self.long_axis_curve.isVisible():
             self.curves.setYRange(0, max(float(areas.max()), 1.0) * 1.1, padding=0)
         self.confidence_curve.setData(x, confidences.astype(np.float64))
+        self._draw_lesion_rows()
 
     # the long axis in place of the area ----------------------------------------------------------------------
     def set_long_axis_shown(self, shown: bool) -> None:
@@ -293,6 +364,7 @@ class Timeline(QWidget):
         self.current = index
         self.playhead.setValue(index + 1)
         self.curve_playhead.setValue(index + 1)
+        self.lesion_playhead.setValue(index + 1)
         document = self.document
         if document is None:
             return
@@ -312,8 +384,8 @@ class Timeline(QWidget):
     def _on_click(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
             return
-        for plot in (self.strip, self.curves):
-            if plot.vb.sceneBoundingRect().contains(event.scenePos()):
+        for plot in (self.strip, self.lesion_rows, self.curves):
+            if plot.isVisible() and plot.vb.sceneBoundingRect().contains(event.scenePos()):
                 self._request(plot.vb.mapSceneToView(event.scenePos()).x())
                 return
 

@@ -1,5 +1,5 @@
-"""The side panel: tools, brush size, mask operations, display options, proposal threshold, review buttons and
-the current frame's record (`frame_info`).
+"""The side panel: tools, brush size, mask operations, display options, proposal threshold, review buttons, the
+current frame's record and lesions (`frame_info`, `lesion_panel`).
 
 Buttons are views of the window's QActions (`setDefaultAction`), so a button, its menu entry and its shortcut
 are one command. Sliders take no keyboard focus: arrow keys always move between frames.
@@ -134,7 +134,8 @@ class ToolPanel(QWidget):
         row.addWidget(self.accept_button)
         row.addWidget(_button(actions["accept_range"]))
         layout.addWidget(review)
-        self.frame_info = FrameInfo()
+        self.frame_info = FrameInfo(actions)
+        self.lesion_panel = self.frame_info.lesion_panel
         layout.addWidget(self.frame_info)
         layout.addStretch(1)
         self._on_brush(brush_radius)
