@@ -45,7 +45,8 @@ DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 FLOAT_DTYPES = frozenset({"F64", "F32", "F16", "BF16"})
 _PICKLE_HINT = (
     "Vivim checkpoints are .safetensors files; Vivim never unpickles .pt/.pth files because unpickling can run "
-    "arbitrary code. If you trust this file, convert it yourself with safetensors.torch.save_file."
+    "arbitrary code. Weights saved by the official Vivim code convert with `vivim-core import-official FILE --out "
+    "MODEL.safetensors` (PyTorch's weights-only reader); for other files you trust, use safetensors.torch.save_file."
 )
 
 
