@@ -13,6 +13,7 @@ is instant. Errors meant for the user (VivimError) print as one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,20 @@ from pathlib import Path
 from .arguments import PROG, VERBS, build_export_parser, build_import_parser, build_propose_parser, \
     build_report_parser
 
+
+
+@contextlib.contextmanager
+def _frame_progress(document, verb: str, label: str):
+    """A progress callback (done, total) that draws a frame progress bar, after printing the document's notes."""
+    from tqdm import tqdm
+
+    for warning in document.warnings:
+        print(f"{PROG} {verb}: note: {warning}", file=sys.stderr)
+    with tqdm(total=0, desc=f"{label} {document.source.video_id}", unit="frame", leave=False) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+        yield progress
 
 def _looks_like_workspace(path: Path) -> bool:
     """A workspace folder (or a damaged one: a .vivim folder, or one with masks/ inside), not a video."""
@@ -46,15 +61,7 @@ def run_export(args: argparse.Namespace) -> int:
     selection = "accepted" if args.only_accepted else "all" if args.include_unreviewed_proposals else "reviewed"
     options = ExportOptions(format=args.format, split=args.split, selection=selection, size=args.size,
                             video_id=args.video_id, lesions=args.lesions, pixel_spacing_mm=args.pixel_spacing)
-    from tqdm import tqdm
-
-    with document, tqdm(total=0, desc=f"export {document.source.video_id}", unit="frame", leave=False) as bar:
-        for warning in document.warnings:
-            print(f"{PROG} export: note: {warning}", file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    with document, _frame_progress(document, "export", "export") as progress:
         result = export_document(document, args.out, options, progress=progress)
     unreviewed = result.manifest.get("unreviewed_frames", [])
     if unreviewed:
@@ -76,15 +83,7 @@ def run_import(args: argparse.Namespace) -> int:
         document = VideoDocument.open_workspace(args.target, args.source)
     else:
         document = VideoDocument.open(args.source or args.target, args.workspace)
-    from tqdm import tqdm
-
-    with document, tqdm(total=0, desc=f"import {document.source.video_id}", unit="frame", leave=False) as bar:
-        for warning in document.warnings:
-            print(f"{PROG} import: note: {warning}", file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    with document, _frame_progress(document, "import", "import") as progress:
         result = import_masks(document, args.masks, args.status, args.replace_reviewed, progress)
         folder = document.workspace.folder
     lesions = ", ".join(map(str, result.lesion_ids)) or "none"
@@ -108,15 +107,7 @@ def run_report(args: argparse.Namespace) -> int:
     document = _open_read_only(args.workspace, args.source)
     selection = "accepted" if args.only_accepted else "all" if args.include_unreviewed_proposals else "reviewed"
     options = ReportOptions(selection=selection, pixel_spacing_mm=args.pixel_spacing, task=args.task)
-    from tqdm import tqdm
-
-    with document, tqdm(total=0, desc=f"measure {document.source.video_id}", unit="frame", leave=False) as bar:
-        for warning in document.warnings:
-            print(f"{PROG} report: note: {warning}", file=sys.stderr)
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
+    with document, _frame_progress(document, "report", "measure") as progress:
         result = write_report(document, args.out, options, progress=progress)
     frames = result.summary["frames_measured"]
     print(f"measured {len(result.lesions)} lesion(s) on {len(frames)} frame(s) of {document.source.name} "
