@@ -10,40 +10,29 @@ Loading the weights, and the precise error for a bad file, is `vivim_core.engine
 
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 from typing import Any
 
-FORMAT = "vivim-checkpoint"
-MAX_HEADER_BYTES = 100 * 2**20
+from vivim_core.checkpoint_header import is_vivim_checkpoint, loads_json, read_safetensors_header
+from vivim_core.errors import VivimError
+
+__all__ = ["checkpoint_summary", "has_prompt_inputs", "is_vivim_checkpoint", "read_metadata"]
 
 
 def read_metadata(path: Path | str) -> dict[str, Any]:
-    """The header's `__metadata__`, its JSON values decoded ({} when the file is missing or not safetensors)."""
+    """The header's `__metadata__`, its JSON values decoded ({} when the file is missing, not safetensors or
+    fails the core's checks of size, depth and layout: `vivim_core.checkpoint_header`)."""
     try:
-        with open(path, "rb") as f:
-            (length,) = struct.unpack("<Q", f.read(8))
-            if not 2 <= length <= MAX_HEADER_BYTES:
-                return {}
-            header = json.loads(f.read(length))
-    except (OSError, struct.error, ValueError, UnicodeDecodeError):
+        metadata = read_safetensors_header(path).metadata
+    except VivimError:
         return {}
-    metadata = header.get("__metadata__") if isinstance(header, dict) else None
-    if not isinstance(metadata, dict):
-        return {}
-    decoded = {}
+    decoded: dict[str, Any] = {}
     for key, value in metadata.items():
         try:
-            decoded[key] = json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
-        except ValueError:
+            decoded[key] = loads_json(value, f"{path}: metadata {key!r}") if value[:1] in "{[" else value
+        except VivimError:
             decoded[key] = value
     return decoded
-
-
-def is_vivim_checkpoint(path: Path | str) -> bool:
-    """A Vivim checkpoint, by its header (other safetensors files, e.g. the affine prior, are not)."""
-    return read_metadata(path).get("format") == FORMAT
 
 
 def has_prompt_inputs(path: Path | str) -> bool:
