@@ -6,6 +6,10 @@ protocols:
   vps   video polyp segmentation (PNS-Net's evaluator): maxDice, maxIoU, maxSpe over 256 thresholds of the
         min-max normalised map, S-measure (alpha 0.5), E-measure (mean and max), MAE; the first and last
         frame of each video are dropped; averaged over frames per video, then over videos.
+  official  the official Vivim code's validation scores: Dice, Jaccard, Precision, Recall, Specificity and
+        F-measure each averaged over 256 thresholds (p > t, t = linspace(1, 0, 256)) with its empty-mask rules,
+        S-measure and MAE of the map; averaged over all frames of all videos together. Pair it with
+        `vivim-core predict --protocol official --save-prob`.
 
 folders: --pred and --gt each hold one folder of PNGs per video (DIR/<video_id>/NNNN.png), e.g. the output of
 `vivim-core predict` and a VTUS ground-truth split (ROOT/Test_GT) or a polyp dataset's GT folder
@@ -25,12 +29,14 @@ import argparse
 import json
 from pathlib import Path
 
-HELP = "score predicted masks against ground truth (VTUS or VPS protocol)"
+HELP = "score predicted masks against ground truth (VTUS, VPS or the official code's protocol)"
 
 COLUMNS = {
     "vtus": [("dice", "Dice"), ("jaccard", "Jaccard"), ("precision", "Precision"), ("recall", "Recall")],
     "vps": [("max_dice", "maxDice"), ("max_iou", "maxIoU"), ("max_specificity", "maxSpe"), ("s_measure", "S-alpha"),
             ("mean_e_measure", "meanE"), ("max_e_measure", "maxE"), ("mae", "MAE")],
+    "official": [("dice", "Dice"), ("jaccard", "Jaccard"), ("precision", "Precision"), ("recall", "Recall"),
+                 ("specificity", "Spec"), ("f_measure", "F"), ("s_measure", "S-alpha"), ("mae", "MAE")],
 }
 
 
@@ -39,8 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="predictions: DIR/<video_id>/NNNN.png (8-bit masks or probability maps 0..255)")
     parser.add_argument("--gt", required=True, type=Path, metavar="DIR",
                         help="ground-truth masks: DIR/<video_id>/NNNN.png, 8-bit {0, 255} (e.g. ROOT/Test_GT)")
-    parser.add_argument("--protocol", choices=("vtus", "vps"), default="vtus",
-                        help="vtus: Dice/Jaccard/Precision/Recall at p >= 0.5; vps: the polyp protocol (default: vtus)")
+    parser.add_argument("--protocol", choices=("vtus", "vps", "official"), default="vtus",
+                        help="vtus: Dice/Jaccard/Precision/Recall at p >= 0.5; vps: the polyp protocol; official: the "
+                             "official Vivim code's validation scores (default: vtus)")
     parser.add_argument("--json", type=Path, metavar="FILE",
                         help="also write every number (per video, overall, settings; VPS curves) to this JSON file")
     parser.add_argument("--per-frame", action="store_true",

@@ -24,12 +24,13 @@ import cv2
 import numpy as np
 
 from ..data.readers import DataError, list_images, natural_key, read_mask
+from .official import OfficialEvaluation
 from .vps import VPSEvaluation
 from .vtus import VTUSEvaluation
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("vtus", "vps")
+PROTOCOLS = ("vtus", "vps", "official")
 
 
 def _show(names, limit: int = 5) -> str:
@@ -108,7 +109,8 @@ def read_prediction(path: Path) -> tuple[np.ndarray, int, bool]:
 
 def evaluate_folders(pred_dir: Path | str, gt_dir: Path | str, protocol: str = "vtus",
                      progress: Callable[[int, int], None] | None = None, per_frame: bool = False) -> dict:
-    """Evaluate predictions against ground truth with the VTUS or VPS protocol (see `metrics.vtus`, `.vps`).
+    """Evaluate predictions against ground truth with the VTUS, VPS or official protocol (see `metrics.vtus`,
+    `.vps`, `.official`).
 
     Returns the protocol's result dict (per video under "videos", the mean over videos under "overall", how
     it averages under "averaging", any "warnings") plus "pred_dir" and "gt_dir". `progress(done, total)` is
@@ -130,7 +132,8 @@ def evaluate_folders(pred_dir: Path | str, gt_dir: Path | str, protocol: str = "
                         f"{_show(extra)}")
     pairs = {video_id: match_frames(video_id, predictions[video_id], truths[video_id]) for video_id in truths}
     total, done = sum(len(p) for p in pairs.values()), 0
-    evaluation = VTUSEvaluation(keep_frames=per_frame) if protocol == "vtus" else VPSEvaluation()
+    evaluation = {"vtus": lambda: VTUSEvaluation(keep_frames=per_frame), "vps": VPSEvaluation,
+                  "official": OfficialEvaluation}[protocol]()
     binary_frames = 0
     for video_id, video_pairs in pairs.items():
         for pred_path, gt_path in video_pairs:
@@ -142,6 +145,8 @@ def evaluate_folders(pred_dir: Path | str, gt_dir: Path | str, protocol: str = "
                                 f"truth {gt_path} is {truth.shape[1]}x{truth.shape[0]}; predict at the frames' size")
             if protocol == "vtus":
                 evaluation.add(video_id, values.astype(np.float64) / top, truth, pred_path.stem)
+            elif protocol == "official":
+                evaluation.add(video_id, values.astype(np.float64) / top, truth)
             else:
                 evaluation.add(video_id, values, truth, max_value=top)
             done += 1
