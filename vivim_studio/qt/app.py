@@ -94,7 +94,26 @@ def _run(args: argparse.Namespace, overrides: dict | None = None) -> int:
             lambda title: outcome.update(open_failed=window.document is None) if title.startswith("Opening") else None)
     if args.screenshot is not None:
         window.screenshot_taker = _ScreenshotWhenSettled(window, args.screenshot, outcome, app, QTimer)  # keep alive
-    return int(app.exec())
+    code = int(app.exec())
+    _tear_down(app, window)
+    return code
+
+
+def _tear_down(app, window) -> None:
+    """Destroy the window and its scene while Qt still runs: left to the interpreter's exit, Qt objects (the
+    pyqtgraph scenes above all) are destroyed in no set order, which can crash the process after its work is
+    done and saved."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    window.screenshot_taker = None
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
+    del window
+    gc.collect()
 
 
 class _ScreenshotWhenSettled:
