@@ -44,11 +44,10 @@ from .export_targets import (MANIFEST_FORMAT, check_apart_from_inputs, choose_vi
 from .export_dicom_seg import PRIVACY_NOTE, DicomSegWriter, require_dicom_source
 from .export_writers import LESION_MODES, NiftiWriter, PngWriter, VtusWriter, lesion_folder
 from .sources import MissingSource
-from .status import FrameStatus, now_utc
+from .status import FRAME_SELECTIONS, REVIEWED, FrameStatus, frames_in_selection, now_utc
 
 FORMATS = ("vtus", "png", "nifti", "dicom-seg")
-REVIEWED = (FrameStatus.EDITED, FrameStatus.ACCEPTED)
-SELECTIONS = {"reviewed": REVIEWED, "accepted": (FrameStatus.ACCEPTED,), "all": None}
+SELECTIONS = FRAME_SELECTIONS
 UNREVIEWED_FLAG = "--include-unreviewed-proposals"  # the command line's name for selection "all"
 MAX_SIZE = 16384
 DEFAULT_LESIONS = {"vtus": "union", "png": "labels", "nifti": "labels"}
@@ -110,11 +109,7 @@ def _resize(image: np.ndarray, size: tuple[int, int] | None, mask: bool) -> np.n
 
 
 def select_frames(document, options: ExportOptions) -> list[int]:
-    if options.selection not in SELECTIONS:
-        raise ExportError(f"unknown selection {options.selection!r}; choose one of {', '.join(SELECTIONS)}")
-    wanted = SELECTIONS[options.selection]
-    frames = options.frames if options.frames is not None else range(document.num_frames)
-    return [i for i in frames if 0 <= i < document.num_frames and (wanted is None or document.status(i) in wanted)]
+    return frames_in_selection(document, options.selection, options.frames, ExportError)
 
 
 def _no_frames_message(document, options: ExportOptions) -> str:

@@ -38,7 +38,7 @@ from .export_targets import export_inputs
 from .lesion_view import lesion_masks, lesion_status
 from .measurements import Axis, LesionMeasurement, measure_lesion
 from .size_information import NOT_A_DIAGNOSIS, size_information
-from .status import FrameStatus, now_utc
+from .status import FRAME_SELECTIONS, FrameStatus, frames_in_selection, now_utc
 
 REPORT_FORMAT = "vivim-studio-report"
 CSV_NAME, SUMMARY_NAME, FIGURE_NAME = "measurements.csv", "summary.json", "report.png"
@@ -46,8 +46,7 @@ CSV_COLUMNS = ("frame", "lesion", "status", "area_mm2", "long_axis_mm", "short_a
                "area_px", "long_axis_px", "short_axis_px", "touches_image_edge")
 EDGE_NOTE = "the lesion touches the image's edge: it may extend beyond the image, and measure larger"
 UNCALIBRATED = "uncalibrated"
-SELECTIONS = {"reviewed": (FrameStatus.EDITED, FrameStatus.ACCEPTED), "accepted": (FrameStatus.ACCEPTED,),
-              "all": None}
+SELECTIONS = FRAME_SELECTIONS
 TASKS = ("thyroid", "polyp")
 PRECEDENCE = ("a calibration the user gives (--pixel-spacing, or a line drawn over a known length) applies to the "
               "whole image and comes first; otherwise the file's: the ultrasound region that holds the lesion's "
@@ -186,11 +185,7 @@ def measure_lesion_frame(document, frame: int, lesion: int, mask: np.ndarray,
 
 
 def select_frames(document, options: ReportOptions) -> list[int]:
-    if options.selection not in SELECTIONS:
-        raise ReportError(f"unknown selection {options.selection!r}; choose one of {', '.join(SELECTIONS)}")
-    wanted = SELECTIONS[options.selection]
-    frames = options.frames if options.frames is not None else range(document.num_frames)
-    return [i for i in frames if 0 <= i < document.num_frames and (wanted is None or document.status(i) in wanted)]
+    return frames_in_selection(document, options.selection, options.frames, ReportError)
 
 
 def measure_frames(document, frames: list[int], override: Calibration | None = None,

@@ -56,6 +56,20 @@ def flow_origin(from_frame: int) -> str:
     return f"flow:{from_frame}"
 
 
+REVIEWED = (FrameStatus.EDITED, FrameStatus.ACCEPTED)  # frames a human settled
+FRAME_SELECTIONS = {"reviewed": REVIEWED, "accepted": (FrameStatus.ACCEPTED,), "all": None}
+
+
+def frames_in_selection(document, selection: str, frames=None, error: type[Exception] = ValueError) -> list[int]:
+    """The frames of `document` (of `frames`, default all) whose status a selection of FRAME_SELECTIONS takes
+    ("reviewed", "accepted", "all"); `error` for an unknown selection. Export and report choose frames alike."""
+    if selection not in FRAME_SELECTIONS:
+        raise error(f"unknown selection {selection!r}; choose one of {', '.join(FRAME_SELECTIONS)}")
+    wanted = FRAME_SELECTIONS[selection]
+    frames = frames if frames is not None else range(document.num_frames)
+    return [i for i in frames if 0 <= i < document.num_frames and (wanted is None or document.status(i) in wanted)]
+
+
 def prompt_origin(checkpoint_sha256: str) -> str:
     return f"prompt:{checkpoint_sha256[:16]}"
 
