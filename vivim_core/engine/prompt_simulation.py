@@ -105,32 +105,32 @@ class PromptSimulator:
             rough = np.zeros_like(truth)
         else:
             rough = None
-        positive: list[tuple[int, int]] = []
-        negative: list[tuple[int, int]] = []
-        current = np.zeros_like(truth) if rough is None else rough.copy()
-        for _ in range(self._counts[self.rng.choice(len(self._counts), p=self._count_p)]):
-            regions = error_regions(current, truth)
-            if not regions:
-                break
-            region, is_positive = regions[0]
-            (positive if is_positive else negative).append(_click_in(region, self.rng))
-            current = (current | region) if is_positive else (current & ~region)
-        return FramePrompt(tuple(positive), tuple(negative), rough)
+        start = np.zeros_like(truth) if rough is None else rough
+        count = self._counts[self.rng.choice(len(self._counts), p=self._count_p)]
+        positive, negative = self._clicks_on_errors(start, truth, count)
+        return FramePrompt(positive, negative, rough)
 
     def corrective_prompt(self, truth: np.ndarray, prediction: np.ndarray) -> FramePrompt:
         """What the expert does to the model's own prediction: keep it as the rough mask and click 1 to 3 times
         on its largest remaining errors (as RITM trains: on the errors the model really makes)."""
+        positive, negative = self._clicks_on_errors(prediction, truth, int(self.rng.integers(1, 4)))
+        return FramePrompt(positive, negative, prediction)
+
+    def _clicks_on_errors(self, start: np.ndarray, truth: np.ndarray, count: int
+                          ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+        """Up to `count` clicks, each in the largest error region left once the earlier clicks were answered
+        perfectly (the region added or removed): (positive points, negative points)."""
         positive: list[tuple[int, int]] = []
         negative: list[tuple[int, int]] = []
-        current = prediction.copy()
-        for _ in range(int(self.rng.integers(1, 4))):
+        current = start.copy()
+        for _ in range(count):
             regions = error_regions(current, truth)
             if not regions:
                 break
             region, is_positive = regions[0]
             (positive if is_positive else negative).append(_click_in(region, self.rng))
             current = (current | region) if is_positive else (current & ~region)
-        return FramePrompt(tuple(positive), tuple(negative), prediction)
+        return tuple(positive), tuple(negative)
 
     def corrective(self, masks: np.ndarray, predictions: np.ndarray, prompts: np.ndarray,
                    fraction: float = 0.5) -> np.ndarray:
