@@ -61,7 +61,7 @@ def _seed_labels(prompt: FramePrompt, rough: np.ndarray | None, shape: tuple[int
         sure_fg |= _disk(shape, point, sure_radius)
     for point in prompt.negative:
         sure_bg |= _disk(shape, point, sure_radius)
-    sure_bg &= ~sure_fg  # a click on the very spot of another: the latest kinds agree on nothing; keep lesion
+    sure_bg &= ~sure_fg  # a click of each kind on one spot: lesion wins
     labels[sure_bg] = cv2.GC_BGD
     labels[sure_fg] = cv2.GC_FGD
     return labels, sure_fg, sure_bg

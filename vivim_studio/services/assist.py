@@ -49,6 +49,14 @@ class AssistError(VivimError, ValueError):
 GRABCUT = "grabcut"  # the model name of masks made by the classical fallback
 
 
+def _clicks_prompt(clicks, rough: np.ndarray | None, box=None):
+    """A FramePrompt of clicks (x, y, positive), with a rough mask and a box."""
+    from vivim_core.prompts import FramePrompt
+
+    return FramePrompt(tuple((x, y) for x, y, p in clicks if p), tuple((x, y) for x, y, p in clicks if not p),
+                       rough, box)
+
+
 def _honours(mask: np.ndarray, click) -> bool:
     """Whether bool (H, W) `mask` agrees with click (x, y, positive) at its pixel."""
     x, y, positive = click
@@ -133,14 +141,11 @@ class AssistService:
 
     # prompts ----------------------------------------------------------------------------------------------
     def _frame_prompt(self, document, frame: int, clicks, box=None):
-        from vivim_core.prompts import FramePrompt
-
         mask = document.lesion_mask(frame, document.active_lesion)  # the lesion the clicks draw, not its neighbours
         rough = mask if (mask.any() or document.status(frame).human_reviewed) else None
         if box is not None:
             rough = None
-        return FramePrompt(tuple((x, y) for x, y, p in clicks if p), tuple((x, y) for x, y, p in clicks if not p),
-                           rough, box)
+        return _clicks_prompt(clicks, rough, box)
 
     @property
     def steers_model(self) -> bool | None:
@@ -162,12 +167,9 @@ class AssistService:
             # The model did not follow some clicks (a scanner unlike its training data): the clicks still act,
             # through GrabCut on the model's answer, so that every click moves the mask its way.
             from vivim_core.prompt_fallback import grabcut_prompt
-            from vivim_core.prompts import FramePrompt
 
-            help_prompt = FramePrompt(tuple((x, y) for x, y, p in clicks if p),
-                                      tuple((x, y) for x, y, p in clicks if not p), mask)
-            return document.apply_prompt(frame, grabcut_prompt(document.frame(frame), help_prompt), clicks,
-                                         f"{sha[:7]}+{GRABCUT}", label)
+            helped = grabcut_prompt(document.frame(frame), _clicks_prompt(clicks, mask))
+            return document.apply_prompt(frame, helped, clicks, f"{sha[:7]}+{GRABCUT}", label)
         return document.apply_prompt(frame, mask, clicks, sha, label)
 
     def _apply_grabcut(self, document, frame: int, prompt, clicks, label: str) -> bool:
